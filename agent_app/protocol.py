@@ -1,0 +1,684 @@
+"""Wire protocol `sdr.v1`: every frame exchanged by agents, visitors and the chat server, typed and validated.
+
+The one definition both sides import (the server may import this module and nothing else of agent_app).
+docs/protocol.md describes the same for people writing another client.
+
+Shape of the conversation on the wire (JSON text frames, WebSocket subprotocol ``sdr.v1``):
+
+* client -> server: a *command*, ``{"type": <command>, "id": <client-made id>, ...}``.
+  The server answers each one with :class:`Ack` or :class:`Error` whose ``ref`` is that id.
+  Re-sending a command with the same id returns the same result and never repeats its effect.
+* server -> client: an :class:`EventFrame` ``{"type": "event", "seq": n, "epoch": e, "event": {...}}``
+  (``seq`` strictly increasing per agent stream and persisted), or one of the unsequenced frames
+  :class:`Welcome`, :class:`Snapshot`, :class:`Ack`, :class:`Error`, :class:`TypingFrame`.
+
+Timestamps are UTC seconds since the epoch (float). Ids are opaque strings.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Final, Literal
+
+import msgspec
+
+SUBPROTOCOL: Final = "sdr.v1"
+PROTOCOL_VERSION: Final = 1
+
+# Limits enforced at the edge; clients may use them to validate before sending.
+MAX_VISITOR_FRAME: Final = 16 * 1024
+MAX_AGENT_FRAME: Final = 1024 * 1024
+MAX_MESSAGE_TEXT: Final = 4000
+MAX_NOTE_TEXT: Final = 1000
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes. 4001-4004 are final: a client must not reconnect without user action."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    POLICY = 1008
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    RESTARTING = 1012
+    TRY_LATER = 1013
+    AUTH_FAILED = 4001  # bad credentials, bad/expired/revoked token: sign in again
+    AGENT_DISABLED = 4003  # the account was disabled by an admin
+    UNSUPPORTED_VERSION = 4004  # the client speaks a protocol version the server doesn't
+    RATE_LIMITED = 4008  # abusive peer (too many bad frames or messages); retry later with backoff
+    SIGNED_IN_ELSEWHERE = 4009  # reserved: a newer session replaced this one
+
+    @property
+    def is_fatal(self) -> bool:
+        """True when reconnecting without new credentials can only fail again."""
+        return self in (CloseCode.AUTH_FAILED, CloseCode.AGENT_DISABLED, CloseCode.UNSUPPORTED_VERSION)
+
+
+class ErrorCode(enum.StrEnum):
+    """Codes carried by :class:`Error` frames."""
+
+    MALFORMED = "malformed"  # not JSON, or not a JSON object
+    UNKNOWN_TYPE = "unknown_type"  # "type" names no command
+    INVALID = "invalid"  # fields missing or of the wrong type/range
+    NOT_AUTHENTICATED = "not_authenticated"  # a command before a successful hello
+    FORBIDDEN = "forbidden"  # authenticated, but not allowed to do this
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"  # e.g. a meeting slot already taken, closing a closed conversation
+    RATE_LIMITED = "rate_limited"
+    TOO_LONG = "too_long"
+    INTERNAL = "internal"
+
+
+class Role(enum.StrEnum):
+    SDR = "sdr"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class Presence(enum.StrEnum):
+    AVAILABLE = "available"
+    AWAY = "away"
+
+
+class AuthorKind(enum.StrEnum):
+    VISITOR = "visitor"
+    AGENT = "agent"
+    BOT = "bot"
+    SYSTEM = "system"
+
+
+class ConversationStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+# CQL: None = unrated, 0 = red line (not qualified), 1 = Inquiry/Good, 2 = Better, 3 = MQL/Best.
+CQL_LEVELS: Final = (0, 1, 2, 3)
+
+
+class _Struct(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Base for data carried inside frames; unknown fields are ignored for forward compatibility."""
+
+
+# --------------------------------------------------------------------------------------------- entities
+
+
+class Agent(_Struct):
+    id: str
+    name: str
+    email: str
+    role: Role = Role.SDR
+    territory: str = ""
+    presence: Presence = Presence.AWAY
+    online: bool = False  # has a connected client right now (presence is kept regardless)
+    disabled: bool = False
+
+
+class PageView(_Struct):
+    url: str
+    title: str = ""
+    at: float = 0.0
+
+
+class Visitor(_Struct):
+    id: str
+    name: str = ""
+    email: str = ""
+    company: str = ""
+    phone: str = ""
+    location: str = ""  # free text, e.g. "Austin, TX, US"
+    country: str = ""
+    region: str = ""  # state/province code
+    team_size: int | None = None
+    current_page: str = ""
+    pages: list[PageView] = []
+    referrer: str = ""
+    utm: dict[str, str] = {}
+    returning: bool = False
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    answers: dict[str, str] = {}  # answers to the bot's preliminary questions
+
+
+class Routing(_Struct):
+    """Why a conversation went where it went (server routing, issue 'playbook and routing')."""
+
+    agent_id: str | None = None
+    pool: str = ""
+    rule: str = ""  # name/line of the territory rule that matched, or "fallback"
+    reason: str = ""
+    out_of_territory: bool = False
+    at: float = 0.0
+
+
+class CqlChange(_Struct):
+    level: int | None
+    previous: int | None
+    by_kind: AuthorKind  # agent or bot
+    by_id: str = ""
+    by_name: str = ""
+    at: float = 0.0
+
+
+class Conversation(_Struct):
+    id: str
+    visitor: Visitor
+    status: ConversationStatus = ConversationStatus.OPEN
+    assignee_id: str | None = None
+    participant_ids: list[str] = []
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    closed_at: float | None = None
+    last_message_at: float = 0.0
+    last_message_preview: str = ""
+    last_message_author: AuthorKind | None = None
+    message_count: int = 0
+    waiting_since: float | None = None  # set while the visitor waits for a first human reply
+    first_response_at: float | None = None
+    sla_due_at: float | None = None  # first human response due; None when not waiting
+    sla_breached: bool = False
+    cql: int | None = None
+    cql_history: list[CqlChange] = []
+    routing: Routing | None = None
+
+
+class Slot(_Struct):
+    start: float
+    end: float
+
+
+class BookingCard(_Struct):
+    """A calendar shared into a chat: open slots the visitor can book."""
+
+    agent_id: str
+    agent_name: str
+    duration_minutes: int
+    timezone: str  # the SDR's IANA zone; the widget shows slots in the visitor's own zone
+    slots: list[Slot] = []
+    description: str = ""
+
+
+class Message(_Struct):
+    id: str
+    conversation_id: str
+    author_kind: AuthorKind
+    text: str
+    created_at: float
+    author_id: str = ""
+    author_name: str = ""
+    client_id: str = ""  # the command id that created it (lets a client match its pending sends)
+    private: bool = False  # internal note: never sent to the visitor
+    card: BookingCard | None = None
+
+
+class Meeting(_Struct):
+    id: str
+    conversation_id: str
+    agent_id: str
+    visitor_id: str
+    start: float
+    end: float
+    timezone: str
+    title: str = ""
+    visitor_name: str = ""
+    visitor_email: str = ""
+    company: str = ""
+    created_at: float = 0.0
+    ics_url: str = ""  # path on the chat server serving the .ics invite
+
+
+class Weekly(_Struct):
+    """Availability on one weekday, local to the calendar's time zone, 'HH:MM'."""
+
+    weekday: int  # 0 = Monday
+    start: str
+    end: str
+
+
+class CalendarSettings(_Struct):
+    agent_id: str
+    timezone: str = "America/New_York"
+    description: str = "Intro call"
+    duration_minutes: int = 30
+    buffer_minutes: int = 10
+    min_notice_minutes: int = 120
+    horizon_days: int = 14
+    availability: list[Weekly] = []
+
+
+# --------------------------------------------------------------------------------------------- events
+# Each event carries full entity state where an entity changed, so applying one twice is harmless
+# and a client never has to merge partial updates.
+
+
+class _Event(_Struct, tag_field="kind"):
+    pass
+
+
+class ConversationCreated(_Event, tag="conversation_created"):
+    conversation: Conversation
+
+
+class ConversationUpdated(_Event, tag="conversation_updated"):
+    """Any change of assignee, status, SLA fields, routing or preview; carries the whole conversation."""
+
+    conversation: Conversation
+
+
+class ConversationClosed(_Event, tag="conversation_closed"):
+    conversation: Conversation
+    by_id: str = ""
+
+
+class ConversationReopened(_Event, tag="conversation_reopened"):
+    conversation: Conversation
+    by_id: str = ""
+
+
+class ConversationRevoked(_Event, tag="conversation_revoked"):
+    """This agent can no longer see the conversation (e.g. it was assigned to someone else)."""
+
+    conversation_id: str
+
+
+class MessageCreated(_Event, tag="message_created"):
+    message: Message
+
+
+class VisitorUpdated(_Event, tag="visitor_updated"):
+    conversation_id: str
+    visitor: Visitor
+
+
+class PresenceChanged(_Event, tag="presence_changed"):
+    agent: Agent
+
+
+class ParticipantAdded(_Event, tag="participant_added"):
+    conversation_id: str
+    agent_id: str
+    by_id: str
+    note: str = ""
+
+
+class ParticipantRemoved(_Event, tag="participant_removed"):
+    conversation_id: str
+    agent_id: str
+    by_id: str
+
+
+class CqlChanged(_Event, tag="cql_changed"):
+    conversation_id: str
+    change: CqlChange
+
+
+class MeetingBooked(_Event, tag="meeting_booked"):
+    meeting: Meeting
+
+
+class SlaWarning(_Event, tag="sla_warning"):
+    conversation_id: str
+    due_at: float
+
+
+class SlaBreached(_Event, tag="sla_breached"):
+    conversation_id: str
+    due_at: float
+
+
+Event = (
+    ConversationCreated
+    | ConversationUpdated
+    | ConversationClosed
+    | ConversationReopened
+    | ConversationRevoked
+    | MessageCreated
+    | VisitorUpdated
+    | PresenceChanged
+    | ParticipantAdded
+    | ParticipantRemoved
+    | CqlChanged
+    | MeetingBooked
+    | SlaWarning
+    | SlaBreached
+)
+
+
+# --------------------------------------------------------------------------------------------- server -> client frames
+
+
+class _ServerFrame(_Struct, tag_field="type"):
+    pass
+
+
+class EventFrame(_ServerFrame, tag="event"):
+    """A sequenced event. ``seq`` is strictly increasing per stream; ``epoch`` names the stream's life.
+
+    Visitor streams are not resumable by seq (a visitor's welcome carries the whole transcript), so
+    visitors receive ``seq`` 0 and an empty epoch.
+    """
+
+    seq: int
+    epoch: str
+    at: float
+    event: Event
+
+
+class Welcome(_ServerFrame, tag="welcome"):
+    """Answer to an agent :class:`Hello`. ``resume`` says what follows: the missed events in order
+    ("replay"), or one :class:`Snapshot` ("resync")."""
+
+    ref: str
+    agent: Agent
+    epoch: str
+    seq: int  # the newest seq of this stream at the time of the welcome
+    resume: Literal["replay", "resync"]
+    token: str = ""  # set when the hello signed in with a password: store it, use it next time
+    server_time: float = 0.0
+    heartbeat_seconds: float = 20.0
+
+
+class Snapshot(_ServerFrame, tag="snapshot"):
+    """Full state for a resync: replaces everything the client holds. Events with seq > ``seq`` follow."""
+
+    epoch: str
+    seq: int
+    agents: list[Agent]
+    conversations: list[Conversation]
+    messages: list[Message]  # recent messages of the conversations above (see docs for the window)
+    meetings: list[Meeting] = []
+
+
+class VisitorWelcome(_ServerFrame, tag="visitor_welcome"):
+    ref: str
+    visitor_token: str
+    visitor: Visitor
+    conversation: Conversation | None
+    messages: list[Message] = []
+
+
+class Ack(_ServerFrame, tag="ack"):
+    ref: str
+    result: dict[str, Any] = {}
+
+
+class Error(_ServerFrame, tag="error"):
+    code: ErrorCode
+    message: str
+    ref: str = ""  # empty when the frame had no readable id
+
+
+class TypingFrame(_ServerFrame, tag="typing"):
+    """Ephemeral (not sequenced, not replayed): someone is typing in a conversation."""
+
+    conversation_id: str
+    author_kind: AuthorKind
+    author_id: str = ""
+    author_name: str = ""
+    active: bool = True
+    preview: str = ""  # agents may see what the visitor is typing (sneak peek); never the reverse
+
+
+ServerFrame = EventFrame | Welcome | Snapshot | VisitorWelcome | Ack | Error | TypingFrame
+
+
+# --------------------------------------------------------------------------------------------- client -> server commands
+
+
+class _Command(_Struct, tag_field="type"):
+    id: str
+
+
+class Hello(_Command, tag="hello"):
+    """First frame of an agent connection: a token, or email + password to sign in."""
+
+    version: int = PROTOCOL_VERSION
+    token: str = ""
+    email: str = ""
+    password: str = ""
+    device: str = ""  # shown in the token list, e.g. "SDR Agent Desk on laptop-1"
+    epoch: str = ""
+    last_seq: int = 0
+
+
+class SignOut(_Command, tag="sign_out"):
+    """Revokes the token this connection signed in with."""
+
+
+class SendMessage(_Command, tag="send_message"):
+    conversation_id: str
+    text: str
+    private: bool = False
+
+
+class SetPresence(_Command, tag="set_presence"):
+    presence: Presence
+
+
+class AssignConversation(_Command, tag="assign"):
+    conversation_id: str
+    agent_id: str | None  # None: back to the waiting queue
+
+
+class CloseConversation(_Command, tag="close_conversation"):
+    conversation_id: str
+
+
+class ReopenConversation(_Command, tag="reopen_conversation"):
+    conversation_id: str
+
+
+class SetTyping(_Command, tag="typing"):
+    conversation_id: str
+    active: bool = True
+
+
+class SetCql(_Command, tag="set_cql"):
+    conversation_id: str
+    level: int | None
+
+
+class AddParticipant(_Command, tag="add_participant"):
+    conversation_id: str
+    agent_id: str
+    note: str = ""
+
+
+class RemoveParticipant(_Command, tag="remove_participant"):
+    conversation_id: str
+    agent_id: str
+
+
+class ShareCalendar(_Command, tag="share_calendar"):
+    conversation_id: str
+    agent_id: str  # whose calendar: mine or a teammate's
+
+
+class GetTranscript(_Command, tag="get_transcript"):
+    """Ack result: ``{"messages": [Message...], "more": bool}``, oldest first, before ``before`` if given."""
+
+    conversation_id: str
+    before: float | None = None
+    limit: int = 200
+
+
+class ListAgents(_Command, tag="list_agents"):
+    """Ack result: ``{"agents": [Agent...]}``."""
+
+
+class GetCalendarSettings(_Command, tag="get_calendar_settings"):
+    agent_id: str
+
+
+class UpdateCalendarSettings(_Command, tag="update_calendar_settings"):
+    settings: CalendarSettings
+
+
+class ListMeetings(_Command, tag="list_meetings"):
+    """Ack result: ``{"meetings": [Meeting...]}`` for this agent (or ``agent_id`` for managers)."""
+
+    agent_id: str = ""
+    since: float | None = None
+
+
+class RecordHandoff(_Command, tag="record_handoff"):
+    """Writes a system message recording a CRM owner change made by the client."""
+
+    conversation_id: str
+    to_agent_id: str
+    note: str = ""
+    crm_record: str = ""
+
+
+AgentCommand = (
+    Hello
+    | SignOut
+    | SendMessage
+    | SetPresence
+    | AssignConversation
+    | CloseConversation
+    | ReopenConversation
+    | SetTyping
+    | SetCql
+    | AddParticipant
+    | RemoveParticipant
+    | ShareCalendar
+    | GetTranscript
+    | ListAgents
+    | GetCalendarSettings
+    | UpdateCalendarSettings
+    | ListMeetings
+    | RecordHandoff
+)
+
+
+class VisitorHello(_Command, tag="visitor_hello"):
+    """First frame of a visitor connection. ``visitor_token`` continues an earlier conversation."""
+
+    version: int = PROTOCOL_VERSION
+    visitor_token: str = ""
+    page_url: str = ""
+    page_title: str = ""
+    referrer: str = ""
+    utm: dict[str, str] = {}
+    timezone: str = ""
+
+
+class VisitorSendMessage(_Command, tag="visitor_message"):
+    text: str
+
+
+class VisitorPageView(_Command, tag="page_view"):
+    url: str
+    title: str = ""
+
+
+class VisitorTyping(_Command, tag="visitor_typing"):
+    active: bool = True
+    preview: str = ""
+
+
+class VisitorUpdateProfile(_Command, tag="update_profile"):
+    name: str | None = None
+    email: str | None = None
+    company: str | None = None
+    phone: str | None = None
+
+
+class BookSlot(_Command, tag="book_slot"):
+    """Ack result: ``{"meeting": Meeting}``; Error ``conflict`` when the slot was taken meanwhile."""
+
+    agent_id: str
+    start: float
+    email: str = ""
+    name: str = ""
+
+
+VisitorCommand = (
+    VisitorHello | VisitorSendMessage | VisitorPageView | VisitorTyping | VisitorUpdateProfile | BookSlot
+)
+
+
+# --------------------------------------------------------------------------------------------- codec
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be accepted; ``code`` says why, ``ref`` is its id when readable."""
+
+    def __init__(self, code: ErrorCode, message: str, ref: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+_encoder = msgspec.json.Encoder()
+_agent_decoder = msgspec.json.Decoder(AgentCommand)
+_visitor_decoder = msgspec.json.Decoder(VisitorCommand)
+_server_decoder = msgspec.json.Decoder(ServerFrame)
+_agent_tags = frozenset(t.__struct_config__.tag for t in AgentCommand.__args__)
+_visitor_tags = frozenset(t.__struct_config__.tag for t in VisitorCommand.__args__)
+
+
+def encode(frame: msgspec.Struct) -> str:
+    """Serialise any frame or entity to a JSON text frame."""
+    return _encoder.encode(frame).decode()
+
+
+def encode_bytes(frame: msgspec.Struct) -> bytes:
+    return _encoder.encode(frame)
+
+
+def _decode_command(data: str | bytes, decoder: msgspec.json.Decoder[Any], tags: frozenset[str]) -> Any:
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raw = _peek(data)
+        if raw is None:
+            raise ProtocolError(ErrorCode.MALFORMED, "frame is not a JSON object") from exc
+        ref = raw.get("id") if isinstance(raw.get("id"), str) else ""
+        kind = raw.get("type")
+        if kind not in tags:
+            raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind!r}", ref) from exc
+        raise ProtocolError(ErrorCode.INVALID, str(exc), ref) from exc
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.MALFORMED, f"not valid JSON: {exc}") from exc
+
+
+def _peek(data: str | bytes) -> dict[str, Any] | None:
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def decode_agent_command(data: str | bytes) -> AgentCommand:
+    """Parse a frame from an agent client. Raises :class:`ProtocolError`."""
+    result: AgentCommand = _decode_command(data, _agent_decoder, _agent_tags)
+    return result
+
+
+def decode_visitor_command(data: str | bytes) -> VisitorCommand:
+    """Parse a frame from a visitor (the widget). Raises :class:`ProtocolError`."""
+    result: VisitorCommand = _decode_command(data, _visitor_decoder, _visitor_tags)
+    return result
+
+
+def decode_server_frame(data: str | bytes) -> ServerFrame:
+    """Parse a frame from the server (client side). Raises :class:`ProtocolError`."""
+    try:
+        result: ServerFrame = _server_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.MALFORMED, str(exc)) from exc
+    return result
+
+
+def to_builtins(obj: Any) -> Any:
+    """Entities as plain dicts/lists (for Ack results and storage)."""
+    return msgspec.to_builtins(obj)
+
+
+def convert[T](obj: Any, type_: type[T]) -> T:
+    """Plain dicts back into a typed entity (e.g. an Ack result). Raises msgspec.ValidationError."""
+    return msgspec.convert(obj, type_)

@@ -1,0 +1,1 @@
+"""The chat server: agents, visitors, conversations, presence, routing, SLA, meetings, widget."""

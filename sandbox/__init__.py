@@ -1,0 +1,1 @@
+"""Local stand-ins for Salesforce and DataFox/Clearbit speaking their REST shapes, and a visitor simulator."""
