@@ -100,7 +100,7 @@ class _Struct(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Base for data carried inside frames; unknown fields are ignored for forward compatibility."""
 
 
-# --------------------------------------------------------------------------------------------- entities
+# ---------------------------------------------------------------- entities
 
 
 class Agent(_Struct):
@@ -246,7 +246,7 @@ class CalendarSettings(_Struct):
     availability: list[Weekly] = []
 
 
-# --------------------------------------------------------------------------------------------- events
+# ---------------------------------------------------------------- events
 # Each event carries full entity state where an entity changed, so applying one twice is harmless
 # and a client never has to merge partial updates.
 
@@ -344,7 +344,7 @@ Event = (
 )
 
 
-# --------------------------------------------------------------------------------------------- server -> client frames
+# ---------------------------------------------------------------- server -> client frames
 
 
 class _ServerFrame(_Struct, tag_field="type"):
@@ -422,7 +422,7 @@ class TypingFrame(_ServerFrame, tag="typing"):
 ServerFrame = EventFrame | Welcome | Snapshot | VisitorWelcome | Ack | Error | TypingFrame
 
 
-# --------------------------------------------------------------------------------------------- client -> server commands
+# ---------------------------------------------------------------- client -> server commands
 
 
 class _Command(_Struct, tag_field="type"):
@@ -599,7 +599,7 @@ VisitorCommand = (
 )
 
 
-# --------------------------------------------------------------------------------------------- codec
+# ---------------------------------------------------------------- codec
 
 
 class ProtocolError(Exception):
@@ -636,7 +636,8 @@ def _decode_command(data: str | bytes, decoder: msgspec.json.Decoder[Any], tags:
         raw = _peek(data)
         if raw is None:
             raise ProtocolError(ErrorCode.MALFORMED, "frame is not a JSON object") from exc
-        ref = raw.get("id") if isinstance(raw.get("id"), str) else ""
+        ref_value = raw.get("id")
+        ref = ref_value if isinstance(ref_value, str) else ""
         kind = raw.get("type")
         if kind not in tags:
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind!r}", ref) from exc
