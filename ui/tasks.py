@@ -1,4 +1,4 @@
-"""The one way the UI starts a coroutine: keeps the task alive, shows busy state, routes errors, cancels on quit."""
+"""The one way the UI starts a coroutine: keeps it alive, shows busy state, routes errors, cancels on quit."""
 
 from __future__ import annotations
 
