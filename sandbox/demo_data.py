@@ -1,0 +1,396 @@
+"""Demo team, visitor personas with scripts and canned replies, and the past conversations seeded once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+DEMO_PASSWORD: Final = "demo-password"
+DEMO_EMAIL: Final = "alex@demo.sdr"
+SITE: Final = "https://www.example-saas.com"
+
+
+@dataclass(frozen=True)
+class DemoAgent:
+    email: str
+    name: str
+    role: str  # protocol.Role value
+    territory: str
+    timezone: str
+
+
+TEAM: Final[tuple[DemoAgent, ...]] = (
+    DemoAgent("alex@demo.sdr", "Alex Rivera", "sdr", "US-West", "America/Los_Angeles"),
+    DemoAgent("sam@demo.sdr", "Sam Chen", "sdr", "US-East", "America/New_York"),
+    DemoAgent("jordan@demo.sdr", "Jordan Patel", "sdr", "EMEA", "Europe/London"),
+    DemoAgent("maria@demo.sdr", "Maria Gomez", "sdr", "LATAM/APAC", "America/Sao_Paulo"),
+    DemoAgent("casey@demo.sdr", "Casey Morgan", "manager", "", "America/Chicago"),
+)
+
+PAGES: Final[dict[str, str]] = {
+    "/": "Example SaaS - Revenue intelligence for growing teams",
+    "/pricing": "Pricing - Example SaaS",
+    "/integrations/salesforce": "Salesforce integration - Example SaaS",
+    "/product": "Product tour - Example SaaS",
+    "/security": "Security & compliance - Example SaaS",
+    "/customers": "Customer stories - Example SaaS",
+    "/demo": "Book a demo - Example SaaS",
+    "/blog/sdr-playbook": "The SDR playbook - Example SaaS blog",
+}
+
+
+@dataclass(frozen=True)
+class Persona:
+    """A website visitor: who they are, where they browse, what they ask and how they answer."""
+
+    key: str
+    name: str
+    email: str
+    company: str
+    title: str
+    city: str  # free text, e.g. "Austin, TX"
+    timezone: str  # IANA zone sent in visitor_hello (the server may derive the region from it)
+    team_size: int
+    pages: tuple[str, ...]  # paths under SITE; the first is the landing page
+    script: tuple[str, ...]  # 2-5 messages sent on their own, in order
+    topic: str = "general"  # key of AGENT_ANSWERS used when seeding past conversations
+    shares_profile: bool = True  # fills in name/email/company in the widget
+    referrer: str = ""
+    utm: dict[str, str] = field(default_factory=dict)
+    duplicate: bool = False  # deliberately matches seeded Salesforce duplicates
+
+    @property
+    def domain(self) -> str:
+        return self.email.rsplit("@", 1)[1]
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0]
+
+
+def _p(path: str) -> str:
+    return SITE + path
+
+
+GOOGLE = "https://www.google.com/"
+LINKEDIN = "https://www.linkedin.com/"
+G2 = "https://www.g2.com/categories/sales-intelligence"
+
+PERSONAS: Final[tuple[Persona, ...]] = (
+    Persona(
+        "dana",
+        "Dana Whitfield",
+        "dana.whitfield@brightpathlogistics.com",
+        "BrightPath Logistics",
+        "VP Sales",
+        "Austin, TX",
+        "America/Chicago",
+        250,
+        ("/pricing", "/integrations/salesforce"),
+        (
+            "Hi, do you integrate with Salesforce?",
+            "We're a 250-person team in Austin, what does pricing look like?",
+            "Could someone walk us through a demo next week?",
+        ),
+        "pricing",
+        referrer=GOOGLE,
+    ),
+    Persona(
+        "marcus",
+        "Marcus Lee",
+        "marcus.lee@northwindtraders.com",
+        "Northwind Traders",
+        "Sales Operations Manager",
+        "Seattle, WA",
+        "America/Los_Angeles",
+        1200,
+        ("/integrations/salesforce", "/security", "/pricing"),
+        (
+            "Hello! Does the Salesforce sync write activities back to leads?",
+            "We already have Salesforce with a lot of duplicate leads, does your tool handle that?",
+            "Is there SSO with Okta?",
+        ),
+        "integration",
+        duplicate=True,
+    ),
+    Persona(
+        "priya",
+        "Priya Raman",
+        "priya.raman@lumenhealth.io",
+        "Lumen Health",
+        "Head of Growth",
+        "San Francisco, CA",
+        "America/Los_Angeles",
+        85,
+        ("/", "/product", "/pricing"),
+        (
+            "Hey there - is there a free trial?",
+            "We're about 85 people, mostly in SF.",
+            "What does onboarding look like for a small team?",
+        ),
+        "trial",
+        utm={"utm_source": "linkedin"},
+    ),
+    Persona(
+        "tom",
+        "Tom Becker",
+        "tom.becker@keystonefinancial.com",
+        "Keystone Financial",
+        "Director of Sales Development",
+        "New York, NY",
+        "America/New_York",
+        3400,
+        ("/security", "/pricing", "/demo"),
+        (
+            "Hi, are you SOC 2 Type II certified?",
+            "We need data residency in the US. Is that possible?",
+            "Our SDR team is 40 people. What would an enterprise plan cost?",
+            "Can I get a call with someone this week?",
+        ),
+        "security",
+        duplicate=True,
+    ),
+    Persona(
+        "olivia",
+        "Olivia Grant",
+        "olivia.grant@harborcreative.co",
+        "Harbor Creative",
+        "Founder",
+        "Boston, MA",
+        "America/New_York",
+        18,
+        ("/", "/pricing"),
+        ("Is there a plan for very small teams?", "We're 18 people, 3 of them in sales."),
+        "trial",
+        shares_profile=False,
+    ),
+    Persona(
+        "lukas",
+        "Lukas Schneider",
+        "lukas.schneider@alpenwerk.de",
+        "Alpenwerk GmbH",
+        "Head of Inside Sales",
+        "Munich, DE",
+        "Europe/Berlin",
+        640,
+        ("/security", "/integrations/salesforce", "/pricing"),
+        (
+            "Hello, is your product GDPR compliant?",
+            "Do you host data in the EU, e.g. Frankfurt?",
+            "We have 640 employees. Could you send me an offer in EUR?",
+        ),
+        "security",
+        referrer=G2,
+    ),
+    Persona(
+        "emma",
+        "Emma Clarke",
+        "emma.clarke@thamesdigital.co.uk",
+        "Thames Digital",
+        "Marketing Director",
+        "London, UK",
+        "Europe/London",
+        150,
+        ("/customers", "/pricing", "/demo"),
+        (
+            "Hi! Do you have customers in the UK?",
+            "We'd want to route chats to reps by region, can you do that?",
+            "What does pricing look like for 150 people?",
+        ),
+        "routing",
+    ),
+    Persona(
+        "sophie",
+        "Sophie Martin",
+        "sophie.martin@lumiere-conseil.fr",
+        "Lumière Conseil",
+        "Business Development Lead",
+        "Paris, FR",
+        "Europe/Paris",
+        45,
+        ("/product", "/integrations/salesforce"),
+        (
+            "Bonjour! Do you support French language chats?",
+            "And can the transcript go into Salesforce automatically?",
+        ),
+        "integration",
+    ),
+    Persona(
+        "rafael",
+        "Rafael Souza",
+        "rafael.souza@vertentech.com.br",
+        "Vertentech",
+        "Sales Manager",
+        "São Paulo, BR",
+        "America/Sao_Paulo",
+        320,
+        ("/", "/pricing", "/demo"),
+        (
+            "Hi, do you have a Portuguese interface?",
+            "We are 320 people in São Paulo. What are the prices in BRL?",
+            "I'd like to book a demo.",
+        ),
+        "pricing",
+    ),
+    Persona(
+        "ana",
+        "Ana Morales",
+        "ana.morales@grupoaltamira.mx",
+        "Grupo Altamira",
+        "Directora Comercial",
+        "Mexico City, MX",
+        "America/Mexico_City",
+        900,
+        ("/customers", "/integrations/salesforce"),
+        (
+            "Hola! Do you integrate with HubSpot as well as Salesforce?",
+            "We are migrating to Salesforce next quarter.",
+            "Who would be our contact for Latin America?",
+        ),
+        "integration",
+        duplicate=True,
+    ),
+    Persona(
+        "kenji",
+        "Kenji Watanabe",
+        "kenji.watanabe@sakuramobility.jp",
+        "Sakura Mobility",
+        "Sales Enablement",
+        "Tokyo, JP",
+        "Asia/Tokyo",
+        2100,
+        ("/security", "/pricing"),
+        ("Hello, do you have a data center in Japan?", "How many seats are included in the enterprise plan?"),
+        "security",
+    ),
+    Persona(
+        "chloe",
+        "Chloe Nguyen",
+        "chloe.nguyen@southerncrossanalytics.com.au",
+        "Southern Cross Analytics",
+        "COO",
+        "Sydney, AU",
+        "Australia/Sydney",
+        210,
+        ("/", "/product", "/pricing"),
+        (
+            "G'day, what hours is your support team available?",
+            "We're 210 people in Sydney and Melbourne.",
+            "Can we trial it with 5 SDRs first?",
+        ),
+        "trial",
+        referrer=LINKEDIN,
+    ),
+    Persona(
+        "jake",
+        "Jake Miller",
+        "jake.miller@peakfitness.com",
+        "Peak Fitness",
+        "Sales Lead",
+        "Denver, CO",
+        "America/Denver",
+        60,
+        ("/blog/sdr-playbook", "/pricing"),
+        (
+            "Just read your SDR playbook post, great stuff.",
+            "Do you have a monthly plan or annual only?",
+            "We're 60 people in Denver.",
+        ),
+        "pricing",
+        shares_profile=False,
+    ),
+    Persona(
+        "rachel",
+        "Rachel Kim",
+        "rachel.kim@meridianbio.com",
+        "Meridian Bio",
+        "Revenue Operations",
+        "Raleigh, NC",
+        "America/New_York",
+        480,
+        ("/integrations/salesforce", "/security", "/demo"),
+        (
+            "Hi, how does the Salesforce lead owner handoff work?",
+            "We use territories by state. Can routing follow those?",
+            "Can I get a demo with our RevOps lead?",
+        ),
+        "routing",
+    ),
+)
+
+PERSONAS_BY_KEY: Final = {p.key: p for p in PERSONAS}
+
+# What a seeded SDR answers to a persona's questions, by topic (one answer per visitor message).
+AGENT_ANSWERS: Final[dict[str, tuple[str, ...]]] = {
+    "pricing": (
+        "Hi {first}! Yes, we have a native Salesforce integration. Happy to help.",
+        "For a team your size we'd look at the Growth plan; it's priced per seat. Can I get your email "
+        "to send the details?",
+        "Absolutely, I'll share my calendar so you can pick a time.",
+    ),
+    "integration": (
+        "Hi {first}! Yes: every chat is logged as an activity on the lead or contact.",
+        "We match on email and company, so duplicates are flagged instead of created.",
+        "Yes, SAML SSO with Okta and Azure AD is included on Enterprise.",
+    ),
+    "trial": (
+        "Hi {first}, yes, there's a 14-day trial with all features.",
+        "Great, that's a perfect fit for our Starter plan.",
+        "Onboarding is a 30-minute call plus a checklist; most teams are live in a day.",
+    ),
+    "security": (
+        "Hi {first}! Yes, we're SOC 2 Type II certified and I can send the report under NDA.",
+        "Yes, we offer regional hosting for data residency.",
+        "Let me connect you with the right rep for your region for the commercial details.",
+        "Sure, here's my calendar.",
+    ),
+    "routing": (
+        "Hi {first}, yes, we have customers all over the world.",
+        "Yes, routing follows your territory table (country and state rules).",
+        "Happy to set that up, what's the best email to reach you?",
+    ),
+    "general": ("Hi {first}, thanks for reaching out! How can I help?",),
+}
+
+
+@dataclass(frozen=True)
+class PastConversation:
+    """A conversation seeded once at first start so the demo opens with a lived-in queue."""
+
+    persona: str  # PERSONAS_BY_KEY key
+    assignee: str | None  # team email; None = left waiting in the queue
+    closed: bool
+    cql: int | None
+    hours_ago: float  # when the visitor said hello
+    turns: int = 2  # visitor message + agent answer pairs
+    note: str = ""  # a private note the assignee leaves
+
+
+PAST_CONVERSATIONS: Final[tuple[PastConversation, ...]] = (
+    PastConversation("dana", "alex@demo.sdr", True, 3, 70, 3, "Hot lead, demo booked for next week."),
+    PastConversation("marcus", "alex@demo.sdr", True, 2, 66, 3, "Existing lead in SFDC, duplicate merged."),
+    PastConversation("tom", "sam@demo.sdr", True, 3, 60, 4),
+    PastConversation("lukas", "jordan@demo.sdr", True, 2, 55, 3),
+    PastConversation("rafael", "maria@demo.sdr", True, 1, 50, 2),
+    PastConversation("olivia", "sam@demo.sdr", True, 0, 47, 2, "Too small for now, nurture."),
+    PastConversation("emma", "jordan@demo.sdr", True, 2, 30, 3),
+    PastConversation("kenji", "maria@demo.sdr", True, 1, 28, 2),
+    PastConversation("jake", "alex@demo.sdr", True, 0, 26, 2),
+    PastConversation("rachel", "sam@demo.sdr", True, 2, 24, 3, "Wants state-based routing, send case study."),
+    PastConversation("priya", "alex@demo.sdr", True, 1, 22, 3),
+    PastConversation("ana", "maria@demo.sdr", True, 2, 20, 3),
+    PastConversation("sophie", "jordan@demo.sdr", True, None, 8, 2),
+    PastConversation("chloe", "maria@demo.sdr", True, 1, 6, 2),
+    PastConversation("dana", "alex@demo.sdr", False, 3, 3, 2, "Returning: follow up on pricing."),
+    PastConversation("marcus", "alex@demo.sdr", False, 2, 2, 2),
+    PastConversation("tom", "sam@demo.sdr", False, None, 1.5, 2),
+    PastConversation("emma", "jordan@demo.sdr", False, 1, 1.2, 1),
+    PastConversation("rafael", "maria@demo.sdr", False, None, 1.0, 1),
+    PastConversation("jake", "alex@demo.sdr", False, None, 0.5, 1),
+)
+
+
+def agent_answer(persona: Persona, turn: int) -> str:
+    """The seeded SDR's answer to the persona's ``turn``-th message."""
+    answers = AGENT_ANSWERS.get(persona.topic, AGENT_ANSWERS["general"])
+    return answers[min(turn, len(answers) - 1)].format(first=persona.first_name)

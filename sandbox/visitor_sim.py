@@ -1,0 +1,378 @@
+"""Simulated website visitors speaking the real visitor protocol: browse, type, chat, answer the SDR."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+import msgspec
+import websockets
+from websockets.typing import Origin, Subprotocol
+
+from agent_app import protocol as p
+from sandbox.demo_data import PAGES, PERSONAS, SITE, Persona
+
+log = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+
+def visitor_endpoint(url: str) -> str:
+    """ws://host:port[/...] -> ws://host:port/visitor (http(s) URLs are accepted too)."""
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    return f"{scheme}://{parts.netloc}/visitor"
+
+
+def server_origin(url: str) -> str:
+    """The chat server's own origin (always allowed to open /visitor: it serves the widget)."""
+    parts = urlsplit(url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return f"{scheme}://{parts.netloc}"
+
+
+def canned_reply(persona: Persona, text: str, replies_so_far: int) -> str:
+    """A plausible answer to what the SDR (or the bot) just said."""
+    t = text.lower()
+    if "email" in t or "e-mail" in t:
+        return f"Sure, it's {persona.email}"
+    if "your name" in t or "who am i" in t or "who are you" in t:
+        return f"I'm {persona.name}, {persona.title} at {persona.company}."
+    if "company" in t and "?" in t:
+        return f"I work at {persona.company}."
+    if any(w in t for w in ("how many", "team size", "how big", "employees", "headcount")):
+        return f"We're about {persona.team_size} people."
+    if any(w in t for w in ("where are you", "located", "based")):
+        return f"We're based in {persona.city}."
+    if any(w in t for w in ("calendar", "book", "meeting", "call", "demo")):
+        return "That would be great, I'll pick a slot."
+    generic = ("Thanks, that helps!", "Makes sense. What would the next step be?", "Great, thank you!")
+    return generic[replies_so_far % len(generic)]
+
+
+class SimulatedVisitor:
+    """One visitor's visit. ``speed`` scales every pause (1.0 = human pace, tests use ~0.001)."""
+
+    def __init__(
+        self,
+        url: str,
+        persona: Persona,
+        *,
+        rng: random.Random | None = None,
+        speed: float = 1.0,
+        max_replies: int = 3,
+        linger: float = 180.0,
+        first_message_within: float | None = None,
+        origin: str | None = None,
+    ) -> None:
+        self.url = visitor_endpoint(url)
+        self.origin = origin if origin is not None else server_origin(url)
+        self.persona = persona
+        self.rng = rng or random.Random(persona.key)
+        self.speed = speed
+        self.max_replies = max_replies
+        self.linger = linger  # seconds (before scaling) to wait for the SDR after the last exchange
+        self.first_message_within = first_message_within  # seconds, not scaled: cap for the first message
+        self.visitor_token = ""
+        self.conversation_id: str | None = None
+        self.sent: list[str] = []  # texts this visitor sent, in order
+        self.received: list[p.Message] = []  # agent/bot messages shown to the visitor
+        self.replies = 0
+        self.started = asyncio.Event()  # welcome received
+        self.conversation_started = asyncio.Event()  # first message acked: the conversation exists
+        self.done = asyncio.Event()
+        self._ws: websockets.ClientConnection | None = None
+        self._pending: dict[str, asyncio.Future[p.Ack | p.Error]] = {}
+        self._inbox: asyncio.Queue[p.Message] = asyncio.Queue()
+
+    # ------------------------------------------------------------ the visit
+
+    async def run(self) -> None:
+        """Connects, browses, chats, answers replies, and leaves; never raises for network trouble."""
+        try:
+            async with websockets.connect(
+                self.url,
+                subprotocols=[Subprotocol(p.SUBPROTOCOL)],
+                origin=Origin(self.origin) if self.origin else None,
+                max_size=p.MAX_AGENT_FRAME,
+                open_timeout=10,
+            ) as ws:
+                self._ws = ws
+                reader = asyncio.create_task(self._read(ws), name=f"visitor-read-{self.persona.key}")
+                try:
+                    await self._visit()
+                finally:
+                    reader.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reader
+        except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+            log.info("visitor %s left: %s", self.persona.key, exc)
+        finally:
+            self._ws = None
+            self.done.set()
+
+    async def _visit(self) -> None:
+        persona, loop = self.persona, asyncio.get_running_loop()
+        deadline = loop.time() + self.first_message_within if self.first_message_within is not None else None
+        landing = persona.pages[0]
+        await self._command(
+            p.VisitorHello(
+                id=self._id(),
+                page_url=SITE + landing,
+                page_title=PAGES.get(landing, ""),
+                referrer=persona.referrer,
+                utm=dict(persona.utm),
+                timezone=persona.timezone,
+            )
+        )
+        self.started.set()
+        for path in persona.pages[1:]:
+            await self._pause(self.rng.uniform(3, 12), deadline, share=0.2)
+            await self._command(p.VisitorPageView(id=self._id(), url=SITE + path, title=PAGES.get(path, "")))
+        for index, text in enumerate(persona.script):
+            if index:
+                await self._converse(self.rng.uniform(6, 20))
+            await self._type_and_send(text, deadline if index == 0 else None)
+            if index == 0:
+                self.conversation_started.set()
+            if index == 1 and persona.shares_profile:
+                await self._command(
+                    p.VisitorUpdateProfile(
+                        id=self._id(), name=persona.name, email=persona.email, company=persona.company
+                    )
+                )
+        await self._converse(self.linger)
+
+    async def _converse(self, seconds: float) -> None:
+        """Waits up to ``seconds`` (scaled), answering every SDR message that arrives meanwhile."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds * self.speed
+        while (left := end - loop.time()) > 0:
+            try:
+                message = await asyncio.wait_for(self._inbox.get(), left)
+            except TimeoutError:
+                return
+            if self.replies >= self.max_replies:
+                continue
+            self.replies += 1
+            await self._pause(self.rng.uniform(2, 6))
+            await self._type_and_send(canned_reply(self.persona, message.text, self.replies - 1), None)
+            if "email" in message.text.lower() and self.persona.shares_profile is False:
+                await self._command(p.VisitorUpdateProfile(id=self._id(), email=self.persona.email))
+            if message.card and message.card.slots and self.rng.random() < 0.5:
+                slot = message.card.slots[0]
+                await self._command(
+                    p.BookSlot(
+                        id=self._id(),
+                        agent_id=message.card.agent_id,
+                        start=slot.start,
+                        email=self.persona.email,
+                        name=self.persona.name,
+                    )
+                )
+            end = max(end, loop.time() + seconds * self.speed / 2)
+
+    async def _type_and_send(self, text: str, deadline: float | None) -> None:
+        await self._pause(self.rng.uniform(1, 4), deadline, share=0.3)
+        half = text[: max(1, len(text) // 2)]
+        await self._command(p.VisitorTyping(id=self._id(), active=True, preview=half))
+        await self._pause(len(text) / self.rng.uniform(4, 7), deadline, share=0.5)
+        result = await self._command(p.VisitorSendMessage(id=self._id(), text=text))
+        if isinstance(result, p.Ack):
+            self.sent.append(text)
+            cid = result.result.get("conversation_id")
+            if isinstance(cid, str) and cid:
+                self.conversation_id = cid
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _pause(self, seconds: float, deadline: float | None = None, *, share: float = 1.0) -> None:
+        delay = seconds * self.speed
+        if deadline is not None:
+            delay = min(delay, max(0.0, (deadline - asyncio.get_running_loop().time()) * share))
+        await asyncio.sleep(delay)
+
+    def _id(self) -> str:
+        return f"sim-{self.persona.key}-{next(_ids)}"
+
+    async def _command(self, command: msgspec.Struct, attempts: int = 3) -> p.Ack | p.Error:
+        """Sends a command and waits for its ack; retries (same id, so never twice) when rate limited."""
+        ws = self._ws
+        assert ws is not None
+        ref: str = getattr(command, "id")  # noqa: B009
+        result: p.Ack | p.Error = p.Error(code=p.ErrorCode.INTERNAL, message="not sent", ref=ref)
+        for attempt in range(attempts):
+            future: asyncio.Future[p.Ack | p.Error] = asyncio.get_running_loop().create_future()
+            self._pending[ref] = future
+            await ws.send(p.encode(command))
+            result = await asyncio.wait_for(future, 30)
+            if isinstance(result, p.Ack) or result.code != p.ErrorCode.RATE_LIMITED:
+                break
+            await asyncio.sleep(min(5.0, (attempt + 1) * 2.0 * max(self.speed, 0.01)))
+        if isinstance(result, p.Error):
+            log.info(
+                "visitor %s: %s refused: %s %s",
+                self.persona.key,
+                type(command).__name__,
+                result.code,
+                result.message,
+            )
+        return result
+
+    async def _read(self, ws: websockets.ClientConnection) -> None:
+        async for raw in ws:
+            try:
+                frame = p.decode_server_frame(raw)
+            except p.ProtocolError:
+                log.warning("visitor %s: undecodable frame %.200r", self.persona.key, raw)
+                continue
+            if isinstance(frame, p.Ack | p.Error):
+                future = self._pending.pop(frame.ref, None)
+                if future is not None and not future.done():
+                    future.set_result(frame)
+            elif isinstance(frame, p.VisitorWelcome):
+                self.visitor_token = frame.visitor_token
+                if frame.conversation is not None:
+                    self.conversation_id = frame.conversation.id
+                future = self._pending.pop(frame.ref, None)
+                if future is not None and not future.done():
+                    future.set_result(p.Ack(ref=frame.ref))
+            elif isinstance(frame, p.EventFrame):
+                self._on_event(frame.event)
+
+    def _on_event(self, event: p.Event) -> None:
+        if isinstance(event, p.ConversationCreated | p.ConversationUpdated):
+            self.conversation_id = event.conversation.id
+        elif isinstance(event, p.MessageCreated):
+            message = event.message
+            self.conversation_id = message.conversation_id
+            if message.author_kind in (p.AuthorKind.AGENT, p.AuthorKind.BOT) and not message.private:
+                self.received.append(message)
+                if message.author_kind == p.AuthorKind.AGENT or "?" in message.text or message.card:
+                    self._inbox.put_nowait(message)
+
+
+class VisitorPool:
+    """Sends visitors over time: the first after ``first_after`` seconds, then one every ``interval``
+    seconds (uniform), at most ``max_concurrent`` at once, ``count`` in all (None = until cancelled).
+    Persona order and every choice follow ``seed``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        seed: int | None = None,
+        speed: float = 1.0,
+        first_after: float = 8.0,
+        interval: tuple[float, float] = (25.0, 60.0),
+        max_concurrent: int = 6,
+        count: int | None = None,
+        personas: Sequence[Persona] = PERSONAS,
+        on_visitor: Callable[[SimulatedVisitor], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.rng = random.Random(seed)
+        self.speed = speed
+        self.first_after = first_after
+        self.interval = interval
+        self.max_concurrent = max_concurrent
+        self.count = count
+        self.personas = list(personas)
+        self.on_visitor = on_visitor
+        self.visitors: list[SimulatedVisitor] = []
+        self.first_arrived = asyncio.Event()  # the first visitor's conversation exists
+
+    def _next_persona(self, busy: set[str]) -> Persona:
+        order = self.personas[:]
+        self.rng.shuffle(order)
+        return next((q for q in order if q.key not in busy), order[0])
+
+    async def run(self) -> None:
+        slots = asyncio.Semaphore(self.max_concurrent)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            for n in itertools.count():
+                if self.count is not None and n >= self.count:
+                    break
+                if n:
+                    await asyncio.sleep(self.rng.uniform(*self.interval))
+                await slots.acquire()
+                busy = {v.persona.key for v in self.visitors if not v.done.is_set()}
+                visitor = SimulatedVisitor(
+                    self.url,
+                    self._next_persona(busy),
+                    rng=random.Random(self.rng.random()),
+                    speed=self.speed,
+                    first_message_within=self.first_after if n == 0 else None,
+                )
+                self.visitors.append(visitor)
+                if self.on_visitor is not None:
+                    self.on_visitor(visitor)
+                task = asyncio.create_task(visitor.run(), name=f"visitor-{visitor.persona.key}")
+                tasks.add(task)
+                task.add_done_callback(lambda t: (tasks.discard(t), slots.release()))
+                if n == 0:
+                    asyncio.create_task(self._watch_first(visitor))  # noqa: RUF006
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _watch_first(self, visitor: SimulatedVisitor) -> None:
+        waiters = [asyncio.ensure_future(e.wait()) for e in (visitor.conversation_started, visitor.done)]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for w in waiters:
+            w.cancel()
+        self.first_arrived.set()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m sandbox visitors``."""
+    parser.add_argument("--url", required=True, help="chat server URL, e.g. ws://127.0.0.1:8765")
+    parser.add_argument("--count", type=int, default=5, help="visitors in all (0 = until Ctrl+C)")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--speed", type=float, default=1.0, help="pause scale: 0.1 = ten times faster")
+    parser.add_argument("--first-after", type=float, default=1.0, help="seconds until the first message")
+    parser.add_argument("--interval", type=float, nargs=2, default=(10.0, 30.0), metavar=("MIN", "MAX"))
+    parser.add_argument("--concurrent", type=int, default=6)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Runs the pool until done or Ctrl+C; prints who came and what they said."""
+
+    def announce(visitor: SimulatedVisitor) -> None:
+        print(
+            f"visitor: {visitor.persona.name} <{visitor.persona.email}> ({visitor.persona.company})",
+            flush=True,
+        )
+
+    pool = VisitorPool(
+        args.url,
+        seed=args.seed,
+        speed=args.speed,
+        first_after=args.first_after,
+        interval=tuple(args.interval),
+        max_concurrent=args.concurrent,
+        count=args.count or None,
+        on_visitor=announce,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(pool.run())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox visitors", description=__doc__)
+    add_arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_cli(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
