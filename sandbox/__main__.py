@@ -32,7 +32,8 @@ async def _run(service: str, port: int, page_size: int, latency_ms: float) -> No
         async with start_enrichment(port=port, latency_ms=latency_ms) as fake:
             print(fake.base_url, flush=True)
             print(
-                f"# DataFox client {DEFAULT_CLIENT_ID}/{DEFAULT_CLIENT_SECRET}; Clearbit key {DEFAULT_CLEARBIT_KEY}",
+                f"# DataFox client {DEFAULT_CLIENT_ID}/{DEFAULT_CLIENT_SECRET}; "
+                f"Clearbit key {DEFAULT_CLEARBIT_KEY}",
                 file=sys.stderr,
                 flush=True,
             )

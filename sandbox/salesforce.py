@@ -1,4 +1,4 @@
-"""Stand-in Salesforce: OAuth (web-server + PKCE, refresh), REST data API, errors, limits and fault switches."""
+"""Stand-in Salesforce: OAuth (web-server + PKCE, refresh), REST data API, errors, limits, fault switches."""
 
 from __future__ import annotations
 

@@ -215,9 +215,9 @@ class Org:
                 raise QueryError(
                     "INVALID_FIELD",
                     f"\nSELECT {', '.join(fields)} FROM {sobject}\n^\nERROR at Row:1:Column:8\n"
-                    f"No such column '{parts[-1]}' on entity '{target}'. If you are attempting to use a custom "
-                    "field, be sure to append the '__c' after the custom field name. Please reference your WSDL "
-                    "or the describe call for the appropriate names.",
+                    f"No such column '{parts[-1]}' on entity '{target}'. If you are attempting to use a "
+                    "custom field, be sure to append the '__c' after the custom field name. Please reference "
+                    "your WSDL or the describe call for the appropriate names.",
                 )
             out.append(".".join([*parts[:-1], name]))
         return out

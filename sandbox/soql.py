@@ -1,8 +1,9 @@
-"""A small, honest SOQL/SOSL subset: a real tokenizer (quotes and escapes), recursive-descent parser, evaluator.
+"""A small, honest SOQL/SOSL subset: a real tokenizer (quotes, escapes), recursive-descent parser, evaluator.
 
 SOQL: SELECT f, Rel.f | COUNT() FROM Obj [WHERE cond] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], ...]
 [LIMIT n] [OFFSET n]; cond uses = != <> < <= > >= LIKE, [NOT] IN (...), AND, OR, NOT and parentheses.
-SOSL: FIND {term} [IN ALL|NAME|EMAIL|PHONE FIELDS] RETURNING Obj(fields [WHERE] [ORDER BY] [LIMIT]), ... [LIMIT n].
+SOSL: FIND {term} [IN ALL|NAME|EMAIL|PHONE FIELDS] RETURNING Obj(fields [WHERE] [ORDER BY] [LIMIT]), ...
+[LIMIT n].
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def tokenize(soql: str, start: int = 0) -> list[Token]:
             j, chars, regex = i + 1, [], []
             while True:
                 if j >= n:
-                    raise _malformed(soql, i, "line 1:%d no viable alternative at character '''" % i)
+                    raise _malformed(soql, i, f"line 1:{i} no viable alternative at character <EOF>")
                 ch = soql[j]
                 if ch == "'":
                     break
@@ -333,7 +334,7 @@ def _parse_find_term(raw: str) -> list[list[re.Pattern[str]]]:
         elif c in _SOSL_RESERVED and not quoted:
             raise QueryError(
                 "MALFORMED_SEARCH",
-                f"No search term found. The search term must be enclosed in braces. Reserved character '{c}' must be escaped",
+                f"Reserved character '{c}' in the search term must be escaped with a backslash",
             )
         else:
             buf += re.escape(c)
