@@ -138,6 +138,12 @@ class Store:
         for listener in self.listeners:
             listener.on_reset()
 
+    def restore(self, snap: p.Snapshot, me: p.Agent | None, unread: dict[str, int]) -> None:
+        """Load state saved by the local cache (before the server answers); fires ``on_reset``."""
+        self.me = me
+        self.unread = {cid: n for cid, n in unread.items() if n > 0}
+        self.apply_snapshot(snap)  # keeps the unread counts of conversations it knows
+
     def apply_event_frame(self, frame: p.EventFrame) -> bool:
         """Apply one sequenced event; False when it was already applied (seq not newer)."""
         if frame.seq and frame.seq <= self.seq:
@@ -272,6 +278,25 @@ class Store:
         item.delivery, item.error = delivery, error
         for listener in self.listeners:
             listener.on_message_changed(conversation_id, pos, item)
+
+    def rekey_pending(
+        self, conversation_id: str, old_client_id: str, new_client_id: str
+    ) -> MessageItem | None:
+        """A FAILED send retried under a new command id (the old id's error may be remembered)."""
+        index = self._index.get(conversation_id, {})
+        pos = index.get(old_client_id)
+        if pos is None:
+            return None
+        item = self.transcripts[conversation_id][pos]
+        if item.message.id:
+            return None  # the server has it: nothing to retry
+        del index[old_client_id]
+        index[new_client_id] = pos
+        item.message.client_id = new_client_id
+        item.delivery, item.error = Delivery.PENDING, ""
+        for listener in self.listeners:
+            listener.on_message_changed(conversation_id, pos, item)
+        return item
 
     def mark_read(self, conversation_id: str) -> None:
         if self.unread.pop(conversation_id, 0):
