@@ -1,0 +1,135 @@
+"""SQLite tables and queries for meetings and calendar settings (a mixin for SqliteStorage)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from agent_app.protocol import CalendarSettings, Meeting
+
+MEETINGS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meetings (
+    id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    conversation_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    data BLOB NOT NULL,
+    UNIQUE (agent_id, start)
+);
+CREATE INDEX IF NOT EXISTS meetings_agent_end ON meetings(agent_id, end);
+CREATE INDEX IF NOT EXISTS meetings_conversation ON meetings(conversation_id);
+CREATE TABLE IF NOT EXISTS calendar_settings (
+    agent_id TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
+"""
+
+_enc = msgspec.json.Encoder()
+_meeting = msgspec.json.Decoder(Meeting)
+_settings = msgspec.json.Decoder(CalendarSettings)
+
+
+class SlotTaken(Exception):
+    """Another meeting of this agent starts at, or overlaps (with buffer), the requested time."""
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(MEETINGS_SCHEMA)
+
+
+def insert_meeting(conn: sqlite3.Connection, meeting: Meeting, token: str, buffer_seconds: float) -> None:
+    """Inserts ``meeting`` unless it overlaps one of the agent's meetings (widened by the buffer).
+
+    Must run inside a write transaction: the overlap check and the insert then see the same data, and
+    the UNIQUE (agent_id, start) constraint catches the one race the check alone could not (two
+    writers that both checked before either inserted, e.g. two processes on one file). Raises SlotTaken.
+    """
+    row = conn.execute(
+        "SELECT id FROM meetings WHERE agent_id=? AND start<? AND end>? LIMIT 1",
+        (meeting.agent_id, meeting.end + buffer_seconds, meeting.start - buffer_seconds),
+    ).fetchone()
+    if row is not None:
+        raise SlotTaken(f"overlaps meeting {row[0]}")
+    try:
+        conn.execute(
+            "INSERT INTO meetings (id, agent_id, start, end, conversation_id, token, created_at, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                meeting.id,
+                meeting.agent_id,
+                meeting.start,
+                meeting.end,
+                meeting.conversation_id,
+                token,
+                meeting.created_at,
+                _enc.encode(meeting),
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise SlotTaken("that slot was just booked") from exc
+
+
+def book_exclusively(conn: sqlite3.Connection, meeting: Meeting, token: str, buffer_seconds: float) -> None:
+    """Books on a connection of its own (autocommit mode): BEGIN IMMEDIATE takes the write lock before
+    the overlap check, so concurrent writers on other connections are serialised."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        insert_meeting(conn, meeting, token, buffer_seconds)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class MeetingsSql:
+    """Mixed into SqliteStorage: ``conn`` is its write connection and ``_begin`` opens the batch."""
+
+    conn: sqlite3.Connection
+
+    def _begin(self) -> None:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+
+    def add_meeting(self, meeting: Meeting, token: str, buffer_seconds: float) -> None:
+        self._begin()
+        insert_meeting(self.conn, meeting, token, buffer_seconds)
+
+    def get_meeting(self, meeting_id: str) -> tuple[Meeting, str] | None:
+        row = self.conn.execute("SELECT data, token FROM meetings WHERE id=?", (meeting_id,)).fetchone()
+        return (_meeting.decode(row[0]), str(row[1])) if row else None
+
+    def agent_meetings(self, agent_id: str, since: float, until: float | None = None) -> list[Meeting]:
+        """Meetings of one agent ending after ``since`` (and starting before ``until``), by start."""
+        sql = "SELECT data FROM meetings WHERE agent_id=? AND end>?"
+        args: list[object] = [agent_id, since]
+        if until is not None:
+            sql += " AND start<?"
+            args.append(until)
+        rows = self.conn.execute(sql + " ORDER BY start", args)
+        return [_meeting.decode(r[0]) for r in rows]
+
+    def all_meetings(self, since: float) -> list[Meeting]:
+        rows = self.conn.execute("SELECT data FROM meetings WHERE end>? ORDER BY start", (since,))
+        return [_meeting.decode(r[0]) for r in rows]
+
+    def conversation_meetings(self, conversation_id: str) -> list[Meeting]:
+        rows = self.conn.execute(
+            "SELECT data FROM meetings WHERE conversation_id=? ORDER BY start", (conversation_id,)
+        )
+        return [_meeting.decode(r[0]) for r in rows]
+
+    def get_calendar_settings(self, agent_id: str) -> CalendarSettings | None:
+        row = self.conn.execute("SELECT data FROM calendar_settings WHERE agent_id=?", (agent_id,)).fetchone()
+        return _settings.decode(row[0]) if row else None
+
+    def save_calendar_settings(self, settings: CalendarSettings) -> None:
+        self._begin()
+        self.conn.execute(
+            "INSERT INTO calendar_settings (agent_id, data) VALUES (?, ?) "
+            "ON CONFLICT (agent_id) DO UPDATE SET data=excluded.data",
+            (settings.agent_id, _enc.encode(settings)),
+        )
