@@ -8,7 +8,8 @@ import contextlib
 import itertools
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -36,17 +37,17 @@ def server_origin(url: str) -> str:
     return f"{scheme}://{parts.netloc}"
 
 
-def canned_reply(persona: Persona, text: str, replies_so_far: int) -> str:
-    """A plausible answer to what the SDR (or the bot) just said."""
-    t = text.lower()
+def canned_reply(persona: Persona, message: p.Message, replies_so_far: int) -> str:
+    """A plausible answer: bare values to the bot's questions, a sentence to the SDR."""
+    t, bot = message.text.lower(), message.author_kind == p.AuthorKind.BOT
     if "email" in t or "e-mail" in t:
-        return f"Sure, it's {persona.email}"
-    if "your name" in t or "who am i" in t or "who are you" in t:
-        return f"I'm {persona.name}, {persona.title} at {persona.company}."
+        return persona.email if bot else f"Sure, it's {persona.email}"
     if "company" in t and "?" in t:
-        return f"I work at {persona.company}."
-    if any(w in t for w in ("how many", "team size", "how big", "employees", "headcount")):
-        return f"We're about {persona.team_size} people."
+        return persona.company if bot else f"I work at {persona.company}."
+    if any(w in t for w in ("how many", "team size", "how big", "employees", "headcount", "number")):
+        return str(persona.team_size) if bot else f"We're about {persona.team_size} people."
+    if "name" in t and "?" in t:
+        return persona.name if bot else f"I'm {persona.name}, {persona.title} at {persona.company}."
     if any(w in t for w in ("where are you", "located", "based")):
         return f"We're based in {persona.city}."
     if any(w in t for w in ("calendar", "book", "meeting", "call", "demo")):
@@ -55,8 +56,82 @@ def canned_reply(persona: Persona, text: str, replies_so_far: int) -> str:
     return generic[replies_so_far % len(generic)]
 
 
+class Link:
+    """One websocket to the chat server: commands are answered by ack/error (or welcome) frames matched by
+    id; every other frame goes to ``on_frame``. Used by simulated visitors and the demo's agent clients."""
+
+    def __init__(self, ws: websockets.ClientConnection, on_frame: Callable[[p.ServerFrame], None]) -> None:
+        self.ws = ws
+        self.on_frame = on_frame
+        self.prefix = f"sim{next(_ids)}"
+        self._pending: dict[str, asyncio.Future[p.ServerFrame]] = {}
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, url: str, path: str, on_frame: Callable[[p.ServerFrame], None], origin: str | None = None
+    ) -> AsyncIterator[Link]:
+        """Connects to ``path`` ("/agent" or "/visitor") of the server at ``url`` and reads until closed."""
+        parts = urlsplit(url)
+        scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+        async with websockets.connect(
+            f"{scheme}://{parts.netloc}{path}", subprotocols=[Subprotocol(p.SUBPROTOCOL)],
+            origin=Origin(origin) if origin else None, max_size=p.MAX_AGENT_FRAME, open_timeout=10,
+        ) as ws:  # fmt: skip
+            link = cls(ws, on_frame)
+            reader = asyncio.create_task(link._read(), name=f"{link.prefix}-read")
+            try:
+                yield link
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+
+    def new_id(self) -> str:
+        return f"{self.prefix}-{next(_ids)}"
+
+    async def send(self, command: msgspec.Struct) -> None:
+        """Fire and forget (typing)."""
+        await self.ws.send(p.encode(command))
+
+    async def request(self, kind: type[msgspec.Struct], **fields: Any) -> p.ServerFrame:
+        """Sends a command, returns its Ack/Error/Welcome; retried when rate limited (same id: once)."""
+        ref = self.new_id()
+        command = kind(id=ref, **fields)
+        for attempt in range(4):
+            future: asyncio.Future[p.ServerFrame] = asyncio.get_running_loop().create_future()
+            self._pending[ref] = future
+            await self.send(command)
+            result = await asyncio.wait_for(future, 30)
+            if not (isinstance(result, p.Error) and result.code == p.ErrorCode.RATE_LIMITED):
+                break
+            await asyncio.sleep(1.0 + attempt)
+        if isinstance(result, p.Error):
+            log.info("%s refused: %s %s", kind.__name__, result.code, result.message)
+        return result
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in self.ws:
+                try:
+                    frame = p.decode_server_frame(raw)
+                except p.ProtocolError:
+                    log.warning("undecodable frame %.200r", raw)
+                    continue
+                ref = getattr(frame, "ref", None)
+                future = self._pending.pop(ref, None) if isinstance(ref, str) else None
+                if future is not None and not future.done():
+                    future.set_result(frame)
+                if not isinstance(frame, p.Ack | p.Error):
+                    self.on_frame(frame)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("connection closed"))
+
+
 class SimulatedVisitor:
-    """One visitor's visit. ``speed`` scales every pause (1.0 = human pace, tests use ~0.001)."""
+    """One visitor's visit. ``speed`` scales every pause (1.0 = human pace, tests use ~0.001); ``linger``
+    (real seconds) is how long they wait for the SDR after their script before leaving."""
 
     def __init__(
         self,
@@ -70,126 +145,90 @@ class SimulatedVisitor:
         first_message_within: float | None = None,
         origin: str | None = None,
     ) -> None:
-        self.url = visitor_endpoint(url)
+        self.url = url
         self.origin = origin if origin is not None else server_origin(url)
         self.persona = persona
         self.rng = rng or random.Random(persona.key)
         self.speed = speed
         self.max_replies = max_replies
-        self.linger = linger  # seconds (before scaling) to wait for the SDR after the last exchange
-        self.first_message_within = first_message_within  # seconds, not scaled: cap for the first message
+        self.linger = linger
+        self.first_message_within = first_message_within  # real seconds: cap for the first message
         self.visitor_token = ""
         self.conversation_id: str | None = None
         self.sent: list[str] = []  # texts this visitor sent, in order
         self.received: list[p.Message] = []  # agent/bot messages shown to the visitor
-        self.replies = 0
+        self.replies = 0  # answers to the SDR (answers to the bot are not counted)
         self.started = asyncio.Event()  # welcome received
         self.conversation_started = asyncio.Event()  # first message acked: the conversation exists
         self.done = asyncio.Event()
-        self._ws: websockets.ClientConnection | None = None
-        self._pending: dict[str, asyncio.Future[p.Ack | p.Error]] = {}
+        self._link: Link | None = None
         self._inbox: asyncio.Queue[p.Message] = asyncio.Queue()
-
-    # ------------------------------------------------------------ the visit
 
     async def run(self) -> None:
         """Connects, browses, chats, answers replies, and leaves; never raises for network trouble."""
         try:
-            async with websockets.connect(
-                self.url,
-                subprotocols=[Subprotocol(p.SUBPROTOCOL)],
-                origin=Origin(self.origin) if self.origin else None,
-                max_size=p.MAX_AGENT_FRAME,
-                open_timeout=10,
-            ) as ws:
-                self._ws = ws
-                reader = asyncio.create_task(self._read(ws), name=f"visitor-read-{self.persona.key}")
-                try:
-                    await self._visit()
-                finally:
-                    reader.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await reader
-        except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+            async with Link.open(self.url, "/visitor", self._on_frame, self.origin) as link:
+                self._link = link
+                await self._visit()
+        except (OSError, websockets.WebSocketException, TimeoutError, ConnectionError) as exc:
             log.info("visitor %s left: %s", self.persona.key, exc)
         finally:
-            self._ws = None
+            self._link = None
             self.done.set()
 
     async def _visit(self) -> None:
         persona, loop = self.persona, asyncio.get_running_loop()
         deadline = loop.time() + self.first_message_within if self.first_message_within is not None else None
         landing = persona.pages[0]
-        await self._command(
-            p.VisitorHello(
-                id=self._id(),
-                page_url=SITE + landing,
-                page_title=PAGES.get(landing, ""),
-                referrer=persona.referrer,
-                utm=dict(persona.utm),
-                timezone=persona.timezone,
-            )
-        )
+        hello = dict(page_url=SITE + landing, page_title=PAGES.get(landing, ""), timezone=persona.timezone)
+        await self._request(p.VisitorHello, referrer=persona.referrer, utm=dict(persona.utm), **hello)
         self.started.set()
         for path in persona.pages[1:]:
             await self._pause(self.rng.uniform(3, 12), deadline, share=0.2)
-            await self._command(p.VisitorPageView(id=self._id(), url=SITE + path, title=PAGES.get(path, "")))
+            await self._request(p.VisitorPageView, url=SITE + path, title=PAGES.get(path, ""))
         for index, text in enumerate(persona.script):
             if index:
-                await self._converse(self.rng.uniform(6, 20))
+                await self._converse(self.rng.uniform(6, 20) * self.speed)
             await self._type_and_send(text, deadline if index == 0 else None)
             if index == 0:
                 self.conversation_started.set()
             if index == 1 and persona.shares_profile:
-                await self._command(
-                    p.VisitorUpdateProfile(
-                        id=self._id(), name=persona.name, email=persona.email, company=persona.company
-                    )
-                )
+                profile = dict(name=persona.name, email=persona.email, company=persona.company)
+                await self._request(p.VisitorUpdateProfile, **profile)
         await self._converse(self.linger)
 
     async def _converse(self, seconds: float) -> None:
-        """Waits up to ``seconds`` (scaled), answering every SDR message that arrives meanwhile."""
+        """Waits up to ``seconds`` (real), answering every bot question and SDR message meanwhile."""
         loop = asyncio.get_running_loop()
-        end = loop.time() + seconds * self.speed
+        end = loop.time() + seconds
         while (left := end - loop.time()) > 0:
             try:
                 message = await asyncio.wait_for(self._inbox.get(), left)
             except TimeoutError:
                 return
-            if self.replies >= self.max_replies:
+            from_agent = message.author_kind == p.AuthorKind.AGENT
+            if from_agent and self.replies >= self.max_replies:
                 continue
-            self.replies += 1
             await self._pause(self.rng.uniform(2, 6))
-            await self._type_and_send(canned_reply(self.persona, message.text, self.replies - 1), None)
-            if "email" in message.text.lower() and self.persona.shares_profile is False:
-                await self._command(p.VisitorUpdateProfile(id=self._id(), email=self.persona.email))
+            await self._type_and_send(canned_reply(self.persona, message, self.replies), None)
+            self.replies += from_agent
             if message.card and message.card.slots and self.rng.random() < 0.5:
-                slot = message.card.slots[0]
-                await self._command(
-                    p.BookSlot(
-                        id=self._id(),
-                        agent_id=message.card.agent_id,
-                        start=slot.start,
-                        email=self.persona.email,
-                        name=self.persona.name,
-                    )
-                )
-            end = max(end, loop.time() + seconds * self.speed / 2)
+                who = dict(email=self.persona.email, name=self.persona.name, agent_id=message.card.agent_id)
+                await self._request(p.BookSlot, start=message.card.slots[0].start, **who)
+            end = max(end, loop.time() + seconds / 2)
 
     async def _type_and_send(self, text: str, deadline: float | None) -> None:
+        assert self._link is not None
         await self._pause(self.rng.uniform(1, 4), deadline, share=0.3)
-        half = text[: max(1, len(text) // 2)]
-        await self._command(p.VisitorTyping(id=self._id(), active=True, preview=half))
+        preview = text[: max(1, len(text) // 2)]
+        await self._link.send(p.VisitorTyping(id=self._link.new_id(), active=True, preview=preview))
         await self._pause(len(text) / self.rng.uniform(4, 7), deadline, share=0.5)
-        result = await self._command(p.VisitorSendMessage(id=self._id(), text=text))
+        result = await self._request(p.VisitorSendMessage, text=text)
         if isinstance(result, p.Ack):
             self.sent.append(text)
             cid = result.result.get("conversation_id")
             if isinstance(cid, str) and cid:
                 self.conversation_id = cid
-
-    # ------------------------------------------------------------ plumbing
 
     async def _pause(self, seconds: float, deadline: float | None = None, *, share: float = 1.0) -> None:
         delay = seconds * self.speed
@@ -197,64 +236,24 @@ class SimulatedVisitor:
             delay = min(delay, max(0.0, (deadline - asyncio.get_running_loop().time()) * share))
         await asyncio.sleep(delay)
 
-    def _id(self) -> str:
-        return f"sim-{self.persona.key}-{next(_ids)}"
+    async def _request(self, kind: type[msgspec.Struct], **fields: Any) -> p.ServerFrame:
+        assert self._link is not None
+        return await self._link.request(kind, **fields)
 
-    async def _command(self, command: msgspec.Struct, attempts: int = 3) -> p.Ack | p.Error:
-        """Sends a command and waits for its ack; retries (same id, so never twice) when rate limited."""
-        ws = self._ws
-        assert ws is not None
-        ref: str = getattr(command, "id")  # noqa: B009
-        result: p.Ack | p.Error = p.Error(code=p.ErrorCode.INTERNAL, message="not sent", ref=ref)
-        for attempt in range(attempts):
-            future: asyncio.Future[p.Ack | p.Error] = asyncio.get_running_loop().create_future()
-            self._pending[ref] = future
-            await ws.send(p.encode(command))
-            result = await asyncio.wait_for(future, 30)
-            if isinstance(result, p.Ack) or result.code != p.ErrorCode.RATE_LIMITED:
-                break
-            await asyncio.sleep(min(5.0, (attempt + 1) * 2.0 * max(self.speed, 0.01)))
-        if isinstance(result, p.Error):
-            log.info(
-                "visitor %s: %s refused: %s %s",
-                self.persona.key,
-                type(command).__name__,
-                result.code,
-                result.message,
-            )
-        return result
-
-    async def _read(self, ws: websockets.ClientConnection) -> None:
-        async for raw in ws:
-            try:
-                frame = p.decode_server_frame(raw)
-            except p.ProtocolError:
-                log.warning("visitor %s: undecodable frame %.200r", self.persona.key, raw)
-                continue
-            if isinstance(frame, p.Ack | p.Error):
-                future = self._pending.pop(frame.ref, None)
-                if future is not None and not future.done():
-                    future.set_result(frame)
-            elif isinstance(frame, p.VisitorWelcome):
-                self.visitor_token = frame.visitor_token
-                if frame.conversation is not None:
-                    self.conversation_id = frame.conversation.id
-                future = self._pending.pop(frame.ref, None)
-                if future is not None and not future.done():
-                    future.set_result(p.Ack(ref=frame.ref))
-            elif isinstance(frame, p.EventFrame):
-                self._on_event(frame.event)
-
-    def _on_event(self, event: p.Event) -> None:
-        if isinstance(event, p.ConversationCreated | p.ConversationUpdated):
-            self.conversation_id = event.conversation.id
-        elif isinstance(event, p.MessageCreated):
-            message = event.message
-            self.conversation_id = message.conversation_id
-            if message.author_kind in (p.AuthorKind.AGENT, p.AuthorKind.BOT) and not message.private:
-                self.received.append(message)
-                if message.author_kind == p.AuthorKind.AGENT or "?" in message.text or message.card:
-                    self._inbox.put_nowait(message)
+    def _on_frame(self, frame: p.ServerFrame) -> None:
+        if isinstance(frame, p.VisitorWelcome):
+            self.visitor_token = frame.visitor_token
+            if frame.conversation is not None:
+                self.conversation_id = frame.conversation.id
+        elif isinstance(frame, p.EventFrame):
+            event = frame.event
+            if isinstance(event, p.MessageCreated):
+                message = event.message
+                self.conversation_id = message.conversation_id
+                if message.author_kind in (p.AuthorKind.AGENT, p.AuthorKind.BOT) and not message.private:
+                    self.received.append(message)
+                    if message.author_kind == p.AuthorKind.AGENT or "?" in message.text or message.card:
+                        self._inbox.put_nowait(message)
 
 
 class VisitorPool:
@@ -315,7 +314,8 @@ class VisitorPool:
                     self.on_visitor(visitor)
                 task = asyncio.create_task(visitor.run(), name=f"visitor-{visitor.persona.key}")
                 tasks.add(task)
-                task.add_done_callback(lambda t: (tasks.discard(t), slots.release()))
+                task.add_done_callback(tasks.discard)
+                task.add_done_callback(lambda _: slots.release())
                 if n == 0:
                     asyncio.create_task(self._watch_first(visitor))  # noqa: RUF006
             await asyncio.gather(*tasks)
