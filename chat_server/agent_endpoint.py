@@ -1,0 +1,173 @@
+"""The /agent websocket: sign-in, resume (replay or snapshot), then commands until the socket closes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import msgspec
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from agent_app import protocol as p
+from chat_server.agent_commands import HANDLERS, NOT_IDEMPOTENT, AgentSession
+from chat_server.context import BadFrames, Context, run_command, send_error, send_protocol_error
+from chat_server.hub import send_now
+from chat_server.security import hash_password, new_token, token_hash, verify_password
+from chat_server.visibility import can_see
+
+log = logging.getLogger(__name__)
+_DUMMY_HASH = hash_password("timing equaliser")  # verify against it when the email is unknown
+
+
+async def _first_hello(ctx: Context, ws: ServerConnection, bad: BadFrames) -> p.Hello | None:
+    while True:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), ctx.config.hello_timeout)
+        except TimeoutError:
+            await ws.close(p.CloseCode.POLICY, "no hello")
+            return None
+        try:
+            command = p.decode_agent_command(raw)
+        except p.ProtocolError as exc:
+            send_protocol_error(ws, exc)
+            command = None
+        if isinstance(command, p.Hello):
+            return command
+        if command is not None:
+            send_error(ws, p.ErrorCode.NOT_AUTHENTICATED, "send hello first", command.id)
+        if bad.hit():
+            await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
+            return None
+
+
+async def _authenticate(
+    ctx: Context, ws: ServerConnection, hello: p.Hello
+) -> tuple[p.Agent, str, str] | None:
+    """(agent, token hash, new token or "") or None after closing with a final close code."""
+    if hello.version != p.PROTOCOL_VERSION:
+        await ws.close(p.CloseCode.UNSUPPORTED_VERSION, f"this server speaks version {p.PROTOCOL_VERSION}")
+        return None
+    storage, token = ctx.storage, ""
+    if hello.token:
+        hashed = token_hash(hello.token)
+        agent_id = storage.token_agent(hashed)
+        agent = storage.get_agent(agent_id) if agent_id else None
+    elif hello.email and hello.password:
+        record = storage.agent_by_email(hello.email)
+        # scrypt takes ~50 ms: off the event loop. Unknown emails cost the same (no account probing).
+        ok = await asyncio.to_thread(
+            verify_password, hello.password, record.password_hash if record else _DUMMY_HASH
+        )
+        agent = record.agent if record and ok else None
+        if agent is not None and not agent.disabled:
+            token = new_token()
+            hashed = token_hash(token)
+            with storage.savepoint():
+                storage.add_token(hashed, agent.id, hello.device[:200], ctx.clock.now())
+            await storage.commit()
+    else:
+        agent = None
+    if agent is None:
+        await ws.close(p.CloseCode.AUTH_FAILED, "bad credentials")
+        return None
+    if agent.disabled:
+        await ws.close(p.CloseCode.AGENT_DISABLED, "account disabled")
+        return None
+    return agent, hashed, token
+
+
+def _snapshot(ctx: Context, agent: p.Agent, head: int) -> p.Snapshot:
+    view = ctx.storage.committed()
+    since = ctx.clock.now() - ctx.config.snapshot_closed_days * 86400
+    conversations = [c for c in view.conversations(since) if can_see(agent, c)]
+    per = ctx.config.snapshot_messages_per_conversation
+    messages = [m for c in conversations for m in view.recent_messages(c.id, per, include_private=True)]
+    return p.Snapshot(
+        epoch=ctx.storage.epoch, seq=head, agents=ctx.hub.all_agent_views(), conversations=conversations,
+        messages=messages,
+    )  # fmt: skip
+
+
+def _welcome(ctx: Context, ws: ServerConnection, hello: p.Hello, agent: p.Agent, token: str) -> None:
+    """Welcome, then the backlog or a snapshot, then registration as live: all without yielding, so no
+    event can fall between the backlog and the live stream, and none is sent twice."""
+    storage, config = ctx.storage, ctx.config
+    head = storage.head_seq(agent.id)
+    backlog = None
+    if hello.epoch == storage.epoch and 0 <= hello.last_seq <= head:
+        backlog = storage.committed().events_after(agent.id, hello.last_seq, config.replay_max_events)
+    welcome = p.Welcome(
+        ref=hello.id, agent=msgspec.structs.replace(agent, online=True), epoch=storage.epoch, seq=head,
+        resume="replay" if backlog is not None else "resync", token=token, server_time=ctx.clock.now(),
+        heartbeat_seconds=config.ping_interval,
+    )  # fmt: skip
+    send_now(ws, p.encode_bytes(welcome))
+    if backlog is not None:
+        for _, frame in backlog:
+            send_now(ws, frame)
+    else:
+        send_now(ws, p.encode_bytes(_snapshot(ctx, agent, head)))
+    if ctx.hub.add_agent_conn(agent.id, ws):
+        with storage.savepoint():
+            ctx.hub.broadcast_presence(agent)
+
+
+async def _set_offline(ctx: Context, agent_id: str, ws: ServerConnection) -> None:
+    if ctx.hub.remove_agent_conn(agent_id, ws):
+        agent = ctx.hub.agents.get(agent_id)
+        if agent is not None:
+            with ctx.storage.savepoint():
+                ctx.hub.broadcast_presence(agent)
+            await ctx.storage.commit()
+
+
+async def serve_agent(ctx: Context, ws: ServerConnection) -> None:
+    bad = BadFrames(ctx.config.bad_frames_per_minute)
+    hello = await _first_hello(ctx, ws, bad)
+    if hello is None:
+        return
+    signed_in = await _authenticate(ctx, ws, hello)
+    if signed_in is None:
+        return
+    agent, hashed, token = signed_in
+    ctx.hub.refresh_agents()  # picks up CLI changes (new agents, roles) at every sign-in
+    agent = ctx.hub.agents[agent.id]
+    _welcome(ctx, ws, hello, agent, token)
+    await ctx.storage.commit()
+    session = AgentSession(ctx, agent.id, hashed)
+    try:
+        await _command_loop(ctx, ws, session, bad)
+    except ConnectionClosed:
+        pass
+    finally:
+        await _set_offline(ctx, agent.id, ws)
+
+
+async def _command_loop(ctx: Context, ws: ServerConnection, session: AgentSession, bad: BadFrames) -> None:
+    async for raw in ws:
+        agent = ctx.hub.agents.get(session.agent_id)
+        if agent is None or agent.disabled:
+            await ws.close(p.CloseCode.AGENT_DISABLED, "account disabled")
+            return
+        try:
+            command = p.decode_agent_command(raw)
+        except p.ProtocolError as exc:
+            send_protocol_error(ws, exc)
+            if bad.hit():
+                await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
+                return
+            continue
+        handler: Callable[[AgentSession, Any], dict[str, Any]] | None = HANDLERS.get(type(command))
+        if handler is None:
+            send_error(ws, p.ErrorCode.INVALID, f"{type(command).__name__} is not accepted here", command.id)
+            continue
+        principal = f"agent:{agent.id}"
+        idempotent = type(command) not in NOT_IDEMPOTENT
+        ok = await run_command(ctx, ws, principal, command.id, partial(handler, session, command), idempotent)
+        if ok and isinstance(command, p.SignOut):
+            await ws.close(p.CloseCode.NORMAL, "signed out")
+            return

@@ -1,0 +1,149 @@
+"""Assembly and programmatic API: ``async with run_server(Config(...)) as server`` for tests and demo."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from websockets.asyncio.server import Server
+
+from agent_app.protocol import CloseCode, Conversation, Message, Visitor
+from chat_server.actions import AgentActions
+from chat_server.admin import Admin
+from chat_server.clock import Clock, SystemClock
+from chat_server.config import Config
+from chat_server.context import Context
+from chat_server.hub import Hub
+from chat_server.security import new_id, new_token, token_hash
+from chat_server.service import Service
+from chat_server.storage.sqlite import SqliteStorage
+from chat_server.transport import json_response, start
+
+log = logging.getLogger(__name__)
+
+
+class ChatServer:
+    """A running server. ``admin`` provisions agents synchronously; ``service`` is the domain layer."""
+
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.storage = SqliteStorage(config.db_path, commit_delay=config.commit_delay_ms / 1000)
+        self.hub = Hub(self.storage, self.clock, config.agent_write_buffer_limit)
+        self.service = Service(self.storage, self.hub, self.clock)
+        self.ctx = Context(
+            config, self.storage, self.clock, self.hub, self.service, AgentActions(self.service)
+        )
+        self.ctx.routes["/healthz"] = lambda ws, request: json_response(200, b'{"status":"ok"}')
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = threading.get_ident()
+        self.admin = Admin(self.storage, self.clock, on_change=self._agents_changed, run=self._on_loop)
+        self._server: Server | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self._housekeeping: asyncio.Task[None] | None = None
+        self.port = 0
+
+    def _on_loop(self, fn: Callable[[], object]) -> object:
+        """Runs ``fn`` on the server's loop thread (SQLite connections are not shared across threads)."""
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            return fn()
+        done: concurrent.futures.Future[object] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(call)
+        return done.result(timeout=30)
+
+    def _agents_changed(self) -> None:
+        """Reload agents; cut off the connections of agents disabled meanwhile (CLI or admin API)."""
+        self.hub.refresh_agents()
+        for agent_id, conns in list(self.hub.agent_conns.items()):
+            agent = self.hub.agents.get(agent_id)
+            if agent is None or agent.disabled:
+                for ws in list(conns):
+                    task = asyncio.get_running_loop().create_task(
+                        ws.close(CloseCode.AGENT_DISABLED, "account disabled")
+                    )
+                    self._closing.add(task)
+                    task.add_done_callback(self._closing.discard)
+
+    @property
+    def url(self) -> str:
+        host = self.config.host if ":" not in self.config.host else f"[{self.config.host}]"
+        return f"{self.config.scheme}://{host}:{self.port}"
+
+    @property
+    def routes(self) -> dict[str, Any]:
+        """Plain-HTTP route table: path (or prefix ending in "/") -> handler(ws, request) -> Response."""
+        return self.ctx.routes
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._server = await start(self.ctx)
+        self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self.config.port
+        self._housekeeping = asyncio.create_task(self._housekeep())
+
+    async def stop(self) -> None:
+        if self._housekeeping:
+            self._housekeeping.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._housekeeping
+        if self._server:
+            self._server.close()
+            await self._server.wait_closed()
+        self.storage.close()
+
+    def prune(self) -> None:
+        """Drops events outside the replay window and command results older than the retention."""
+        c = self.config
+        with self.storage.savepoint():
+            self.storage.prune(
+                self.clock.now(), c.replay_window_seconds, c.replay_min_events, c.command_retention_seconds
+            )
+        self.storage.commit_now()
+
+    async def _housekeep(self) -> None:
+        """Every 5 s pick up agent changes made by the CLI (another process); prune once a minute."""
+        ticks = 0
+        while True:
+            await asyncio.sleep(5)
+            ticks += 1
+            try:
+                self._agents_changed()
+                if ticks % 12 == 0:
+                    self.prune()
+            except Exception:
+                log.exception("housekeeping failed")
+
+    async def seed_visitor_message(
+        self, text: str, *, name: str = "", company: str = "", email: str = "", page_url: str = ""
+    ) -> tuple[str, Conversation, Message]:
+        """Demo/test helper: a new visitor writes ``text``. Returns (visitor token, conversation, message)."""
+        token, now = new_token(), self.clock.now()
+        visitor = Visitor(id=new_id(), name=name, company=company, email=email, current_page=page_url,
+                          first_seen=now, last_seen=now)  # fmt: skip
+        with self.storage.savepoint():
+            self.storage.add_visitor(visitor, token_hash(token))
+            conversation, message = self.service.post_visitor_message(visitor, text)
+        await self.storage.commit()
+        return token, conversation, message
+
+
+@asynccontextmanager
+async def run_server(config: Config, clock: Clock | None = None) -> AsyncIterator[ChatServer]:
+    server = ChatServer(config, clock)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -1,0 +1,145 @@
+"""Command line: ``serve`` (the default) and provisioning of agents and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+
+from agent_app.protocol import Role
+from chat_server.admin import Admin, AdminError
+from chat_server.app import run_server
+from chat_server.config import Config, describe, load_config
+from chat_server.storage.sqlite import SqliteStorage
+
+EPILOG = """configuration (defaults < --config TOML file [server] table < environment < flags):
+{settings}
+
+examples:
+  python -m chat_server serve --port 0 --db /var/lib/sdr/chat.sqlite3
+  python -m chat_server agents add --email ana@example.com --name "Ana Ruiz" --territory US-West --role sdr
+  python -m chat_server tokens revoke --email ana@example.com
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m chat_server",
+        description="SDR Agent Desk chat server",
+        epilog=EPILOG.format(settings=describe()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", help="TOML file (env SDR_SERVER_CONFIG)")
+    parser.add_argument("--db", dest="db_path", help="SQLite database path (env SDR_SERVER_DB_PATH)")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the server (the default)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int, help="0 picks a free port; the URL is printed")
+    serve.add_argument("--allowed-origins", help="comma-separated origins allowed on /visitor ('*' = any)")
+    serve.add_argument("--tls-cert")
+    serve.add_argument("--tls-key")
+    serve.add_argument("--log-level")
+
+    agents = sub.add_parser("agents", help="provision agents").add_subparsers(dest="action", required=True)
+    add = agents.add_parser("add", help="create an agent")
+    add.add_argument("--email", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--territory", default="")
+    add.add_argument("--role", choices=[r.value for r in Role], default="sdr")
+    add.add_argument("--password", help="omit to be prompted (keeps it out of shell history)")
+    agents.add_parser("list", help="list agents")
+    for name, text in (("disable", "disable (and sign out everywhere)"), ("enable", "enable again")):
+        agents.add_parser(name, help=text).add_argument("email")
+    role = agents.add_parser("set-role", help="change an agent's role")
+    role.add_argument("email")
+    role.add_argument("role", choices=[r.value for r in Role])
+    reset = agents.add_parser("reset-password", help="set a new password; revokes the agent's tokens")
+    reset.add_argument("email")
+    reset.add_argument("--password", help="omit to be prompted")
+
+    tokens = sub.add_parser("tokens", help="sign-in tokens").add_subparsers(dest="action", required=True)
+    revoke = tokens.add_parser("revoke", help="revoke one token, or all tokens of an agent")
+    who = revoke.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="every token of this agent")
+    who.add_argument("--token", help="this one token")
+    return parser
+
+
+def _password(given: str | None) -> str:
+    if given:
+        return given
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat: ") != first:
+        raise AdminError("the passwords differ")
+    return first
+
+
+def _admin_command(args: argparse.Namespace, config: Config) -> None:
+    storage = SqliteStorage(config.db_path)
+    admin = Admin(storage)
+    try:
+        if args.command == "agents":
+            if args.action == "add":
+                agent = admin.add_agent(
+                    args.email, args.name, _password(args.password), args.territory, args.role
+                )
+                print(f"added {agent.email} ({agent.role}, territory {agent.territory or '-'}) id {agent.id}")
+            elif args.action == "list":
+                for a in admin.list_agents():
+                    state = "disabled" if a.disabled else a.presence.value
+                    print(f"{a.email:<32} {a.name:<24} {a.role.value:<8} {a.territory:<12} {state}  {a.id}")
+            elif args.action in ("disable", "enable"):
+                admin.set_disabled(args.email, args.action == "disable")
+                print(f"{args.email} {args.action}d")
+            elif args.action == "set-role":
+                admin.set_role(args.email, args.role)
+                print(f"{args.email} is now {args.role}")
+            elif args.action == "reset-password":
+                revoked = admin.reset_password(args.email, _password(args.password))
+                print(f"password changed; {revoked} token(s) revoked")
+        elif args.command == "tokens":
+            if args.email:
+                print(f"{admin.revoke_tokens(args.email)} token(s) revoked")
+            else:
+                print("revoked" if admin.revoke_token(args.token) else "no such active token")
+    finally:
+        storage.close()
+
+
+async def _serve(config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with run_server(config) as server:
+        print(f"chat server listening on {server.url} (paths /agent, /visitor, /healthz)")
+        sys.stdout.flush()
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {"db_path": args.db_path}
+    if args.command in (None, "serve"):
+        for name in ("host", "port", "allowed_origins", "tls_cert", "tls_key", "log_level"):
+            overrides[name] = getattr(args, name, None)
+    try:
+        config = load_config(args.config, overrides=overrides)
+    except (OSError, ValueError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command in (None, "serve"):
+        asyncio.run(_serve(config))
+        return 0
+    try:
+        _admin_command(args, config)
+    except AdminError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

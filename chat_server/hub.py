@@ -1,0 +1,146 @@
+"""Live connections and fan-out: events are persisted per agent, then written to sockets after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from functools import partial
+
+import msgspec
+from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
+
+from agent_app.protocol import Agent, CloseCode, Event, PresenceChanged
+from chat_server.clock import Clock
+from chat_server.storage.base import Storage
+
+log = logging.getLogger(__name__)
+_enc = msgspec.json.Encoder()
+
+
+def send_now(ws: ServerConnection, data: bytes, buffer_limit: int = 0) -> bool:
+    """Write a text frame without yielding, so frames leave in exactly the order they were produced.
+
+    (``await ws.send`` would let other tasks interleave.) A peer that stops reading is dropped once its
+    write buffer passes ``buffer_limit``; an agent then resumes by replay, nothing is lost."""
+    if ws.protocol.state is not State.OPEN:
+        return False
+    if buffer_limit and ws.transport.get_write_buffer_size() > buffer_limit:
+        log.warning("dropping slow peer %s", ws.remote_address)
+        ws.protocol.fail(CloseCode.TRY_LATER, "too slow")
+        ws.send_data()
+        return False
+    try:
+        ws.protocol.send_text(data)
+        ws.send_data()
+    except Exception as exc:  # the connection died under us; its handler cleans up
+        log.debug("send failed: %s", exc)
+        return False
+    return True
+
+
+def event_frame(seq: int, epoch: str, at: float, event_json: bytes) -> bytes:
+    """EventFrame bytes, assembled around an event encoded once for all recipients (same JSON as
+    ``protocol.encode(EventFrame(...))``)."""
+    return b"".join(
+        (b'{"type":"event","seq":', str(seq).encode(), b',"epoch":"', epoch.encode(), b'","at":',
+         _enc.encode(at), b',"event":', event_json, b"}")
+    )  # fmt: skip
+
+
+def _frame_for(epoch: str, at: float, body: bytes, seq: int) -> bytes:
+    return event_frame(seq, epoch, at, body)
+
+
+class Hub:
+    def __init__(self, storage: Storage, clock: Clock, agent_buffer_limit: int = 16 * 1024 * 1024) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.agent_buffer_limit = agent_buffer_limit
+        self.agents: dict[str, Agent] = {}
+        self.agent_conns: dict[str, set[ServerConnection]] = {}
+        self.visitor_conns: dict[str, set[ServerConnection]] = {}
+        self.refresh_agents()
+
+    def refresh_agents(self) -> None:
+        """Agents change rarely (CLI, admin API); reloaded on every sign-in and admin call."""
+        self.agents = {a.id: a for a in self.storage.list_agents()}
+
+    def agent_view(self, agent: Agent) -> Agent:
+        return msgspec.structs.replace(agent, online=bool(self.agent_conns.get(agent.id)))
+
+    def all_agent_views(self) -> list[Agent]:
+        return [self.agent_view(a) for a in self.agents.values()]
+
+    # ------------------------------------------------------------ sequenced events to agents
+
+    def to_agents(self, per_agent: Iterable[tuple[str, Event]]) -> None:
+        """Append each (agent, event) to that agent's stream in this transaction; deliver after commit."""
+        at = self.clock.now()
+        epoch = self.storage.epoch
+        cache: dict[int, bytes] = {}
+        frames: list[tuple[str, bytes]] = []
+        for agent_id, event in per_agent:
+            body = cache.get(id(event))
+            if body is None:
+                body = cache[id(event)] = _enc.encode(event)
+            _, frame = self.storage.append_event(agent_id, at, partial(_frame_for, epoch, at, body))
+            frames.append((agent_id, frame))
+        if frames:
+            self.storage.after_commit(lambda: self._deliver(frames))
+
+    def _deliver(self, frames: list[tuple[str, bytes]]) -> None:
+        for agent_id, frame in frames:
+            for ws in tuple(self.agent_conns.get(agent_id, ())):
+                send_now(ws, frame, self.agent_buffer_limit)
+
+    def broadcast_presence(self, agent: Agent) -> None:
+        event = PresenceChanged(agent=self.agent_view(agent))
+        self.to_agents((a.id, event) for a in self.agents.values() if not a.disabled)
+
+    # ------------------------------------------------------------ unsequenced frames
+
+    def to_visitor(self, visitor_id: str, frame: bytes, *, after_commit: bool, skip: object = None) -> None:
+        def deliver() -> None:
+            for ws in tuple(self.visitor_conns.get(visitor_id, ())):
+                if ws is not skip:
+                    send_now(ws, frame)
+
+        if after_commit:
+            self.storage.after_commit(deliver)
+        else:
+            deliver()
+
+    def to_agents_now(self, agent_ids: Iterable[str], frame: bytes) -> None:
+        for agent_id in agent_ids:
+            for ws in tuple(self.agent_conns.get(agent_id, ())):
+                send_now(ws, frame, self.agent_buffer_limit)
+
+    # ------------------------------------------------------------ registry
+
+    def add_agent_conn(self, agent_id: str, ws: ServerConnection) -> bool:
+        """Registers a live connection; True when the agent just came online."""
+        conns = self.agent_conns.setdefault(agent_id, set())
+        conns.add(ws)
+        return len(conns) == 1
+
+    def remove_agent_conn(self, agent_id: str, ws: ServerConnection) -> bool:
+        """True when the agent's last connection went away."""
+        conns = self.agent_conns.get(agent_id)
+        if conns is None or ws not in conns:
+            return False
+        conns.discard(ws)
+        if conns:
+            return False
+        del self.agent_conns[agent_id]
+        return True
+
+    def add_visitor_conn(self, visitor_id: str, ws: ServerConnection) -> None:
+        self.visitor_conns.setdefault(visitor_id, set()).add(ws)
+
+    def remove_visitor_conn(self, visitor_id: str, ws: ServerConnection) -> None:
+        conns = self.visitor_conns.get(visitor_id)
+        if conns is not None:
+            conns.discard(ws)
+            if not conns:
+                del self.visitor_conns[visitor_id]

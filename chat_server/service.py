@@ -1,0 +1,288 @@
+"""Domain service: every state change writes through storage and publishes through one fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from agent_app.protocol import (
+    MAX_MESSAGE_TEXT,
+    Agent,
+    AuthorKind,
+    Conversation,
+    ConversationCreated,
+    ConversationRevoked,
+    ConversationStatus,
+    ConversationUpdated,
+    ErrorCode,
+    Event,
+    EventFrame,
+    Message,
+    MessageCreated,
+    Presence,
+    Visitor,
+    VisitorUpdated,
+    encode_bytes,
+)
+from chat_server.clock import Clock
+from chat_server.errors import CommandError, forbidden, not_found
+from chat_server.hub import Hub
+from chat_server.security import new_id
+from chat_server.storage.base import Storage
+from chat_server.visibility import can_see
+
+log = logging.getLogger(__name__)
+VisitorMessageHook = Callable[[Conversation, Message], Awaitable[None]]
+PREVIEW_CHARS = 140
+
+
+def visitor_view(conversation: Conversation) -> Conversation:
+    """What a visitor may know of its conversation: no ratings, routing, SLA or internal ids."""
+    return Conversation(
+        id=conversation.id,
+        visitor=conversation.visitor,
+        status=conversation.status,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+        closed_at=conversation.closed_at,
+        last_message_at=conversation.last_message_at,
+        last_message_preview=conversation.last_message_preview,
+        last_message_author=conversation.last_message_author,
+        message_count=conversation.message_count,
+    )
+
+
+def check_text(text: str, limit: int = MAX_MESSAGE_TEXT) -> str:
+    if len(text) > limit:
+        raise CommandError(ErrorCode.TOO_LONG, f"text is {len(text)} characters; the limit is {limit}")
+    if not text.strip():
+        raise CommandError(ErrorCode.INVALID, "text is empty")
+    return text
+
+
+class Service:
+    def __init__(self, storage: Storage, hub: Hub, clock: Clock) -> None:
+        self.storage = storage
+        self.hub = hub
+        self.clock = clock
+        # Later modules (bot playbook, routing, SLA) react to visitor messages without touching transport.
+        self.on_visitor_message: list[VisitorMessageHook] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def commit(self) -> None:
+        await self.storage.commit()
+
+    # ------------------------------------------------------------ lookups
+
+    def agent(self, agent_id: str) -> Agent:
+        agent = self.hub.agents.get(agent_id) or self.storage.get_agent(agent_id)
+        if agent is None:
+            raise not_found("agent")
+        return agent
+
+    def visible_conversation(self, agent: Agent, conversation_id: str) -> Conversation:
+        conversation = self.storage.get_conversation(conversation_id)
+        # Same answer for "doesn't exist" and "not yours" would hide existence, but clients need to tell
+        # a stale id from a permission problem; ids are random, so existence leaks nothing useful.
+        if conversation is None:
+            raise not_found("conversation")
+        if not can_see(agent, conversation):
+            raise forbidden("this conversation is not visible to you")
+        return conversation
+
+    # ---------------------------------------------------- fan-out: the one place recipients are chosen
+
+    def publish(
+        self,
+        before: Conversation | None,
+        after: Conversation,
+        events: list[Event],
+        visitor_events: list[Event] | None = None,
+        skip_visitor_conn: object = None,
+    ) -> None:
+        """Agents who see ``after`` get ``events``; agents who saw ``before`` but no longer see ``after``
+        get ConversationRevoked; agents who newly see it get the whole conversation first."""
+        # A newly-seeing agent gets the conversation before anything that refers to it.
+        starts_with_conversation = bool(events) and isinstance(
+            events[0], ConversationCreated | ConversationUpdated
+        )
+        full = ConversationUpdated(conversation=after)
+        revoked = ConversationRevoked(conversation_id=after.id)
+        per_agent: list[tuple[str, Event]] = []
+        for agent in self.hub.agents.values():
+            sees = can_see(agent, after)
+            saw = before is not None and can_see(agent, before)
+            if sees:
+                if before is not None and not saw and not starts_with_conversation:
+                    per_agent.append((agent.id, full))
+                per_agent.extend((agent.id, e) for e in events)
+            elif saw:
+                per_agent.append((agent.id, revoked))
+        self.hub.to_agents(per_agent)
+        for event in visitor_events or ():
+            frame = encode_bytes(EventFrame(seq=0, epoch="", at=self.clock.now(), event=event))
+            self.hub.to_visitor(after.visitor.id, frame, after_commit=True, skip=skip_visitor_conn)
+
+    # ------------------------------------------------------------ messages
+
+    def _apply_message(self, conversation: Conversation, message: Message) -> None:
+        now = message.created_at
+        conversation.updated_at = now
+        if message.private:
+            return  # internal notes change neither the preview nor the waiting clock
+        conversation.message_count += 1
+        conversation.last_message_at = now
+        conversation.last_message_preview = " ".join(message.text.split())[:PREVIEW_CHARS]
+        conversation.last_message_author = message.author_kind
+        if message.author_kind == AuthorKind.VISITOR:
+            if conversation.waiting_since is None:
+                conversation.waiting_since = now
+        elif message.author_kind == AuthorKind.AGENT:
+            conversation.waiting_since = None
+            if conversation.first_response_at is None:
+                conversation.first_response_at = now
+
+    def add_message(
+        self,
+        conversation: Conversation,
+        author_kind: AuthorKind,
+        text: str,
+        *,
+        author: Agent | None = None,
+        author_id: str = "",
+        author_name: str = "",
+        client_id: str = "",
+        private: bool = False,
+        extra_events: list[Event] | None = None,
+        before: Conversation | None = None,
+        skip_visitor_conn: object = None,
+    ) -> Message:
+        """Stores a message, updates the conversation, publishes to agents and (unless private) visitor."""
+        with self.storage.savepoint():
+            before = before if before is not None else msgspec.structs.replace(conversation)
+            message = Message(
+                id=new_id(),
+                conversation_id=conversation.id,
+                author_kind=author_kind,
+                text=text,
+                created_at=self.clock.now(),
+                author_id=author.id if author else author_id,
+                author_name=author.name if author else author_name,
+                client_id=client_id,
+                private=private,
+            )
+            self.storage.add_message(message)
+            self._apply_message(conversation, message)
+            self.storage.save_conversation(conversation)
+            events: list[Event] = [*(extra_events or []), MessageCreated(message=message)]
+            events.append(ConversationUpdated(conversation=conversation))
+            visitor_events: list[Event] = [] if private else [MessageCreated(message=message)]
+            self.publish(before, conversation, events, visitor_events, skip_visitor_conn)
+        return message
+
+    def system_message(self, conversation: Conversation, text: str, before: Conversation | None = None,
+                       extra_events: list[Event] | None = None) -> Message:  # fmt: skip
+        return self.add_message(
+            conversation, AuthorKind.SYSTEM, text, before=before, extra_events=extra_events
+        )
+
+    def post_visitor_message(
+        self, visitor: Visitor, text: str, client_id: str = "", skip_visitor_conn: object = None
+    ) -> tuple[Conversation, Message]:
+        """The visitor's first message (or first after a close) starts a new conversation."""
+        check_text(text)
+        with self.storage.savepoint():
+            conversation = self.storage.latest_conversation(visitor.id)
+            created = conversation is None or conversation.status == ConversationStatus.CLOSED
+            if conversation is None or created:
+                now = self.clock.now()
+                conversation = Conversation(id=new_id(), visitor=visitor, created_at=now, updated_at=now)
+                self.storage.add_conversation(conversation)
+            before = None if created else msgspec.structs.replace(conversation)
+            extra: list[Event] = []
+            if created:
+                extra.append(ConversationCreated(conversation=conversation))
+            message = self.add_message(
+                conversation,
+                AuthorKind.VISITOR,
+                text,
+                author_id=visitor.id,
+                author_name=visitor.name,
+                client_id=client_id,
+                extra_events=extra,
+                before=before,
+                skip_visitor_conn=skip_visitor_conn,
+            )
+        self.storage.after_commit(lambda: self._run_hooks(conversation, message))
+        return conversation, message
+
+    def _run_hooks(self, conversation: Conversation, message: Message) -> None:
+        for hook in self.on_visitor_message:
+            task = asyncio.get_running_loop().create_task(self._guard(hook(conversation, message)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _guard(self, awaitable: Awaitable[None]) -> None:
+        try:
+            await awaitable
+        except Exception:
+            log.exception("on_visitor_message hook failed")
+
+    def post_agent_message(
+        self, agent: Agent, conversation_id: str, text: str, private: bool = False, client_id: str = ""
+    ) -> Message:
+        """Replying to an unassigned conversation assigns it to the replier."""
+        check_text(text)
+        with self.storage.savepoint():
+            conversation = self.visible_conversation(agent, conversation_id)
+            before = msgspec.structs.replace(conversation)
+            if conversation.status == ConversationStatus.CLOSED:
+                raise CommandError(ErrorCode.CONFLICT, "the conversation is closed; reopen it first")
+            if conversation.assignee_id is None and not private:
+                conversation.assignee_id = agent.id
+            return self.add_message(
+                conversation, AuthorKind.AGENT, text, author=agent, client_id=client_id, private=private,
+                before=before,
+            )  # fmt: skip
+
+    def post_bot_message(self, conversation_id: str, text: str, bot_name: str = "Bot") -> Message:
+        """For the playbook module: a bot reply in a conversation (call ``await commit()`` after)."""
+        with self.storage.savepoint():
+            conversation = self.storage.get_conversation(conversation_id)
+            if conversation is None:
+                raise not_found("conversation")
+            return self.add_message(conversation, AuthorKind.BOT, text, author_name=bot_name)
+
+    # ------------------------------------------------------------ visitors
+
+    def update_visitor(self, visitor: Visitor, skip_visitor_conn: object = None) -> Visitor:
+        """Saves the visitor; agents who see its latest conversation get VisitorUpdated."""
+        visitor.last_seen = self.clock.now()
+        with self.storage.savepoint():
+            self.storage.save_visitor(visitor)
+            conversation = self.storage.latest_conversation(visitor.id)
+            if conversation is not None:
+                conversation.visitor = visitor
+                self.publish(
+                    conversation,
+                    conversation,
+                    [VisitorUpdated(conversation_id=conversation.id, visitor=visitor)],
+                )
+        return visitor
+
+    # ------------------------------------------------------------ presence
+
+    def set_presence(self, agent: Agent, presence: Presence) -> Agent:
+        with self.storage.savepoint():
+            agent = msgspec.structs.replace(agent, presence=presence)
+            self.storage.save_agent(agent)
+            self.hub.agents[agent.id] = agent
+            self.hub.broadcast_presence(agent)
+        return self.hub.agent_view(agent)
+
+    def result(self, **values: Any) -> dict[str, Any]:
+        return {k: msgspec.to_builtins(v) for k, v in values.items()}

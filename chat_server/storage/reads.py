@@ -1,0 +1,112 @@
+"""Queries shared by the write connection (sees the open batch) and the read-only committed view."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from agent_app.protocol import Agent, Conversation, Message, Visitor
+from chat_server.storage.base import AgentRecord
+
+_agent = msgspec.json.Decoder(Agent)
+_conversation = msgspec.json.Decoder(Conversation)
+_message = msgspec.json.Decoder(Message)
+_visitor = msgspec.json.Decoder(Visitor)
+
+
+class Reads:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def get_agent(self, agent_id: str) -> Agent | None:
+        row = self.conn.execute("SELECT data FROM agents WHERE id=?", (agent_id,)).fetchone()
+        return _agent.decode(row[0]) if row else None
+
+    def agent_by_email(self, email: str) -> AgentRecord | None:
+        row = self.conn.execute(
+            "SELECT data, password_hash FROM agents WHERE email=?", (email.strip(),)
+        ).fetchone()
+        return AgentRecord(_agent.decode(row[0]), row[1]) if row else None
+
+    def list_agents(self) -> list[Agent]:
+        return [_agent.decode(r[0]) for r in self.conn.execute("SELECT data FROM agents ORDER BY email")]
+
+    def token_agent(self, token_hash: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT agent_id FROM tokens WHERE hash=? AND revoked_at IS NULL", (token_hash,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def visitor_by_token(self, token_hash: str) -> Visitor | None:
+        row = self.conn.execute("SELECT data FROM visitors WHERE token_hash=?", (token_hash,)).fetchone()
+        return _visitor.decode(row[0]) if row else None
+
+    def get_visitor(self, visitor_id: str) -> Visitor | None:
+        row = self.conn.execute("SELECT data FROM visitors WHERE id=?", (visitor_id,)).fetchone()
+        return _visitor.decode(row[0]) if row else None
+
+    def _with_visitor(self, blob: bytes, visitor_blob: bytes) -> Conversation:
+        conversation = _conversation.decode(blob)
+        conversation.visitor = _visitor.decode(visitor_blob)
+        return conversation
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        row = self.conn.execute(
+            "SELECT c.data, v.data FROM conversations c JOIN visitors v ON v.id = c.visitor_id WHERE c.id=?",
+            (conversation_id,),
+        ).fetchone()
+        return self._with_visitor(row[0], row[1]) if row else None
+
+    def latest_conversation(self, visitor_id: str) -> Conversation | None:
+        row = self.conn.execute(
+            "SELECT c.data, v.data FROM conversations c JOIN visitors v ON v.id = c.visitor_id "
+            "WHERE c.visitor_id=? ORDER BY c.created_at DESC, c.rowid DESC LIMIT 1",
+            (visitor_id,),
+        ).fetchone()
+        return self._with_visitor(row[0], row[1]) if row else None
+
+    def conversations(self, closed_since: float) -> list[Conversation]:
+        """All open conversations and those closed since ``closed_since``, oldest first."""
+        rows = self.conn.execute(
+            "SELECT c.data, v.data FROM conversations c JOIN visitors v ON v.id = c.visitor_id "
+            "WHERE c.status='open' OR c.closed_at>=? ORDER BY c.created_at",
+            (closed_since,),
+        )
+        return [self._with_visitor(a, b) for a, b in rows]
+
+    def messages(
+        self, conversation_id: str, before: float | None, limit: int, include_private: bool
+    ) -> tuple[list[Message], bool]:
+        sql = "SELECT data FROM messages WHERE conversation_id=?"
+        args: list[object] = [conversation_id]
+        if before is not None:
+            sql += " AND created_at<?"
+            args.append(before)
+        if not include_private:
+            sql += " AND private=0"
+        sql += " ORDER BY created_at DESC, n DESC LIMIT ?"
+        args.append(limit + 1)
+        rows = self.conn.execute(sql, args).fetchall()
+        more = len(rows) > limit
+        return [_message.decode(r[0]) for r in reversed(rows[:limit])], more
+
+    def recent_messages(self, conversation_id: str, limit: int, include_private: bool) -> list[Message]:
+        return self.messages(conversation_id, None, limit, include_private)[0]
+
+    def events_after(self, agent_id: str, after_seq: int, limit: int) -> list[tuple[int, bytes]] | None:
+        rows = self.conn.execute(
+            "SELECT seq, frame FROM events WHERE agent_id=? AND seq>? ORDER BY seq LIMIT ?",
+            (agent_id, after_seq, limit + 1),
+        ).fetchall()
+        if len(rows) > limit:
+            return None
+        if rows and rows[0][0] != after_seq + 1:
+            return None  # the oldest missed events were pruned
+        return [(int(s), bytes(f)) for s, f in rows]
+
+    def command_result(self, principal: str, command_id: str) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT response FROM commands WHERE principal=? AND command_id=?", (principal, command_id)
+        ).fetchone()
+        return bytes(row[0]) if row else None

@@ -1,0 +1,190 @@
+"""The /visitor websocket: a visitor token continues one conversation; a visitor sees only its own."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from functools import partial
+from typing import Any
+
+import msgspec
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from agent_app import protocol as p
+from chat_server.context import BadFrames, Context, run_command, send_error, send_protocol_error
+from chat_server.errors import CommandError, not_yet
+from chat_server.hub import send_now
+from chat_server.security import new_id, new_token, token_hash
+from chat_server.service import visitor_view
+from chat_server.visibility import can_see
+
+MAX_PAGES = 50  # page history kept per visitor
+MAX_FIELD = 200
+
+
+class TokenBucket:
+    def __init__(self, capacity: int, per_seconds: float) -> None:
+        self.capacity = capacity
+        self.rate = capacity / per_seconds
+        self.tokens = float(capacity)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def _add_page(visitor: p.Visitor, url: str, title: str, at: float) -> None:
+    if not url:
+        return
+    visitor.current_page = url[:2000]
+    visitor.pages = [*visitor.pages, p.PageView(url=url[:2000], title=title[:MAX_FIELD], at=at)][-MAX_PAGES:]
+
+
+async def _hello(
+    ctx: Context, ws: ServerConnection, bad: BadFrames
+) -> tuple[p.VisitorHello, p.Visitor] | None:
+    while True:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), ctx.config.hello_timeout)
+        except TimeoutError:
+            await ws.close(p.CloseCode.POLICY, "no hello")
+            return None
+        try:
+            command = p.decode_visitor_command(raw)
+        except p.ProtocolError as exc:
+            send_protocol_error(ws, exc)
+            command = None
+        if isinstance(command, p.VisitorHello):
+            break
+        if command is not None:
+            send_error(ws, p.ErrorCode.NOT_AUTHENTICATED, "send visitor_hello first", command.id)
+        if bad.hit():
+            await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
+            return None
+    if command.version != p.PROTOCOL_VERSION:
+        await ws.close(p.CloseCode.UNSUPPORTED_VERSION, f"this server speaks version {p.PROTOCOL_VERSION}")
+        return None
+    storage, now = ctx.storage, ctx.clock.now()
+    visitor = storage.visitor_by_token(token_hash(command.visitor_token)) if command.visitor_token else None
+    with storage.savepoint():
+        if visitor is None:
+            # An unknown token (forged, or from a reset database) just starts a new visitor: it can
+            # never reach anyone else's conversation, and the widget keeps working.
+            token = new_token()
+            utm = dict(list(command.utm.items())[:20])
+            visitor = p.Visitor(
+                id=new_id(), referrer=command.referrer[:2000], utm=utm, first_seen=now, last_seen=now
+            )
+            _add_page(visitor, command.page_url, command.page_title, now)
+            storage.add_visitor(visitor, token_hash(token))
+        else:
+            token = command.visitor_token
+            visitor.returning = True
+            if command.page_url and command.page_url != visitor.current_page:
+                _add_page(visitor, command.page_url, command.page_title, now)
+            ctx.service.update_visitor(visitor)
+    await storage.commit()
+    return msgspec.structs.replace(command, visitor_token=token), visitor
+
+
+def _welcome(ctx: Context, ws: ServerConnection, hello: p.VisitorHello, visitor: p.Visitor) -> None:
+    """Transcript from committed data, then registration as live, without yielding in between."""
+    view = ctx.storage.committed()
+    conversation = view.latest_conversation(visitor.id)
+    messages = view.recent_messages(conversation.id, 200, include_private=False) if conversation else []
+    welcome = p.VisitorWelcome(
+        ref=hello.id, visitor_token=hello.visitor_token, visitor=visitor,
+        conversation=visitor_view(conversation) if conversation else None, messages=messages,
+    )  # fmt: skip
+    send_now(ws, p.encode_bytes(welcome))
+    ctx.hub.add_visitor_conn(visitor.id, ws)
+
+
+async def serve_visitor(ctx: Context, ws: ServerConnection) -> None:
+    bad = BadFrames(ctx.config.bad_frames_per_minute)
+    started = await _hello(ctx, ws, bad)
+    if started is None:
+        return
+    hello, visitor = started
+    _welcome(ctx, ws, hello, visitor)
+    session = VisitorSession(ctx, ws, visitor.id)
+    try:
+        async for raw in ws:
+            try:
+                command = p.decode_visitor_command(raw)
+            except p.ProtocolError as exc:
+                send_protocol_error(ws, exc)
+                if bad.hit():
+                    await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
+                    return
+                continue
+            idempotent = not isinstance(command, p.VisitorTyping)
+            action = partial(session.handle, command)
+            await run_command(ctx, ws, f"visitor:{visitor.id}", command.id, action, idempotent)
+    except ConnectionClosed:
+        pass
+    finally:
+        ctx.hub.remove_visitor_conn(visitor.id, ws)
+
+
+class VisitorSession:
+    def __init__(self, ctx: Context, ws: ServerConnection, visitor_id: str) -> None:
+        self.ctx = ctx
+        self.ws = ws
+        self.visitor_id = visitor_id
+        self.bucket = TokenBucket(ctx.config.visitor_rate_messages, ctx.config.visitor_rate_seconds)
+
+    def _visitor(self) -> p.Visitor:
+        visitor = self.ctx.storage.get_visitor(self.visitor_id)
+        assert visitor is not None  # visitors are never deleted
+        return visitor
+
+    def handle(self, command: Any) -> dict[str, Any]:
+        service, now = self.ctx.service, self.ctx.clock.now()
+        if isinstance(command, p.VisitorSendMessage):
+            if not self.bucket.take():
+                raise CommandError(p.ErrorCode.RATE_LIMITED, "too many messages; wait a few seconds")
+            conversation, message = service.post_visitor_message(
+                self._visitor(), command.text, command.id, self.ws
+            )
+            return {"message": msgspec.to_builtins(message), "conversation_id": conversation.id}
+        if isinstance(command, p.VisitorPageView):
+            visitor = self._visitor()
+            _add_page(visitor, command.url, command.title, now)
+            return {"visitor": msgspec.to_builtins(service.update_visitor(visitor))}
+        if isinstance(command, p.VisitorUpdateProfile):
+            visitor = self._visitor()
+            for name in ("name", "email", "company", "phone"):
+                value = getattr(command, name)
+                if value is not None:
+                    if len(value) > MAX_FIELD:
+                        raise CommandError(
+                            p.ErrorCode.TOO_LONG, f"{name} is longer than {MAX_FIELD} characters"
+                        )
+                    setattr(visitor, name, value.strip())
+            return {"visitor": msgspec.to_builtins(service.update_visitor(visitor))}
+        if isinstance(command, p.VisitorTyping):
+            self._typing(command)
+            return {}
+        if isinstance(command, p.BookSlot):
+            raise not_yet("book_slot (calendars)")
+        raise CommandError(p.ErrorCode.INVALID, f"{type(command).__name__} is not accepted now")
+
+    def _typing(self, command: p.VisitorTyping) -> None:
+        """Agents who see the conversation get what the visitor is typing (the sneak peek)."""
+        conversation = self.ctx.storage.latest_conversation(self.visitor_id)
+        if conversation is None or conversation.status == p.ConversationStatus.CLOSED:
+            return
+        frame = p.encode_bytes(
+            p.TypingFrame(conversation_id=conversation.id, author_kind=p.AuthorKind.VISITOR,
+                          author_id=self.visitor_id, active=command.active, preview=command.preview[:500])
+        )  # fmt: skip
+        hub = self.ctx.hub
+        hub.to_agents_now([a.id for a in hub.agents.values() if can_see(a, conversation)], frame)

@@ -1,0 +1,156 @@
+"""Fixtures for chat server tests: a real server on 127.0.0.1:0, real websockets clients, SQLite in tmp_path."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from agent_app import protocol as p
+from chat_server import ChatServer, Config, run_server
+
+PASSWORD = "correct horse battery"
+_ids = itertools.count(1)
+
+
+def cid(prefix: str = "c") -> str:
+    return f"{prefix}{next(_ids)}"
+
+
+class Client:
+    """A protocol client that waits on frames with timeouts (never sleep-and-hope)."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.events: list[p.EventFrame] = []
+        self.others: list[Any] = []
+
+    async def send(self, frame: Any) -> None:
+        await self.ws.send(frame if isinstance(frame, str | bytes) else p.encode(frame))
+
+    async def recv(self, timeout: float = 5.0) -> Any:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        return p.decode_server_frame(raw)
+
+    async def reply(self, ref: str, timeout: float = 5.0) -> p.Ack | p.Error:
+        """Reads until the Ack/Error for ``ref``; events seen meanwhile are kept in ``self.events``."""
+        while True:
+            frame = await self.recv(timeout)
+            if isinstance(frame, p.Ack | p.Error) and frame.ref == ref:
+                return frame
+            self._keep(frame)
+
+    def _keep(self, frame: Any) -> None:
+        (self.events if isinstance(frame, p.EventFrame) else self.others).append(frame)
+
+    async def call(self, frame: Any, timeout: float = 5.0) -> p.Ack | p.Error:
+        await self.send(frame)
+        return await self.reply(frame.id, timeout)
+
+    async def ok(self, frame: Any) -> dict[str, Any]:
+        answer = await self.call(frame)
+        assert isinstance(answer, p.Ack), answer
+        return answer.result
+
+    async def event(self, kind: type[Any], timeout: float = 5.0, **match: Any) -> p.EventFrame:
+        """The next event of this kind (matching attributes); consumes buffered events first."""
+        for i, frame in enumerate(self.events):
+            if isinstance(frame.event, kind) and all(getattr(frame.event, k) == v for k, v in match.items()):
+                del self.events[: i + 1]
+                return frame
+        self.events.clear()
+        while True:
+            frame = await self.recv(timeout)
+            if isinstance(frame, p.EventFrame) and isinstance(frame.event, kind):
+                if all(getattr(frame.event, k) == v for k, v in match.items()):
+                    return frame
+            elif not isinstance(frame, p.EventFrame):
+                self.others.append(frame)
+
+    async def frame_of(self, kind: type[Any], timeout: float = 5.0) -> Any:
+        for i, frame in enumerate(self.others):
+            if isinstance(frame, kind):
+                return self.others.pop(i)
+        while True:
+            frame = await self.recv(timeout)
+            if isinstance(frame, kind):
+                return frame
+            self._keep(frame)
+
+    async def closed_code(self, timeout: float = 5.0) -> int | None:
+        await asyncio.wait_for(self.ws.wait_closed(), timeout)
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+@dataclass
+class Team:
+    manager: p.Agent
+    sdr1: p.Agent
+    sdr2: p.Agent
+
+
+async def open_ws(url: str, path: str, **kwargs: Any) -> Client:
+    ws = await connect(url + path, subprotocols=[p.SUBPROTOCOL], open_timeout=5, **kwargs)  # type: ignore[list-item]
+    return Client(ws)
+
+
+async def agent_login(
+    server: ChatServer, email: str, *, token: str = "", epoch: str = "", last_seq: int = 0
+) -> tuple[Client, p.Welcome]:
+    client = await open_ws(server.url, "/agent")
+    hello = p.Hello(id=cid("h"), email="" if token else email, password="" if token else PASSWORD, token=token,
+                    epoch=epoch, last_seq=last_seq)  # fmt: skip
+    await client.send(hello)
+    welcome = await client.recv()
+    assert isinstance(welcome, p.Welcome), welcome
+    return client, welcome
+
+
+async def visitor_login(
+    server: ChatServer, token: str = "", **kwargs: Any
+) -> tuple[Client, p.VisitorWelcome]:
+    client = await open_ws(server.url, "/visitor")
+    await client.send(p.VisitorHello(id=cid("vh"), visitor_token=token, **kwargs))
+    welcome = await client.recv()
+    assert isinstance(welcome, p.VisitorWelcome), welcome
+    return client, welcome
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> Config:
+    values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "db_path": str(tmp_path / "chat.sqlite3")}
+    values.update(overrides)
+    return Config(**values)
+
+
+def provision(server: ChatServer) -> Team:
+    add = server.admin.add_agent
+    return Team(
+        manager=add("maria@example.com", "Maria Manager", PASSWORD, "US", "manager"),
+        sdr1=add("sam@example.com", "Sam Sdr", PASSWORD, "US-West", "sdr"),
+        sdr2=add("tina@example.com", "Tina Sdr", PASSWORD, "US-East", "sdr"),
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+async def server(config: Config) -> AsyncIterator[ChatServer]:
+    async with run_server(config) as running:
+        yield running
+
+
+@pytest.fixture
+def team(server: ChatServer) -> Team:
+    return provision(server)
