@@ -279,25 +279,6 @@ class Store:
         for listener in self.listeners:
             listener.on_message_changed(conversation_id, pos, item)
 
-    def rekey_pending(
-        self, conversation_id: str, old_client_id: str, new_client_id: str
-    ) -> MessageItem | None:
-        """A FAILED send retried under a new command id (the old id's error may be remembered)."""
-        index = self._index.get(conversation_id, {})
-        pos = index.get(old_client_id)
-        if pos is None:
-            return None
-        item = self.transcripts[conversation_id][pos]
-        if item.message.id:
-            return None  # the server has it: nothing to retry
-        del index[old_client_id]
-        index[new_client_id] = pos
-        item.message.client_id = new_client_id
-        item.delivery, item.error = Delivery.PENDING, ""
-        for listener in self.listeners:
-            listener.on_message_changed(conversation_id, pos, item)
-        return item
-
     def mark_read(self, conversation_id: str) -> None:
         if self.unread.pop(conversation_id, 0):
             conv = self.conversations.get(conversation_id)
