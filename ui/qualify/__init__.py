@@ -1,0 +1,1 @@
+"""Lead qualification (CQL): the header bolts, their history, and the CQL report view."""
