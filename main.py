@@ -1,0 +1,132 @@
+"""SDR Agent Desk: the composition root (logging, QApplication, qasync loop, settings, services, window)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from agent_app.secrets import SecretStore
+from agent_app.settings import Settings
+from ui.notifications import NotificationService
+from ui.resources import app_icon
+from ui.shell.app import DemoInfo, Shell
+from ui.shell.errors import ErrorReporter
+from ui.shell.logs import setup_logging
+from ui.shell.paths import APP_ID, APP_NAME, DISPLAY_NAME, AppPaths
+from ui.shell.single_instance import SingleInstance
+from ui.tasks import TaskRunner
+
+log = logging.getLogger("sdr_agent_desk")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="sdr-agent-desk", description=f"{DISPLAY_NAME}: live chat for SDRs")
+    parser.add_argument("links", nargs="*", help="sdr-agent-desk://conversation/<id> links to open")
+    parser.add_argument("--demo", action="store_true", help="start a local demo workspace and sign in to it")
+    parser.add_argument("--data-dir", type=Path, help="keep settings, cache and logs under this folder")
+    parser.add_argument("--profile", default="default", help="a separate profile (own settings and sign-in)")
+    parser.add_argument("--verbose", action="store_true", help="debug logging on stderr")
+    return parser.parse_args(argv)
+
+
+def profile_paths(args: argparse.Namespace) -> AppPaths:
+    """The demo never touches the user's real settings: it is its own profile (or data-dir subfolder)."""
+    profile = "demo" if args.demo and args.profile == "default" else args.profile
+    root = args.data_dir
+    if root is not None and args.demo:
+        root = root / "demo"
+    return AppPaths.for_profile(profile, root)
+
+
+@contextlib.asynccontextmanager
+async def demo_server(paths: AppPaths) -> AsyncIterator[DemoInfo | None]:
+    from sandbox.workspace import demo_workspace  # only the demo needs the sandbox
+
+    async with demo_workspace(paths.data_dir / "workspace") as ws:
+        log.info(
+            "demo workspace: %s (Salesforce %s, DataFox %s)", ws.chat_url, ws.salesforce_url, ws.datafox_url
+        )
+        yield DemoInfo(ws.chat_url, ws.demo_email, ws.demo_password)
+
+
+async def amain(
+    app: QApplication, args: argparse.Namespace, paths: AppPaths, instance: SingleInstance
+) -> int:
+    """Everything that lives on the event loop, from start to an orderly shutdown."""
+    loop = asyncio.get_running_loop()
+    errors = ErrorReporter(paths.log_dir / "sdr-agent-desk.log")
+    errors.install(loop)
+    quit_event = asyncio.Event()
+    app.aboutToQuit.connect(quit_event.set)  # the session manager ends the desktop session
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, quit_event.set)
+    signal.signal(signal.SIGINT, lambda *_: quit_event.set())
+    tick = QTimer()  # lets Python run signal handlers while Qt sits in its event loop
+    tick.start(250)
+    tick.timeout.connect(lambda: None)
+
+    settings = Settings(paths.config_dir / "settings.json")
+    settings.load()
+    state = QSettings(str(paths.state_file), QSettings.Format.IniFormat)
+    secrets = await asyncio.to_thread(SecretStore)  # probing the keychain talks D-Bus: off the GUI thread
+    runner = TaskRunner()
+    runner.failed.connect(lambda what, exc: errors.report(exc, what))
+    notifications = NotificationService(sound_dir=paths.data_dir)
+    runner.run(notifications.probe(), what="Probe the notification service")
+
+    async with contextlib.AsyncExitStack() as stack:
+        demo = await stack.enter_async_context(demo_server(paths)) if args.demo else None
+        shell = Shell(paths, settings, secrets, runner, errors, notifications, state, demo=demo)
+        shell.quit_requested.connect(quit_event.set)
+        instance.activation_requested.connect(shell.activate)
+        if settings.problem:
+            errors.report(RuntimeError(settings.problem), "Settings were reset")
+        await shell.start()
+        if args.links:
+            shell.activate(args.links)
+        await quit_event.wait()
+        log.info("shutting down")
+        await shell.shutdown()
+    state.sync()
+    errors.uninstall()
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    paths = profile_paths(args)
+    log_file = setup_logging(paths.log_dir, verbose=args.verbose)
+    instance_args = [*args.links]
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(DISPLAY_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(False)
+    instance = SingleInstance(paths.instance_key(), paths.state_file.parent)
+    if not instance.acquire():
+        forwarded = instance.forward(instance_args)
+        outcome = "brought it to the front" if forwarded else "it did not answer"
+        print(f"{DISPLAY_NAME} is already running; {outcome}.")
+        return 0
+    log.info("starting (profile %s, logs in %s)", paths.profile, log_file)
+    try:
+        return asyncio.run(amain(app, args, paths, instance), loop_factory=qasync.QEventLoop)
+    finally:
+        instance.release()
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,153 @@
+"""Feeds store events (bridge signals) and window focus to the notification policy, shows its notices."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QTimer, Slot
+
+from agent_app import protocol as p
+from agent_app.notify_policy import Notice, NotifyPolicy, NotifyPrefs
+from agent_app.settings import Settings
+from agent_app.store import MessageItem
+from ui.bridge import StoreBridge
+from ui.notifications.service import NotificationService
+from ui.tasks import TaskRunner
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_SETTLE_MS = 1500  # replayed frames arrive right after the welcome; then we are live again
+
+
+class _Window(Protocol):
+    def isActiveWindow(self) -> bool: ...
+    def isVisible(self) -> bool: ...
+    def current_conversation_id(self) -> str: ...
+
+
+def prefs_from(settings: Settings) -> NotifyPrefs:
+    return NotifyPrefs(
+        enabled=settings.get_bool("notifications_enabled"),
+        new_chats=settings.get_bool("notify_new_chat"),
+        messages=settings.get_bool("notify_new_message"),
+        participants=settings.get_bool("notify_new_message"),
+        sla=settings.get_bool("notify_sla"),
+    )
+
+
+class NotificationWatcher(QObject):
+    """Connects the bridge to :class:`NotifyPolicy` and the policy to :class:`NotificationService`.
+
+    The shell reports connection states (``on_session_state``) so a replay after a reconnect is
+    treated as catching up: one summary instead of a flood.
+    """
+
+    def __init__(
+        self,
+        bridge: StoreBridge,
+        service: NotificationService,
+        runner: TaskRunner,
+        settings: Settings,
+        window: _Window | None = None,
+        policy: NotifyPolicy | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.store = bridge.store
+        self.service = service
+        self.runner = runner
+        self.settings = settings
+        self.window = window
+        self.policy = policy or NotifyPolicy(prefs=prefs_from(settings))
+        self.policy.set_me(self.store.me)
+        service.sound_enabled = settings.get_bool("notification_sound")
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setInterval(500)
+        self._settle_timer = QTimer(self)
+        self._settle_timer.setSingleShot(True)
+        self._settle_timer.setInterval(CATCH_UP_SETTLE_MS)
+        self._connect_signals()
+        settings.add_listener(self.on_settings_changed)
+
+    def _connect_signals(self) -> None:
+        self.bridge.conversation_changed.connect(self.on_bridge_conversation_changed)
+        self.bridge.message_added.connect(self.on_bridge_message_added)
+        self.bridge.participant_added.connect(self.on_bridge_participant_added)
+        self.bridge.sla_event.connect(self.on_bridge_sla_event)
+        self.bridge.agent_changed.connect(self.on_bridge_agent_changed)
+        self.bridge.conversation_removed.connect(self.policy.forget)
+        self._flush_timer.timeout.connect(self.on_flush_timer_timeout)
+        self._settle_timer.timeout.connect(self.on_settle_timer_timeout)
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_session_state(self, state: str, detail: str = "") -> None:
+        """Called by the shell on every connection state change."""
+        if state in ("connecting", "reconnecting", "offline"):
+            self._settle_timer.stop()
+            self.policy.begin_catch_up()
+        elif state == "online":
+            self._settle_timer.start()
+
+    def on_settings_changed(self, name: str, value: Any) -> None:
+        if name.startswith("notif") or name.startswith("notify_"):
+            self.policy.prefs = prefs_from(self.settings)
+            self.service.sound_enabled = self.settings.get_bool("notification_sound")
+
+    @Slot(object, bool)
+    def on_bridge_conversation_changed(self, conv: p.Conversation, created: bool) -> None:
+        self._update_focus()
+        self._show(self.policy.on_conversation(conv, created))
+
+    @Slot(str, int, object)
+    def on_bridge_message_added(self, conversation_id: str, index: int, item: MessageItem) -> None:
+        self._update_focus()
+        conv = self.store.conversations.get(conversation_id)
+        self._show(self.policy.on_message(conv, item.message))
+
+    @Slot(object)
+    def on_bridge_participant_added(self, event: p.ParticipantAdded) -> None:
+        conv = self.store.conversations.get(event.conversation_id)
+        self._show(self.policy.on_participant_added(event, conv))
+
+    @Slot(str, bool, float)
+    def on_bridge_sla_event(self, conversation_id: str, breached: bool, due_at: float) -> None:
+        conv = self.store.conversations.get(conversation_id)
+        self._show(self.policy.on_sla(conv, breached, due_at))
+
+    @Slot(object)
+    def on_bridge_agent_changed(self, agent: p.Agent) -> None:
+        if self.store.me is not None and agent.id == self.store.me.id:
+            self.policy.set_me(self.store.me)
+
+    @Slot()
+    def on_flush_timer_timeout(self) -> None:
+        self._show(self.policy.flush())
+        if not self.policy.summary_pending:
+            self._flush_timer.stop()
+
+    @Slot()
+    def on_settle_timer_timeout(self) -> None:
+        self.policy.end_catch_up()
+        self._arm_flush()
+
+    # ------------------------------------------------------------------ internals
+
+    def _update_focus(self) -> None:
+        if self.policy.me is None and self.store.me is not None:
+            self.policy.set_me(self.store.me)
+        if self.window is None:
+            return
+        active = self.window.isVisible() and self.window.isActiveWindow()
+        self.policy.set_focus(active, self.window.current_conversation_id() or None)
+
+    def _show(self, notices: list[Notice]) -> None:
+        for notice in notices:
+            self.runner.run(self.service.show(notice), what="Show a notification")
+        self._arm_flush()
+
+    def _arm_flush(self) -> None:
+        if self.policy.summary_pending and not self._flush_timer.isActive():
+            self._flush_timer.start()

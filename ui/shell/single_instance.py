@@ -1,0 +1,103 @@
+"""One running instance per user and profile: a lock file plus a local socket that forwards argv."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import QByteArray, QDir, QLockFile, QObject, Signal, Slot
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+from ui.shell.paths import URL_SCHEME
+
+log = logging.getLogger(__name__)
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def parse_deep_link(arg: str) -> str | None:
+    """``sdr-agent-desk://conversation/<id>`` -> the id; anything else (untrusted input) -> None."""
+    try:
+        parts = urlsplit(arg.strip())
+    except ValueError:
+        return None
+    if parts.scheme != URL_SCHEME or parts.netloc != "conversation" or parts.query or parts.fragment:
+        return None
+    cid = parts.path.strip("/")
+    return cid if _ID.match(cid) else None
+
+
+class SingleInstance(QObject):
+    """Owns the profile: the first process takes a ``QLockFile`` and listens on a ``QLocalServer``.
+
+    A later process fails to take the lock, sends its arguments (JSON, one line) to the server and
+    exits 0; the first one emits ``activation_requested`` with them. ``removeServer`` after taking the
+    lock clears a socket file left behind by a crashed process.
+
+    Signals:
+        activation_requested(list): the arguments of a second launch (deep links included).
+    """
+
+    activation_requested = Signal(list)
+
+    def __init__(self, key: str, lock_dir: Path | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.key = key
+        lock_path = (lock_dir or Path(QDir.tempPath())) / f"{key}.lock"
+        self._lock = QLockFile(str(lock_path))
+        self._lock.setStaleLockTime(0)  # stale means: the owning PID is gone
+        self._server: QLocalServer | None = None
+
+    def acquire(self) -> bool:
+        """True when this process is the primary instance (and now listens for others)."""
+        if not self._lock.tryLock(100):
+            return False
+        QLocalServer.removeServer(self.key)
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(self.key):
+            log.warning("single instance: cannot listen on %s: %s", self.key, server.errorString())
+        server.newConnection.connect(self.on_server_new_connection)
+        self._server = server
+        return True
+
+    def release(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._lock.unlock()
+
+    def forward(self, args: list[str], timeout_ms: int = 2000) -> bool:
+        """Send ``args`` to the primary instance; False if it did not answer."""
+        sock = QLocalSocket()
+        sock.connectToServer(self.key)
+        if not sock.waitForConnected(timeout_ms):
+            log.warning("single instance: primary not reachable: %s", sock.errorString())
+            return False
+        sock.write(QByteArray((json.dumps(args) + "\n").encode()))
+        ok = sock.waitForBytesWritten(timeout_ms)
+        sock.disconnectFromServer()
+        return ok
+
+    @Slot()
+    def on_server_new_connection(self) -> None:
+        assert self._server is not None
+        while (sock := self._server.nextPendingConnection()) is not None:
+            sock.setParent(self)
+            sock.readyRead.connect(lambda s=sock: self._read(s))
+            sock.disconnected.connect(sock.deleteLater)
+            if sock.bytesAvailable():
+                self._read(sock)
+
+    def _read(self, sock: QLocalSocket) -> None:
+        while sock.canReadLine():
+            line = bytes(sock.readLine().data()).decode("utf-8", "replace").strip()
+            try:
+                args = json.loads(line)
+            except ValueError:
+                log.warning("single instance: ignored a malformed message")
+                continue
+            if isinstance(args, list) and all(isinstance(a, str) for a in args):
+                self.activation_requested.emit(args)
