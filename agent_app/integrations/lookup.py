@@ -1,0 +1,91 @@
+"""The panel's one call: from a visitor's email (and company) to CRM, duplicates, enrichment, territory."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from agent_app.integrations.cache import LookupCache
+from agent_app.integrations.crm import CrmService, DuplicateReport, PersonMatch
+from agent_app.integrations.enrichment import (
+    CompanyEnrichmentProvider,
+    LookupResult,
+    LookupStatus,
+    normalize_domain,
+)
+from agent_app.integrations.errors import IntegrationError
+from agent_app.territory import Match, TerritoryTable
+
+
+@dataclass(frozen=True)
+class VisitorInsight:
+    """Everything the panel shows; a part that failed is None with its error kept, the rest still shows."""
+
+    email: str
+    domain: str | None
+    people: list[PersonMatch] | None
+    duplicates: DuplicateReport | None
+    company: LookupResult | None
+    territory: Match | None
+    errors: dict[str, IntegrationError]
+
+
+class EnrichmentService:
+    """Provider + cache: found and not-found answers are cached per domain, errors and 202s are not."""
+
+    def __init__(
+        self, provider: CompanyEnrichmentProvider, cache: LookupCache[LookupResult] | None = None
+    ) -> None:
+        self.provider = provider
+        self.cache: LookupCache[LookupResult] = cache or LookupCache()
+
+    async def lookup(self, domain_or_email: str) -> LookupResult:
+        """Company profile for a domain, URL or work email (free-mail addresses give NOT_FOUND at once)."""
+        domain = normalize_domain(domain_or_email)
+        if domain is None:
+            return LookupResult(LookupStatus.NOT_FOUND, message="no company domain (free-mail or invalid)")
+        return await self.cache.get(
+            domain,
+            lambda: self.provider.find_by_domain(domain),
+            cacheable=lambda r: r.cacheable,
+            negative=lambda r: r.status is LookupStatus.NOT_FOUND,
+        )
+
+
+class VisitorLookup:
+    """Runs the CRM, duplicate and enrichment lookups concurrently. Cancel the awaiting task to abandon it."""
+
+    def __init__(
+        self,
+        crm: CrmService,
+        enrichment: EnrichmentService | None = None,
+        territory: TerritoryTable | None = None,
+    ) -> None:
+        self.crm, self.enrichment, self.territory = crm, enrichment, territory
+
+    async def run(self, email: str, company: str | None = None) -> VisitorInsight:
+        """Look the visitor up everywhere at once; IntegrationErrors are collected, not raised."""
+        domain = normalize_domain(email)
+        errors: dict[str, IntegrationError] = {}
+
+        async def guarded[T](name: str, coro: asyncio.Future[T] | asyncio.Task[T] | object) -> T | None:
+            try:
+                return await coro  # type: ignore[no-any-return,misc]
+            except IntegrationError as exc:
+                errors[name] = exc
+                return None
+
+        async def none() -> None:
+            return None
+
+        people, dups, company_result = await asyncio.gather(
+            guarded("people", self.crm.find_person(email)),
+            guarded("duplicates", self.crm.check_duplicates(email=email, company=company, domain=domain)),
+            guarded("company", self.enrichment.lookup(email) if self.enrichment and domain else none()),
+        )
+        match = None
+        if self.territory is not None:
+            profile = company_result.profile if company_result else None
+            if profile is not None:
+                match = self.territory.align(profile.hq_country, profile.hq_region, profile.employees)
+        return VisitorInsight(email, domain, people, dups, company_result, match, errors)
