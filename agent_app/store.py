@@ -235,6 +235,9 @@ class Store:
                 pos = index[key]
                 item = self.transcripts[message.conversation_id][pos]
                 item.message, item.delivery, item.error = message, Delivery.SENT, ""
+                for k in (message.client_id, message.id):  # found later under either key
+                    if k:
+                        index[k] = pos
                 for listener in self.listeners:
                     listener.on_message_changed(message.conversation_id, pos, item)
                 return
@@ -246,7 +249,12 @@ class Store:
     def load_transcript(self, conversation_id: str, messages: Iterable[p.Message]) -> None:
         """Older history fetched on demand (GetTranscript); duplicates are ignored."""
         for message in messages:
-            if message.id not in self._index.get(conversation_id, {}):
+            index = self._index.get(conversation_id, {})
+            if message.id in index:
+                continue
+            if message.client_id and message.client_id in index:
+                self.add_message(message)  # the server copy of one of my pending sends
+            else:
                 self._insert(MessageItem(message), notify=True)
 
     # ------------------------------------------------------------------ my pending sends
