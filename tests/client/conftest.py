@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import keyring
+import keyring.backends.fail
 import pytest
 from websockets.asyncio.client import connect
 
@@ -25,17 +26,15 @@ EMAIL, PASSWORD = "sam@example.com", "correct horse battery"
 @pytest.fixture(autouse=True)
 def _no_real_keychain() -> Iterator[None]:
     """Nothing in these tests may touch the developer's keychain."""
-    import keyring.backends.fail
-
     previous = keyring.get_keyring()
     keyring.set_keyring(keyring.backends.fail.Keyring())
     yield
     keyring.set_keyring(previous)
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Wait for a condition the code under test makes true; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
+async def until(predicate: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
+    """Wait for a condition the code under test makes true; fail with ``what`` after ``within`` s."""
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -163,9 +162,12 @@ class Visitor:
             frame = p.decode_server_frame(await asyncio.wait_for(self.ws.recv(), 10))
             if isinstance(frame, p.Error) and frame.ref == command_id:
                 raise AssertionError(f"visitor message refused: {frame.message}")
-            if isinstance(frame, p.EventFrame) and isinstance(frame.event, p.MessageCreated):
-                if frame.event.message.client_id == command_id:
-                    self.conversation_id = frame.event.message.conversation_id
+            if (
+                isinstance(frame, p.EventFrame)
+                and isinstance(frame.event, p.MessageCreated)
+                and frame.event.message.client_id == command_id
+            ):
+                self.conversation_id = frame.event.message.conversation_id
             if isinstance(frame, p.Ack) and frame.ref == command_id:
                 if not self.conversation_id:
                     self.conversation_id = str(frame.result.get("conversation_id", ""))

@@ -140,6 +140,6 @@ async def test_final_close_codes_stop_without_retry(code: p.CloseCode, tmp_path:
 async def test_unreachable_server_keeps_retrying_with_backoff(tmp_path: Path) -> None:
     async with raw_server(close_at_once) as url:
         pass  # the port is closed again: connection refused
-    attempts, session, details = await attempts_within(url, tmp_path, window=60.0)
+    attempts, _, details = await attempts_within(url, tmp_path, window=60.0)
     assert 5 <= attempts <= 7
     assert any(d.startswith("Cannot reach the server") and "Reconnecting in" in d for d in details)
