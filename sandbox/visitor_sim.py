@@ -272,6 +272,7 @@ class VisitorPool:
         max_concurrent: int = 6,
         count: int | None = None,
         personas: Sequence[Persona] = PERSONAS,
+        first: str | None = None,
         on_visitor: Callable[[SimulatedVisitor], None] | None = None,
     ) -> None:
         self.url = url
@@ -282,6 +283,7 @@ class VisitorPool:
         self.max_concurrent = max_concurrent
         self.count = count
         self.personas = list(personas)
+        self.first = first  # persona key of the first visitor (e.g. one in the demo SDR's territory)
         self.on_visitor = on_visitor
         self.visitors: list[SimulatedVisitor] = []
         self.first_arrived = asyncio.Event()  # the first visitor's conversation exists
@@ -302,9 +304,10 @@ class VisitorPool:
                     await asyncio.sleep(self.rng.uniform(*self.interval))
                 await slots.acquire()
                 busy = {v.persona.key for v in self.visitors if not v.done.is_set()}
+                persona = next((q for q in self.personas if q.key == self.first), None) if n == 0 else None
                 visitor = SimulatedVisitor(
                     self.url,
-                    self._next_persona(busy),
+                    persona or self._next_persona(busy),
                     rng=random.Random(self.rng.random()),
                     speed=self.speed,
                     first_message_within=self.first_after if n == 0 else None,
@@ -317,19 +320,12 @@ class VisitorPool:
                 task.add_done_callback(tasks.discard)
                 task.add_done_callback(lambda _: slots.release())
                 if n == 0:
-                    asyncio.create_task(self._watch_first(visitor))  # noqa: RUF006
+                    visitor.conversation_started = self.first_arrived
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _watch_first(self, visitor: SimulatedVisitor) -> None:
-        waiters = [asyncio.ensure_future(e.wait()) for e in (visitor.conversation_started, visitor.done)]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for w in waiters:
-            w.cancel()
-        self.first_arrived.set()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
