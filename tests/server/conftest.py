@@ -1,8 +1,9 @@
-"""Fixtures for chat server tests: a real server on 127.0.0.1:0, real websockets clients, SQLite in tmp_path."""
+"""Chat server test fixtures: a real server on 127.0.0.1:0, real websockets clients, SQLite in tmp_path."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from agent_app import protocol as p
 from chat_server import ChatServer, Config, run_server
@@ -34,14 +36,14 @@ class Client:
     async def send(self, frame: Any) -> None:
         await self.ws.send(frame if isinstance(frame, str | bytes) else p.encode(frame))
 
-    async def recv(self, timeout: float = 5.0) -> Any:
-        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+    async def recv(self, wait: float = 5.0) -> Any:
+        raw = await asyncio.wait_for(self.ws.recv(), wait)
         return p.decode_server_frame(raw)
 
-    async def reply(self, ref: str, timeout: float = 5.0) -> p.Ack | p.Error:
+    async def reply(self, ref: str, wait: float = 5.0) -> p.Ack | p.Error:
         """Reads until the Ack/Error for ``ref``; events seen meanwhile are kept in ``self.events``."""
         while True:
-            frame = await self.recv(timeout)
+            frame = await self.recv(wait)
             if isinstance(frame, p.Ack | p.Error) and frame.ref == ref:
                 return frame
             self._keep(frame)
@@ -49,16 +51,16 @@ class Client:
     def _keep(self, frame: Any) -> None:
         (self.events if isinstance(frame, p.EventFrame) else self.others).append(frame)
 
-    async def call(self, frame: Any, timeout: float = 5.0) -> p.Ack | p.Error:
+    async def call(self, frame: Any, wait: float = 5.0) -> p.Ack | p.Error:
         await self.send(frame)
-        return await self.reply(frame.id, timeout)
+        return await self.reply(frame.id, wait)
 
     async def ok(self, frame: Any) -> dict[str, Any]:
         answer = await self.call(frame)
         assert isinstance(answer, p.Ack), answer
         return answer.result
 
-    async def event(self, kind: type[Any], timeout: float = 5.0, **match: Any) -> p.EventFrame:
+    async def event(self, kind: type[Any], wait: float = 5.0, **match: Any) -> p.EventFrame:
         """The next event of this kind (matching attributes); consumes buffered events first."""
         for i, frame in enumerate(self.events):
             if isinstance(frame.event, kind) and all(getattr(frame.event, k) == v for k, v in match.items()):
@@ -66,25 +68,30 @@ class Client:
                 return frame
         self.events.clear()
         while True:
-            frame = await self.recv(timeout)
+            frame = await self.recv(wait)
             if isinstance(frame, p.EventFrame) and isinstance(frame.event, kind):
                 if all(getattr(frame.event, k) == v for k, v in match.items()):
                     return frame
             elif not isinstance(frame, p.EventFrame):
                 self.others.append(frame)
 
-    async def frame_of(self, kind: type[Any], timeout: float = 5.0) -> Any:
+    async def frame_of(self, kind: type[Any], wait: float = 5.0) -> Any:
         for i, frame in enumerate(self.others):
             if isinstance(frame, kind):
                 return self.others.pop(i)
         while True:
-            frame = await self.recv(timeout)
+            frame = await self.recv(wait)
             if isinstance(frame, kind):
                 return frame
             self._keep(frame)
 
-    async def closed_code(self, timeout: float = 5.0) -> int | None:
-        await asyncio.wait_for(self.ws.wait_closed(), timeout)
+    async def closed_code(self, wait: float = 5.0) -> int | None:
+        async def drain() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in self.ws:  # keep reading: a full receive queue would stall the close
+                    pass
+
+        await asyncio.wait_for(drain(), wait)
         return self.ws.close_code
 
     async def close(self) -> None:
