@@ -1,0 +1,111 @@
+"""Fixtures: in-memory keychain, sandbox Salesforce and enrichment on 127.0.0.1, a signed-in CRM service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from agent_app.integrations import CrmService, KeyringSecrets, OAuthConfig, RetryPolicy, SalesforceAuth
+from agent_app.integrations import SalesforceClient
+from sandbox.enrichment import FakeEnrichment, start_enrichment
+from sandbox.salesforce import FakeSalesforce, start_salesforce
+
+CLIENT_ID = "SDRAgentDeskTest"
+
+
+class MemoryKeyring(KeyringBackend):
+    """Keyring backend that keeps secrets in a dict (never touches the real keychain)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        if (service, username) not in self.store:
+            raise PasswordDeleteError(username)
+        del self.store[(service, username)]
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+async def sf() -> AsyncIterator[FakeSalesforce]:
+    async with start_salesforce(page_size=2000) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def enrich() -> AsyncIterator[FakeEnrichment]:
+    async with start_enrichment() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as client:
+        yield client
+
+
+class Sleeps:
+    """Injectable sleep that records delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+async def browser_for(http: httpx.AsyncClient) -> Any:
+    """An 'open the browser' callback that follows the authorize redirect to the loopback listener."""
+
+    async def open_browser(url: str) -> None:
+        await http.get(url, follow_redirects=True)
+
+    return open_browser
+
+
+@pytest.fixture
+async def auth(sf: FakeSalesforce, http: httpx.AsyncClient, memory_keyring: MemoryKeyring) -> SalesforceAuth:
+    a = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, KeyringSecrets())
+    await a.sign_in(await browser_for(http), login_hint="alex@demo.sdr")
+    return a
+
+
+@pytest.fixture
+def client(auth: SalesforceAuth, http: httpx.AsyncClient, sleeps: Sleeps) -> SalesforceClient:
+    return SalesforceClient(auth, http, retry=RetryPolicy(sleep=sleeps, rand=lambda: 0.5))
+
+
+@pytest.fixture
+def crm(client: SalesforceClient, tmp_path: Any) -> CrmService:
+    from agent_app.integrations import ActivityLog
+
+    return CrmService(client, activity_log=ActivityLog(tmp_path / "activity.sqlite3"))
