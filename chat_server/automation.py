@@ -1,0 +1,382 @@
+"""Plugs the playbook bot, territory routing and the SLA clock into the service layer.
+
+The only things it needs from the core are small and explicit: ``Service`` (``storage`` with savepoints
+and commit, ``hub.all_agent_views()``, ``add_message``, ``update_visitor``, ``publish``, the
+``on_visitor_message`` hook list, and ``on_agent_message`` when the core has it) and the SQLite connection
+the storage writes with (for the ``sla_clock`` table). Everything else is injected: the territory table,
+the enrichment lookup, the booking-card provider, the scheduler.
+
+Flow: a visitor message on a playbook page -> the bot greets / asks / validates -> CQL rule -> routing
+(assign, or offer the aligned SDR's calendar when away, or the pool's when nobody is available) -> the SLA
+clock (warning, breach, meeting offer) until the first human reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import sqlite3
+from collections.abc import Callable
+from typing import Any, cast
+
+import msgspec
+
+from agent_app.protocol import (
+    Agent,
+    AuthorKind,
+    BookingCard,
+    Conversation,
+    ConversationStatus,
+    ConversationUpdated,
+    CqlChange,
+    CqlChanged,
+    Message,
+    SlaBreached,
+    SlaWarning,
+)
+from chat_server.bot import Bot
+from chat_server.playbook import CqlRule, Playbook, email_domain, normalize_email
+from chat_server.routing import (
+    Company,
+    Decision,
+    Enricher,
+    RoundRobin,
+    TerritoryTable,
+    company_from_email,
+    decide,
+    find_agent,
+    is_available,
+    mark_out_of_territory,
+    pool_members,
+)
+from chat_server.service import Service
+from chat_server.sla import LoopScheduler, Scheduler, SlaRecord, SlaStore, TimerHandle, TimerKind, new_record
+
+log = logging.getLogger(__name__)
+BookingProvider = Callable[[Agent], BookingCard | None]
+
+
+class Automation:
+    def __init__(
+        self,
+        service: Service,
+        playbook: Playbook,
+        *,
+        territories: TerritoryTable | None = None,
+        enrich: Enricher | None = None,
+        booking: BookingProvider | None = None,
+        scheduler: Scheduler | None = None,
+        available: Callable[[Agent], bool] = is_available,
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        self.s = service
+        self.playbook = playbook
+        self.bot = Bot(playbook)
+        self.territories = territories
+        self.enrich = enrich
+        self.booking = booking
+        self.scheduler: Scheduler = scheduler or LoopScheduler(service.clock)
+        self.available = available
+        self.rotation = RoundRobin()
+        self.sla = SlaStore(conn if conn is not None else cast(sqlite3.Connection, getattr(service.storage, "conn")))
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._timers: dict[str, list[TimerHandle]] = {}
+        self._card_kw = "card" in inspect.signature(service.add_message).parameters
+
+    # ------------------------------------------------------------ lifecycle
+
+    def install(self) -> None:
+        """Registers the hooks on the service (idempotent)."""
+        if self.on_visitor_message not in self.s.on_visitor_message:
+            self.s.on_visitor_message.append(self.on_visitor_message)
+        hooks = getattr(self.s, "on_agent_message", None)
+        if isinstance(hooks, list) and self.on_agent_message not in hooks:
+            hooks.append(self.on_agent_message)
+        assigned = getattr(self.s, "on_assigned", None)
+        if isinstance(assigned, list) and self.on_assigned not in assigned:
+            assigned.append(self.on_assigned)
+
+    async def start(self) -> int:
+        """Re-arms the timers of every clock still running (after a restart). Returns how many."""
+        pending = self.sla.pending()
+        for record in pending:
+            self._arm(record)
+        return len(pending)
+
+    def stop(self) -> None:
+        for handles in self._timers.values():
+            for handle in handles:
+                handle.cancel()
+        self._timers.clear()
+
+    def _lock(self, conversation_id: str) -> asyncio.Lock:
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = self._locks[conversation_id] = asyncio.Lock()
+        return lock
+
+    # ------------------------------------------------------------ hooks
+
+    async def on_visitor_message(self, conversation: Conversation, message: Message) -> None:
+        async with self._lock(conversation.id):
+            conv = self.s.storage.get_conversation(conversation.id)
+            if conv is None or conv.status != ConversationStatus.OPEN or conv.first_response_at is not None:
+                return
+            if conv.routing is not None:
+                await self._maybe_take_email(conv, message.text)
+                return
+            if not self.bot.runs_for(conv.visitor):
+                if self.playbook.routing.route_without_playbook:
+                    await self._route(conv)
+                return
+            turn = self.bot.handle(conv.id, conv.visitor, message.text, started=self._bot_spoke(conv.id))
+            with self.s.storage.savepoint():
+                if turn.visitor is not None:
+                    self.s.update_visitor(turn.visitor)
+                    conv.visitor = turn.visitor
+                for text in turn.says:
+                    self._say(conv, text)
+                if turn.done and turn.cql is not None:
+                    self._rate(conv, turn.cql)
+            await self.s.commit()
+            if turn.done:
+                self.bot.forget(conv.id)
+                fresh = self.s.storage.get_conversation(conv.id)
+                if fresh is not None and fresh.routing is None and fresh.first_response_at is None:
+                    await self._route(fresh)
+
+    async def on_agent_message(self, conversation: Conversation, message: Message) -> None:
+        """A human replied: stop the clock (first response recorded) and flag out-of-territory pickups."""
+        if message.author_kind != AuthorKind.AGENT or message.private:
+            return
+        async with self._lock(conversation.id):
+            conv = self.s.storage.get_conversation(conversation.id)
+            if conv is not None:
+                await self._settle(conv)
+
+    async def on_assigned(self, conversation: Conversation) -> None:
+        async with self._lock(conversation.id):
+            conv = self.s.storage.get_conversation(conversation.id)
+            if conv is None:
+                return
+            marked = mark_out_of_territory(conv.routing, conv.assignee_id)
+            if marked is not None:
+                with self.s.storage.savepoint():
+                    before = msgspec.structs.replace(conv)
+                    conv.routing = marked
+                    self._save(before, conv)
+                await self.s.commit()
+
+    # ------------------------------------------------------------ bot helpers
+
+    def _bot_spoke(self, conversation_id: str) -> bool:
+        messages, _ = self.s.storage.messages(conversation_id, None, 200, True)
+        return any(m.author_kind == AuthorKind.BOT for m in messages)
+
+    def _say(self, conv: Conversation, text: str, card: BookingCard | None = None) -> Message:
+        kwargs: dict[str, Any] = {"author_name": self.playbook.bot_name}
+        if card is not None and self._card_kw:
+            kwargs["card"] = card
+        return self.s.add_message(conv, AuthorKind.BOT, text, **kwargs)
+
+    def _note(self, conv: Conversation, text: str, before: Conversation) -> Message:
+        """A system line only agents see (routing decisions are internal)."""
+        return self.s.add_message(conv, AuthorKind.SYSTEM, text, private=True, before=before)
+
+    def _save(self, before: Conversation, conv: Conversation, *extra: Any) -> None:
+        conv.updated_at = self.s.clock.now()
+        self.s.storage.save_conversation(conv)
+        self.s.publish(before, conv, [ConversationUpdated(conversation=conv), *extra])
+
+    def _rate(self, conv: Conversation, rule: CqlRule) -> None:
+        if conv.cql == rule.cql:
+            return
+        change = CqlChange(level=rule.cql, previous=conv.cql, by_kind=AuthorKind.BOT, by_id="playbook",
+                           by_name=f"{self.playbook.bot_name} (rule '{rule.name}')", at=self.s.clock.now())  # fmt: skip
+        before = msgspec.structs.replace(conv)
+        conv.cql = rule.cql
+        conv.cql_history = [*conv.cql_history, change]
+        self._save(before, conv, CqlChanged(conversation_id=conv.id, change=change))
+
+    async def _maybe_take_email(self, conv: Conversation, text: str) -> None:
+        """After an away/nobody offer the bot asked for an email: take it when the visitor gives one."""
+        if conv.assignee_id is not None or conv.visitor.email:
+            return
+        email = normalize_email(text)
+        if email is None:
+            return
+        visitor = msgspec.structs.replace(conv.visitor, email=email, answers={**conv.visitor.answers, "email": email})
+        with self.s.storage.savepoint():
+            self.s.update_visitor(visitor)
+            conv.visitor = visitor
+            self._say(conv, f"Thanks — we'll reach out at {email} within a business day.")
+        await self.s.commit()
+
+    # ------------------------------------------------------------ routing
+
+    async def _company(self, conv: Conversation) -> Company | None:
+        visitor = conv.visitor
+        email = visitor.email or visitor.answers.get("email", "")
+        personal = bool(email) and self.playbook.is_personal(email)
+        domain = email_domain(email)
+        if self.enrich is not None and domain and not personal:
+            try:
+                found = await self.enrich(domain)
+            except Exception:
+                log.exception("enrichment lookup for %s failed", domain)
+                found = None
+            if found is not None:
+                return found
+        return company_from_email(email, visitor.company, personal)
+
+    async def route(self, conversation_id: str) -> Decision | None:
+        """Routes now (e.g. an admin re-run); None when it was routed already or is gone."""
+        async with self._lock(conversation_id):
+            conv = self.s.storage.get_conversation(conversation_id)
+            if conv is None or conv.routing is not None:
+                return None
+            return await self._route(conv)
+
+    async def _route(self, conv: Conversation) -> Decision:
+        company = await self._company(conv)
+        conv = self.s.storage.get_conversation(conv.id) or conv  # the lookup yielded; reload
+        now = self.s.clock.now()
+        decision = decide(conv.visitor, company, self.s.hub.all_agent_views(), self.territories,
+                          self.playbook.routing, now, available=self.available, rotation=self.rotation)  # fmt: skip
+        card = self._card(decision.contact) if decision.branch != "assign" else None
+        record = new_record(conv.id, decision.routing.agent_id, now, self.playbook.sla)
+        with self.s.storage.savepoint():
+            before = msgspec.structs.replace(conv)
+            conv.routing = decision.routing
+            if decision.assignee is not None and conv.assignee_id is None:
+                conv.assignee_id = decision.assignee.id
+            elif conv.assignee_id is not None and conv.assignee_id != decision.routing.agent_id:
+                marked = mark_out_of_territory(conv.routing, conv.assignee_id)
+                conv.routing = marked or conv.routing
+            if conv.first_response_at is None:
+                conv.sla_due_at = record.due_at
+                conv.waiting_since = conv.waiting_since or now
+                if decision.branch != "assign":
+                    record.offered_at = now  # offered right away; no second offer at 60 s
+                self.sla.start(record)
+            self._note(conv, decision.system_text, before)
+            if decision.branch != "assign":
+                self._offer(conv, decision, card)
+        await self.s.commit()
+        if conv.first_response_at is None:
+            self._arm(record)
+        return decision
+
+    def _card(self, agent: Agent | None) -> BookingCard | None:
+        if agent is None or self.booking is None:
+            return None
+        try:
+            card = self.booking(agent)
+        except Exception:
+            log.exception("booking card for %s failed", agent.id)
+            return None
+        return card if card is not None and card.slots else None
+
+    def _offer(self, conv: Conversation, decision: Decision, card: BookingCard | None) -> None:
+        pb = self.playbook
+        name = decision.contact.name if decision.contact else "our team"
+        if decision.branch == "away":
+            self._say(conv, (pb.away_message if card else pb.away_no_calendar).format(agent=name), card)
+        else:
+            self._say(conv, pb.nobody_message, card)
+        if not conv.visitor.email:
+            self._say(conv, pb.ask_email_for_followup)
+
+    # ------------------------------------------------------------ SLA clock
+
+    def _arm(self, record: SlaRecord) -> None:
+        for handle in self._timers.pop(record.conversation_id, []):
+            handle.cancel()
+        handles = []
+        for kind, when in record.next_timers():
+            handles.append(self.scheduler.call_at(when, self._timer(record.conversation_id, kind)))
+        self._timers[record.conversation_id] = handles
+
+    def _timer(self, conversation_id: str, kind: TimerKind) -> Callable[[], Any]:
+        async def fire() -> None:
+            await self._fire(conversation_id, kind)
+
+        return fire
+
+    def _disarm(self, conversation_id: str) -> None:
+        for handle in self._timers.pop(conversation_id, []):
+            handle.cancel()
+
+    async def _fire(self, conversation_id: str, kind: TimerKind) -> None:
+        async with self._lock(conversation_id):
+            record = self.sla.get(conversation_id)
+            conv = self.s.storage.get_conversation(conversation_id)
+            if record is None or record.outcome != "waiting" or conv is None:
+                return
+            if conv.first_response_at is not None or conv.status != ConversationStatus.OPEN:
+                await self._settle(conv)
+                return
+            now = self.s.clock.now()
+            with self.s.storage.savepoint():
+                self.sla.mark(conversation_id, kind, now)
+                if kind == "warn":
+                    self.s.publish(conv, conv, [SlaWarning(conversation_id=conv.id, due_at=record.due_at)])
+                elif kind == "breach":
+                    before = msgspec.structs.replace(conv)
+                    conv.sla_breached = True
+                    self._save(before, conv, SlaBreached(conversation_id=conv.id, due_at=record.due_at))
+                else:
+                    self._meeting_offer(conv, record)
+            await self.s.commit()
+            log.info("SLA %s for conversation %s", kind, conversation_id)
+
+    def _meeting_offer(self, conv: Conversation, record: SlaRecord) -> None:
+        agents = self.s.hub.all_agent_views()
+        contact = find_agent(agents, record.agent_id or "") if record.agent_id else None
+        if contact is None and conv.routing is not None:
+            members = pool_members(agents, conv.routing.pool, self.playbook.routing)
+            contact = members[0] if members else None
+        card = self._card(contact)
+        name = contact.name if contact else "our team"
+        pb = self.playbook
+        self._say(conv, (pb.meeting_offer if card else pb.meeting_offer_no_calendar).format(agent=name), card)
+        if not conv.visitor.email:
+            self._say(conv, pb.ask_email_for_followup)
+
+    async def _settle(self, conv: Conversation) -> None:
+        """The clock stops: answered (in time or late), or the chat closed unanswered. Caller holds the lock."""
+        record = self.sla.get(conv.id)
+        marked = mark_out_of_territory(conv.routing, conv.assignee_id) if conv.first_response_at else None
+        if (record is None or record.outcome != "waiting") and marked is None:
+            return
+        with self.s.storage.savepoint():
+            before = msgspec.structs.replace(conv)
+            if record is not None and record.outcome == "waiting":
+                if conv.first_response_at is not None:
+                    responder = self._first_responder(conv.id)
+                    outcome = "answered" if conv.first_response_at <= record.due_at else "answered_late"
+                    self.sla.finish(conv.id, outcome, conv.first_response_at, responder)
+                else:
+                    self.sla.finish(conv.id, "closed_unanswered", None, None)
+                conv.sla_due_at = None
+            if marked is not None:
+                conv.routing = marked
+            self._save(before, conv)
+        await self.s.commit()
+        self._disarm(conv.id)
+
+    def _first_responder(self, conversation_id: str) -> str | None:
+        messages, _ = self.s.storage.messages(conversation_id, None, 500, False)
+        for m in messages:
+            if m.author_kind == AuthorKind.AGENT:
+                return m.author_id
+        return None
+
+    async def check(self, conversation_id: str) -> None:
+        """Settles a clock whose conversation was answered or closed meanwhile (when the core has no
+        on_agent_message hook, timers do this when they fire)."""
+        async with self._lock(conversation_id):
+            conv = self.s.storage.get_conversation(conversation_id)
+            if conv is not None and (conv.first_response_at is not None or conv.status != ConversationStatus.OPEN):
+                await self._settle(conv)

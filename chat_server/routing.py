@@ -1,0 +1,303 @@
+"""Territory routing (mirrors the team's LeanData rules): who is the aligned SDR, and what happens now.
+
+Inputs: the visitor's answers, company data (an injected enrichment lookup, or the email domain), the
+territory table (the same CSV the desktop client reads, parsed by ``agent_app.territory``: ordered rules,
+first match wins) and the team's presence. Output: a :class:`Decision` with one of three branches:
+
+* ``assign``: the aligned SDR (or an available member of the rule's pool / the fallback pool) is available;
+* ``away``: the aligned SDR is away: offer their calendar (or ask for an email), leave the chat in the queue;
+* ``nobody``: nobody in the pool is available: the same, for the pool.
+
+Pure functions plus two small adapters (territory table, enrichment) so tests inject what they need.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from agent_app import territory
+from agent_app.protocol import Agent, Presence, Routing, Visitor
+from chat_server.playbook import RoutingSettings, email_domain
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Company:
+    """Firmographics used for routing (a DataFox/Clearbit record, or what an email domain tells)."""
+
+    domain: str = ""
+    name: str = ""
+    employees: int | None = None
+    country: str = ""
+    region: str = ""
+    source: str = ""  # "datafox", "clearbit", "email domain"
+
+
+Enricher = Callable[[str], Awaitable[Company | None]]  # domain -> company (None: unknown)
+
+
+@dataclass(frozen=True)
+class TerritoryMatch:
+    """The territory rule that matched: whose territory it is, its pool, its name and CSV line."""
+
+    owner: str  # the SDR's email (or name) as written in the table; "" = the pool only
+    pool: str
+    rule: str
+    line: int
+
+
+class TerritoryTable(Protocol):
+    def match(self, country: str, region: str, employees: int | None) -> TerritoryMatch | None: ...
+
+
+Branch = Literal["assign", "away", "nobody"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    branch: Branch
+    routing: Routing
+    assignee: Agent | None  # set for "assign"
+    contact: Agent | None  # whose calendar to offer ("away"/"nobody"); the assignee for "assign"
+    system_text: str  # the system message agents see in the transcript
+
+
+def is_available(agent: Agent) -> bool:
+    """Available and signed in (presence is kept while the app is closed; a closed app can't answer)."""
+    return agent.presence == Presence.AVAILABLE and agent.online and not agent.disabled
+
+
+def find_agent(agents: Iterable[Agent], who: str) -> Agent | None:
+    """An agent by email, id or name (case-insensitive), as territory tables name people differently."""
+    key = who.strip().casefold()
+    if not key:
+        return None
+    agents = list(agents)
+    for attr in ("email", "id", "name"):
+        for agent in agents:
+            if str(getattr(agent, attr)).casefold() == key:
+                return agent
+    return None
+
+
+def pool_members(agents: Iterable[Agent], pool: str, settings: RoutingSettings) -> list[Agent]:
+    emails = set(settings.pools.get(pool, ()))
+    key = pool.casefold()
+    return [
+        a for a in agents if not a.disabled and (a.email.lower() in emails or (key and a.territory.casefold() == key))
+    ]
+
+
+def company_from_email(email: str, company_name: str = "", personal: bool = False) -> Company | None:
+    domain = email_domain(email)
+    if not domain or personal:
+        return None
+    return Company(domain=domain, name=company_name or domain.split(".")[0].title(), source="email domain")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the territory lookup keys on, and where each came from (shown in the routing reason)."""
+
+    country: str
+    region: str
+    employees: int | None
+    company: Company | None
+
+    def describe(self) -> str:
+        place = "/".join(x for x in (self.country, self.region) if x) or "unknown location"
+        size = f"{self.employees} employees" if self.employees is not None else "size unknown"
+        src = f" ({self.company.source})" if self.company and self.company.source else ""
+        name = f"{self.company.name}, " if self.company and self.company.name else ""
+        return f"{name}{place}, {size}{src}"
+
+
+def facts(visitor: Visitor, company: Company | None) -> Facts:
+    """Company data (HQ, headcount) wins over the visitor's own location and team-size answer."""
+    country = (company.country if company and company.country else visitor.country).upper()
+    region = (company.region if company and company.region else visitor.region).upper()
+    employees = company.employees if company and company.employees is not None else visitor.team_size
+    return Facts(country, region, employees, company)
+
+
+class RoundRobin:
+    """Picks the member routed to longest ago (in memory: after a restart everyone starts even)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def pick(self, candidates: Sequence[Agent], now: float) -> Agent | None:
+        if not candidates:
+            return None
+        chosen = min(candidates, key=lambda a: (self._last.get(a.id, 0.0), a.email))
+        self._last[chosen.id] = now
+        return chosen
+
+
+def decide(
+    visitor: Visitor,
+    company: Company | None,
+    agents: Sequence[Agent],
+    table: TerritoryTable | None,
+    settings: RoutingSettings,
+    now: float,
+    *,
+    available: Callable[[Agent], bool] = is_available,
+    rotation: RoundRobin | None = None,
+) -> Decision:
+    rotation = rotation or RoundRobin()
+    f = facts(visitor, company)
+    match = table.match(f.country, f.region, f.employees) if table is not None else None
+    if match is not None:
+        rule = f"{match.rule}, line {match.line}" if match.line else match.rule
+        label = f"rule '{match.rule}'" + (f", line {match.line}" if match.line else "")
+        pool = match.pool or settings.fallback_pool
+        owner = find_agent(agents, match.owner) if match.owner else None
+        if match.owner and owner is None:
+            log.warning("territory rule %r names %r, who is not an agent here", match.rule, match.owner)
+        if owner is not None and not owner.disabled:
+            if available(owner):
+                return Decision(
+                    "assign",
+                    Routing(agent_id=owner.id, pool=pool, rule=rule, reason=f"aligned SDR, {f.describe()}", at=now),
+                    owner,
+                    owner,
+                    f"Routed to {owner.name} ({label})",
+                )
+            return Decision(
+                "away",
+                Routing(agent_id=owner.id, pool=pool, rule=rule,
+                        reason=f"aligned SDR is away; calendar offered; {f.describe()}", at=now),  # fmt: skip
+                None,
+                owner,
+                f"Aligned SDR {owner.name} is away ({label}); the visitor was offered {owner.name}'s calendar",
+            )
+        return _pool(visitor, f, agents, pool, rule, label, settings, now, available, rotation)
+    return _pool(visitor, f, agents, settings.fallback_pool, "fallback", "fallback pool", settings, now, available,
+                 rotation)  # fmt: skip
+
+
+def _pool(
+    visitor: Visitor,
+    f: Facts,
+    agents: Sequence[Agent],
+    pool: str,
+    rule: str,
+    label: str,
+    settings: RoutingSettings,
+    now: float,
+    available: Callable[[Agent], bool],
+    rotation: RoundRobin,
+) -> Decision:
+    members = pool_members(agents, pool, settings)
+    if not members and pool == settings.fallback_pool and not settings.pools.get(pool):
+        # no pool configured at all: the whole (enabled, non-manager-only) team is the fallback pool
+        members = [a for a in agents if not a.disabled]
+    chosen = rotation.pick([a for a in members if available(a)], now)
+    where = f"pool '{pool}'" if pool else "the team"
+    if chosen is not None:
+        return Decision(
+            "assign",
+            Routing(agent_id=chosen.id, pool=pool, rule=rule, reason=f"{where}, {f.describe()}", at=now),
+            chosen,
+            chosen,
+            f"Routed to {chosen.name} ({label}, {where})",
+        )
+    contact = members[0] if members else None
+    return Decision(
+        "nobody",
+        Routing(agent_id=None, pool=pool, rule=rule, reason=f"nobody available in {where}; {f.describe()}", at=now),
+        None,
+        contact,
+        f"Nobody in {where} is available ({label}); the visitor was offered to book a meeting",
+    )
+
+
+def mark_out_of_territory(routing: Routing | None, assignee_id: str | None) -> Routing | None:
+    """An SDR who picks up (or is given) a chat routed to someone else keeps it; the record says so."""
+    if routing is None or assignee_id is None or routing.agent_id in (None, assignee_id):
+        return None
+    if routing.out_of_territory:
+        return None
+    return Routing(
+        agent_id=routing.agent_id,
+        pool=routing.pool,
+        rule=routing.rule,
+        reason=routing.reason,
+        out_of_territory=True,
+        at=routing.at,
+    )
+
+
+# ---------------------------------------------------------------- adapters
+
+
+class StaticTable:
+    """A territory table from plain rows (tests, and the fallback when agent_app.territory isn't there)."""
+
+    def __init__(self, rows: Sequence[tuple[Callable[[str, str, int | None], bool], TerritoryMatch]]) -> None:
+        self.rows = rows
+
+    def match(self, country: str, region: str, employees: int | None) -> TerritoryMatch | None:
+        for test, result in self.rows:
+            if test(country, region, employees):
+                return result
+        return None
+
+
+class AgentAppTable:
+    """Adapter over ``agent_app.territory.TerritoryTable`` (the client's parser of the same CSV)."""
+
+    def __init__(self, table: territory.TerritoryTable) -> None:
+        self.table = table
+
+    def match(self, country: str, region: str, employees: int | None) -> TerritoryMatch | None:
+        found = self.table.align(country or None, region or None, employees)
+        if found is None:
+            return None
+        return TerritoryMatch(owner=found.sdr_email or "", pool=found.pool or "", rule=found.rule, line=found.line)
+
+
+def load_table(path: str | Path) -> AgentAppTable:
+    """Parses the territory CSV; raises ``agent_app.territory.TerritoryError`` listing bad lines by number."""
+    return AgentAppTable(territory.TerritoryTable.load(path))
+
+
+# ---------------------------------------------------------------- enrichment
+
+
+def datafox_enricher(base_url: str, api_key: str = "", timeout: float = 3.0) -> Enricher:
+    """The DataFox/Clearbit stand-in in sandbox/ (Clearbit's ``/v2/companies/find?domain=``) via httpx.
+
+    Any failure (timeout, 404, 202 queued) is "unknown" -- routing then uses the email domain."""
+    import httpx
+
+    async def lookup(domain: str) -> Company | None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        try:
+            async with httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers) as client:
+                response = await client.get("/v2/companies/find", params={"domain": domain})
+        except httpx.HTTPError as exc:
+            log.warning("enrichment lookup for %s failed: %s", domain, exc)
+            return None
+        if response.status_code != 200:
+            return None
+        data = response.json()
+        geo = data.get("geo") or {}
+        metrics = data.get("metrics") or {}
+        employees = metrics.get("employees", data.get("employees", data.get("number_of_employees")))
+        return Company(
+            domain=domain,
+            name=str(data.get("name") or ""),
+            employees=int(employees) if isinstance(employees, int | float) else None,
+            country=str(geo.get("countryCode") or data.get("country") or ""),
+            region=str(geo.get("stateCode") or data.get("state") or ""),
+            source="datafox",
+        )
+
+    return lookup

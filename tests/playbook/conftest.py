@@ -1,0 +1,168 @@
+"""Fixtures for the playbook, routing and SLA tests: the real service layer on real SQLite (tmp_path),
+a FakeClock and a ManualScheduler, so timers are driven by hand and no test sleeps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from agent_app import protocol as p
+from chat_server.automation import Automation, BookingProvider
+from chat_server.clock import FakeClock
+from chat_server.hub import Hub
+from chat_server.playbook import Playbook, load_playbook
+from chat_server.routing import Enricher, TerritoryTable, load_table
+from chat_server.security import new_id, new_token, token_hash
+from chat_server.service import Service
+from chat_server.sla import ManualScheduler
+from chat_server.storage.base import AgentRecord
+from chat_server.storage.sqlite import SqliteStorage
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRITORIES = ROOT / "sandbox" / "data" / "territories.csv"
+
+TEAM = [
+    ("sam", "Sam Chen", "sam@demo.sdr", ""),
+    ("alex", "Alex Rivera", "alex@demo.sdr", ""),
+    ("jordan", "Jordan Lee", "jordan@demo.sdr", ""),
+    ("casey", "Casey Morgan", "casey@demo.sdr", "global-queue"),
+    ("maria", "Maria Santos", "maria@demo.sdr", ""),
+]
+
+
+@dataclass
+class Desk:
+    """One server's worth of real components (no transport) plus the automation under test."""
+
+    path: Path
+    clock: FakeClock
+    storage: SqliteStorage
+    hub: Hub
+    service: Service
+    scheduler: ManualScheduler
+    automation: Automation
+    online: set[str] = field(default_factory=set)
+
+    def agent(self, agent_id: str) -> p.Agent:
+        agent = self.hub.agents[agent_id]
+        return agent
+
+    def set_presence(self, agent_id: str, presence: p.Presence, online: bool = True) -> None:
+        agent = msgspec.structs.replace(self.hub.agents[agent_id], presence=presence)
+        self.storage.save_agent(agent)
+        self.storage.commit_now()
+        self.hub.agents[agent_id] = agent
+        (self.online.add if online else self.online.discard)(agent_id)
+
+    async def visitor_says(self, text: str, token: str = "", page: str = "https://acme.test/pricing",
+                           **profile: Any) -> tuple[str, p.Conversation]:  # fmt: skip
+        """A visitor writes; returns its token and the conversation after the hooks ran."""
+        if token:
+            visitor = self.storage.visitor_by_token(token_hash(token))
+            assert visitor is not None
+        else:
+            token = new_token()
+            now = self.clock.now()
+            visitor = p.Visitor(id=new_id(), current_page=page, first_seen=now, last_seen=now,
+                                pages=[p.PageView(url=page, at=now)], **profile)  # fmt: skip
+            with self.storage.savepoint():
+                self.storage.add_visitor(visitor, token_hash(token))
+        with self.storage.savepoint():
+            conversation, _ = self.service.post_visitor_message(visitor, text)
+        await self.storage.commit()
+        await self.settle()
+        fresh = self.storage.get_conversation(conversation.id)
+        assert fresh is not None
+        return token, fresh
+
+    async def agent_says(self, agent_id: str, conversation_id: str, text: str) -> p.Message:
+        with self.storage.savepoint():
+            message = self.service.post_agent_message(self.agent(agent_id), conversation_id, text)
+        await self.storage.commit()
+        conversation = self.storage.get_conversation(conversation_id)
+        assert conversation is not None
+        await self.automation.on_agent_message(conversation, message)
+        return message
+
+    async def settle(self) -> None:
+        """Waits for the service's hook tasks (they run after commit)."""
+        import asyncio
+
+        for _ in range(50):
+            tasks = list(self.service._tasks)
+            if not tasks:
+                return
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def conversation(self, conversation_id: str) -> p.Conversation:
+        conv = self.storage.get_conversation(conversation_id)
+        assert conv is not None
+        return conv
+
+    def transcript(self, conversation_id: str) -> list[p.Message]:
+        return self.storage.messages(conversation_id, None, 500, True)[0]
+
+    def events(self, agent_id: str) -> list[Any]:
+        frames = self.storage.committed().events_after(agent_id, 0, 10_000) or []
+        return [p.decode_server_frame(f).event for _, f in frames]  # type: ignore[union-attr]
+
+
+DeskFactory = Callable[..., Desk]
+
+
+@pytest.fixture
+def playbook() -> Playbook:
+    return load_playbook()
+
+
+@pytest.fixture
+def table() -> TerritoryTable:
+    return load_table(TERRITORIES)
+
+
+def build_desk(
+    path: Path,
+    playbook: Playbook,
+    *,
+    clock: FakeClock | None = None,
+    table: TerritoryTable | None = None,
+    enrich: Enricher | None = None,
+    booking: BookingProvider | None = None,
+    seed: bool = True,
+) -> Desk:
+    clock = clock or FakeClock()
+    storage = SqliteStorage(str(path))
+    if seed and not storage.list_agents():
+        with storage.savepoint():
+            for agent_id, name, email, territory in TEAM:
+                agent = p.Agent(id=agent_id, name=name, email=email, territory=territory)
+                storage.add_agent(AgentRecord(agent, "x"))
+        storage.commit_now()
+    hub = Hub(storage, clock)
+    service = Service(storage, hub, clock)
+    scheduler = ManualScheduler(clock, clock.advance)
+    desk_ref: dict[str, Desk] = {}
+
+    def available(agent: p.Agent) -> bool:
+        return agent.presence == p.Presence.AVAILABLE and agent.id in desk_ref["desk"].online
+
+    automation = Automation(service, playbook, territories=table, enrich=enrich, booking=booking,
+                            scheduler=scheduler, available=available)  # fmt: skip
+    automation.install()
+    desk = Desk(path, clock, storage, hub, service, scheduler, automation)
+    desk_ref["desk"] = desk
+    return desk
+
+
+@pytest.fixture
+async def desk(tmp_path: Path, playbook: Playbook, table: TerritoryTable) -> AsyncIterator[Desk]:
+    d = build_desk(tmp_path / "chat.sqlite3", playbook, table=table)
+    await d.automation.start()
+    yield d
+    d.automation.stop()
+    d.storage.close()
