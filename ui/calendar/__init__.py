@@ -1,0 +1,1 @@
+"""Calendar sharing: the composer button and the "My Calendar" settings dialog."""

@@ -1,0 +1,1 @@
+"""The Meetings view: upcoming meetings booked for me (the morning review)."""
