@@ -18,6 +18,7 @@ from collections.abc import Collection
 import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
+from keyring.backends.chainer import ChainerBackend
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ SECURE_BACKENDS: frozenset[str] = frozenset(
         "keyring.backends.Windows.WinVaultKeyring",
     }
 )
-_CHAINER = "keyring.backends.chainer.ChainerBackend"
 
 
 def qualname(backend: object) -> str:
@@ -49,7 +49,7 @@ def _priority(backend: KeyringBackend) -> float:
 def check_backend(backend: KeyringBackend, secure: Collection[str] = SECURE_BACKENDS) -> str:
     """Empty when ``backend`` is acceptable, else the reason it is not (for the UI)."""
     name = qualname(backend)
-    if name == _CHAINER:
+    if isinstance(backend, ChainerBackend):
         chained: list[KeyringBackend] = list(getattr(backend, "backends", []))
         if not chained:
             return "no keychain is available on this system"
