@@ -114,8 +114,8 @@ async def agent_login(
     server: ChatServer, email: str, *, token: str = "", epoch: str = "", last_seq: int = 0
 ) -> tuple[Client, p.Welcome]:
     client = await open_ws(server.url, "/agent")
-    hello = p.Hello(id=cid("h"), email="" if token else email, password="" if token else PASSWORD, token=token,
-                    epoch=epoch, last_seq=last_seq)  # fmt: skip
+    password = "" if token else PASSWORD
+    hello = p.Hello(id=cid("h"), email=email, password=password, token=token, epoch=epoch, last_seq=last_seq)
     await client.send(hello)
     welcome = await client.recv()
     assert isinstance(welcome, p.Welcome), welcome

@@ -55,7 +55,7 @@ async def test_gap_outside_window_gets_resync_and_snapshot(tmp_path: Path) -> No
     config = make_config(tmp_path, replay_window_seconds=0.0, replay_min_events=10)
     async with run_server(config) as server:
         team = provision(server)
-        token, conversation, _ = await server.seed_visitor_message("hello")
+        _, conversation, _ = await server.seed_visitor_message("hello")
         manager, welcome = await agent_login(server, team.manager.email)
         await manager.frame_of(p.Snapshot)
         await manager.close()

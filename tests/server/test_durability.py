@@ -1,0 +1,105 @@
+"""kill -9 of the server loses nothing it acked, and a restart duplicates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent_app import protocol as p
+from tests.server.conftest import PASSWORD, cid, open_ws
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _start(db: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chat_server", "serve", "--port", "0", "--db", str(db)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)
+    match = re.search(r"(ws://\S+)", line)
+    assert match, line
+    return proc, match.group(1)
+
+
+@pytest.mark.slow
+async def test_sigkill_after_acks_loses_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "chat.sqlite3"
+    add = [
+        sys.executable,
+        "-m",
+        "chat_server",
+        "--db",
+        str(db),
+        "agents",
+        "add",
+        "--email",
+        "ann@example.com",
+    ]
+    subprocess.run([*add, "--name", "Ann", "--role", "manager", "--password", PASSWORD], cwd=ROOT, check=True)
+
+    proc, url = await _start(db)
+    acked: dict[str, str] = {}
+    try:
+        visitor = await open_ws(url, "/visitor")
+        await visitor.send(p.VisitorHello(id=cid()))
+        welcome = await visitor.recv()
+        assert isinstance(welcome, p.VisitorWelcome)
+        agent = await open_ws(url, "/agent")
+        await agent.send(p.Hello(id=cid(), email="ann@example.com", password=PASSWORD))
+        assert isinstance(await agent.recv(), p.Welcome)
+        first = await visitor.ok(p.VisitorSendMessage(id="v-0", text="visitor 0"))
+        conversation_id = first["conversation_id"]
+        acked["v-0"] = first["message"]["id"]
+        for i in range(1, 8):
+            acked[f"v-{i}"] = (await visitor.ok(p.VisitorSendMessage(id=f"v-{i}", text=f"visitor {i}")))[
+                "message"
+            ]["id"]
+        # Pipelined agent sends: every ack we get must survive.
+        for i in range(40):
+            await agent.send(p.SendMessage(id=f"a-{i}", conversation_id=conversation_id, text=f"agent {i}"))
+        for i in range(40):
+            acked[f"a-{i}"] = (await agent.reply(f"a-{i}")).result["message"]["id"]  # type: ignore[union-attr]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    with sqlite3.connect(db) as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM messages")]
+    assert set(acked.values()) <= set(ids)
+    assert len(ids) == len(set(ids)) == len(acked)
+
+    # Restart: re-sent commands (the client's outbox after a crash) are answered, not repeated.
+    proc, url = await _start(db)
+    try:
+        visitor = await open_ws(url, "/visitor")
+        await visitor.send(p.VisitorHello(id=cid(), visitor_token=welcome.visitor_token))
+        again = await visitor.recv()
+        assert isinstance(again, p.VisitorWelcome) and again.conversation is not None
+        assert again.conversation.id == conversation_id
+        retry = await visitor.ok(p.VisitorSendMessage(id="v-3", text="visitor 3"))
+        assert retry["message"]["id"] == acked["v-3"]
+        texts = [m.text for m in again.messages]
+        assert texts.count("visitor 3") == 1 and texts.count("agent 39") == 1
+        await visitor.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
