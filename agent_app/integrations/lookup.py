@@ -37,7 +37,7 @@ class EnrichmentService:
         self, provider: CompanyEnrichmentProvider, cache: LookupCache[LookupResult] | None = None
     ) -> None:
         self.provider = provider
-        self.cache: LookupCache[LookupResult] = cache or LookupCache()
+        self.cache: LookupCache[LookupResult] = cache if cache is not None else LookupCache()
 
     async def lookup(self, domain_or_email: str) -> LookupResult:
         """Company profile for a domain, URL or work email (free-mail addresses give NOT_FOUND at once)."""

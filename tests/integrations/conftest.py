@@ -10,8 +10,14 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
-from agent_app.integrations import CrmService, KeyringSecrets, OAuthConfig, RetryPolicy, SalesforceAuth
-from agent_app.integrations import SalesforceClient
+from agent_app.integrations import (
+    CrmService,
+    KeyringSecrets,
+    OAuthConfig,
+    RetryPolicy,
+    SalesforceAuth,
+    SalesforceClient,
+)
 from sandbox.enrichment import FakeEnrichment, start_enrichment
 from sandbox.salesforce import FakeSalesforce, start_salesforce
 

@@ -25,8 +25,9 @@ from sandbox.salesforce import FakeSalesforce
 from .conftest import CLIENT_ID, MemoryKeyring, Sleeps, browser_for
 
 
-async def test_sign_in_stores_refresh_token_in_keychain(auth: SalesforceAuth, sf: FakeSalesforce,
-                                                        memory_keyring: MemoryKeyring) -> None:
+async def test_sign_in_stores_refresh_token_in_keychain(
+    auth: SalesforceAuth, sf: FakeSalesforce, memory_keyring: MemoryKeyring
+) -> None:
     session = await auth.session()
     assert session.instance_url == sf.base_url
     assert session.user_id == sf.user_by_login("alex@demo.sdr")["Id"]
@@ -37,14 +38,22 @@ async def test_sign_in_stores_refresh_token_in_keychain(auth: SalesforceAuth, sf
 async def test_pkce_verifier_is_checked(sf: FakeSalesforce, http: httpx.AsyncClient) -> None:
     config = OAuthConfig(sf.base_url, CLIENT_ID)
     code, _verifier, redirect = await authorize_with_browser(config, await browser_for(http))
-    r = await http.post(f"{sf.base_url}/services/oauth2/token", data={
-        "grant_type": "authorization_code", "code": code, "client_id": CLIENT_ID, "redirect_uri": redirect,
-        "code_verifier": "not-the-verifier"})
+    r = await http.post(
+        f"{sf.base_url}/services/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": CLIENT_ID,
+            "redirect_uri": redirect,
+            "code_verifier": "not-the-verifier",
+        },
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_request"
 
 
 async def test_refresh_after_forced_401_retries_once_and_stores_new_token(
-        client: SalesforceClient, sf: FakeSalesforce, memory_keyring: MemoryKeyring) -> None:
+    client: SalesforceClient, sf: FakeSalesforce, memory_keyring: MemoryKeyring
+) -> None:
     old = (await client.session()).access_token
     sf.expire_tokens()
     calls_before = len(sf.log)
@@ -56,8 +65,9 @@ async def test_refresh_after_forced_401_retries_once_and_stores_new_token(
     assert new in memory_keyring.store[("sdr-agent-desk", client.auth.session_key)]
 
 
-async def test_revoked_refresh_token_asks_for_sign_in(client: SalesforceClient, sf: FakeSalesforce,
-                                                      memory_keyring: MemoryKeyring) -> None:
+async def test_revoked_refresh_token_asks_for_sign_in(
+    client: SalesforceClient, sf: FakeSalesforce, memory_keyring: MemoryKeyring
+) -> None:
     sf.expire_tokens()
     sf.refresh_tokens.clear()
     with pytest.raises(SignInRequired):
@@ -65,8 +75,9 @@ async def test_revoked_refresh_token_asks_for_sign_in(client: SalesforceClient, 
     assert ("sdr-agent-desk", client.auth.refresh_key) not in memory_keyring.store
 
 
-async def test_session_restored_from_keychain(auth: SalesforceAuth, sf: FakeSalesforce, http: httpx.AsyncClient,
-                                              memory_keyring: MemoryKeyring) -> None:
+async def test_session_restored_from_keychain(
+    auth: SalesforceAuth, sf: FakeSalesforce, http: httpx.AsyncClient, memory_keyring: MemoryKeyring
+) -> None:
     fresh = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, KeyringSecrets())
     client = SalesforceClient(fresh, http)
     assert await client.query("SELECT Id FROM Lead WHERE Email = 'gavin@hooli.com'")
@@ -88,14 +99,17 @@ async def test_api_usage_exposed_and_high_flag(client: SalesforceClient, sf: Fak
     assert client.api_usage.used == 12001 and client.api_usage.limit == 15000 and client.api_usage.high
 
 
-async def test_503_backs_off_then_succeeds(client: SalesforceClient, sf: FakeSalesforce, sleeps: Sleeps) -> None:
+async def test_503_backs_off_then_succeeds(
+    client: SalesforceClient, sf: FakeSalesforce, sleeps: Sleeps
+) -> None:
     sf.inject(503, "SERVER_UNAVAILABLE", "Server unavailable", times=2)
     assert await client.query("SELECT Id FROM Account LIMIT 1")
     assert sleeps.delays == [0.25, 0.5]  # full jitter with rand()=0.5: 0.5*0.5, 0.5*1.0
 
 
-async def test_request_limit_gives_up_after_bounded_retries(client: SalesforceClient, sf: FakeSalesforce,
-                                                            sleeps: Sleeps) -> None:
+async def test_request_limit_gives_up_after_bounded_retries(
+    client: SalesforceClient, sf: FakeSalesforce, sleeps: Sleeps
+) -> None:
     sf.api_used = sf.api_limit
     with pytest.raises(RequestLimitExceeded, match="TotalRequests Limit exceeded") as info:
         await client.query("SELECT Id FROM Account")
@@ -103,25 +117,31 @@ async def test_request_limit_gives_up_after_bounded_retries(client: SalesforceCl
     assert "gave up after 4 attempts" in str(info.value)
 
 
-async def test_retry_after_header_is_honoured(client: SalesforceClient, sf: FakeSalesforce,
-                                              sleeps: Sleeps) -> None:
+async def test_retry_after_header_is_honoured(
+    client: SalesforceClient, sf: FakeSalesforce, sleeps: Sleeps
+) -> None:
     sf.inject(503, "SERVER_UNAVAILABLE", "maintenance", headers={"Retry-After": "3"})
     await client.query("SELECT Id FROM Account LIMIT 1")
     assert sleeps.delays == [3.0]
 
 
-async def test_still_failing_503_raises_service_unavailable(client: SalesforceClient, sf: FakeSalesforce) -> None:
+async def test_still_failing_503_raises_service_unavailable(
+    client: SalesforceClient, sf: FakeSalesforce
+) -> None:
     sf.inject(503, "SERVER_UNAVAILABLE", "Server unavailable", times=10)
     with pytest.raises(ServiceUnavailable):
         await client.query("SELECT Id FROM Account")
 
 
-@pytest.mark.parametrize(("soql", "exc", "text"), [
-    ("SELECT Id FROM Lead WHERE", MalformedQuery, "unexpected token: <EOF>"),
-    ("SELECT Id, Foo FROM Lead", InvalidField, "No such column 'Foo' on entity 'Lead'"),
-    ("SELECT Id FROM Widget__c", InvalidField, "sObject type 'Widget__c' is not supported"),
-    ("SELECT Id FROM Lead WHERE Name = 'a\\qb'", MalformedQuery, "Illegal escape sequence"),
-])
+@pytest.mark.parametrize(
+    ("soql", "exc", "text"),
+    [
+        ("SELECT Id FROM Lead WHERE", MalformedQuery, "unexpected token: <EOF>"),
+        ("SELECT Id, Foo FROM Lead", InvalidField, "No such column 'Foo' on entity 'Lead'"),
+        ("SELECT Id FROM Widget__c", InvalidField, "sObject type 'Widget__c' is not supported"),
+        ("SELECT Id FROM Lead WHERE Name = 'a\\qb'", MalformedQuery, "Illegal escape sequence"),
+    ],
+)
 async def test_query_errors(client: SalesforceClient, soql: str, exc: type[Exception], text: str) -> None:
     with pytest.raises(exc, match="Salesforce (MALFORMED_QUERY|INVALID_FIELD|INVALID_TYPE): ") as info:
         await client.query(soql)
@@ -140,8 +160,9 @@ async def test_save_errors(client: SalesforceClient) -> None:
         await client.get("Lead", "00Q5e0000000ZZZZZZ")
 
 
-async def test_oauth_error_is_readable(sf: FakeSalesforce, http: httpx.AsyncClient,
-                                       memory_keyring: MemoryKeyring) -> None:
+async def test_oauth_error_is_readable(
+    sf: FakeSalesforce, http: httpx.AsyncClient, memory_keyring: MemoryKeyring
+) -> None:
     a = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, KeyringSecrets())
     with pytest.raises(AuthError, match="invalid_grant"):
         await a._token_call({"grant_type": "authorization_code", "code": "bogus", "client_id": CLIENT_ID})

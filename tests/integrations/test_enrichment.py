@@ -1,0 +1,200 @@
+"""Enrichment providers against the sandbox (incl. 202 queued and 429), the lookup cache, the panel lookup."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from agent_app.integrations import (
+    ClearbitProvider,
+    CrmService,
+    DataFoxProvider,
+    EnrichmentService,
+    LookupCache,
+    LookupResult,
+    LookupStatus,
+    VisitorLookup,
+    normalize_domain,
+)
+from agent_app.territory import TerritoryTable
+from sandbox.enrichment import DEFAULT_CLEARBIT_KEY, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeEnrichment
+
+from .conftest import Sleeps
+
+
+def clearbit(
+    http: httpx.AsyncClient, enrich: FakeEnrichment, sleeps: Sleeps, **kw: object
+) -> ClearbitProvider:
+    return ClearbitProvider(http, DEFAULT_CLEARBIT_KEY, base_url=enrich.base_url, sleep=sleeps, **kw)  # type: ignore[arg-type]
+
+
+async def test_clearbit_found(http: httpx.AsyncClient, enrich: FakeEnrichment, sleeps: Sleeps) -> None:
+    result = await clearbit(http, enrich, sleeps).find_by_domain("acme-robotics.com")
+    p = result.profile
+    assert result.status is LookupStatus.FOUND and p is not None
+    assert (p.name, p.industry, p.employees, p.revenue_range, p.hq_country, p.hq_region) == (
+        "Acme Robotics",
+        "Industrial Automation",
+        420,
+        "$50M-$100M",
+        "US",
+        "CA",
+    )
+    assert p.funding_total_usd == 38000000 and p.logo_url == "https://logo.clearbit.com/acme-robotics.com"
+
+
+async def test_clearbit_202_polls_then_found(
+    http: httpx.AsyncClient, enrich: FakeEnrichment, sleeps: Sleeps
+) -> None:
+    result = await clearbit(http, enrich, sleeps, poll_interval_s=1.5).find_by_domain("fresh-startup.io")
+    assert result.status is LookupStatus.FOUND and sleeps.delays == [1.5, 1.5]
+
+
+async def test_clearbit_202_gives_up_as_pending(
+    http: httpx.AsyncClient, enrich: FakeEnrichment, sleeps: Sleeps
+) -> None:
+    result = await clearbit(http, enrich, sleeps, max_polls=1).find_by_domain("newco-labs.com")
+    assert result.status is LookupStatus.PENDING and not result.cacheable
+
+
+async def test_clearbit_404_429_401(http: httpx.AsyncClient, enrich: FakeEnrichment, sleeps: Sleeps) -> None:
+    provider = clearbit(http, enrich, sleeps)
+    missing = await provider.find_by_domain("no-such-company.example")
+    assert (
+        missing.status is LookupStatus.NOT_FOUND and missing.message == "Unknown domain" and missing.cacheable
+    )
+    enrich.rate_limit = 0
+    limited = await provider.find_by_domain("globex.io")
+    assert limited.status is LookupStatus.RATE_LIMITED and limited.retry_after_s and limited.retry_after_s > 0
+    assert "Rate limit exceeded" in (limited.message or "")
+    enrich.rate_limit = 600
+    bad = await ClearbitProvider(http, "sk_wrong", base_url=enrich.base_url).find_by_domain("globex.io")
+    assert bad.status is LookupStatus.UNAUTHORIZED and bad.message == "Invalid API key provided"
+
+
+async def test_datafox_found_with_funding(http: httpx.AsyncClient, enrich: FakeEnrichment) -> None:
+    provider = DataFoxProvider(http, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, base_url=enrich.base_url)
+    result = await provider.find_by_domain("monarch-solutions.de")
+    p = result.profile
+    assert result.status is LookupStatus.FOUND and p is not None
+    assert (p.name, p.employees, p.hq_country, p.funding_total_usd) == (
+        "Monarch Solutions",
+        310,
+        "DE",
+        12000000,
+    )
+    assert (await provider.find_by_domain("unknown.example")).status is LookupStatus.NOT_FOUND
+    enrich.tokens.clear()  # token expired on the server: re-authenticates once
+    assert (await provider.find_by_domain("globex.io")).status is LookupStatus.FOUND
+
+
+async def test_datafox_bad_credentials(http: httpx.AsyncClient, enrich: FakeEnrichment) -> None:
+    provider = DataFoxProvider(http, DEFAULT_CLIENT_ID, "wrong", base_url=enrich.base_url)
+    assert (await provider.find_by_domain("globex.io")).status is LookupStatus.UNAUTHORIZED
+
+
+def test_normalize_domain() -> None:
+    assert normalize_domain("Jane@Acme-Robotics.com") == "acme-robotics.com"
+    assert normalize_domain("https://www.globex.io:443/about") == "globex.io"
+    assert normalize_domain("someone@gmail.com") is None
+    assert normalize_domain("bücher.de") == "xn--bcher-kva.de"
+    assert normalize_domain("localhost") is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_cache_ttl_404_cached_errors_not(
+    http: httpx.AsyncClient, enrich: FakeEnrichment, sleeps: Sleeps
+) -> None:
+    clock = Clock()
+    service = EnrichmentService(
+        clearbit(http, enrich, sleeps), LookupCache(ttl_s=100, negative_ttl_s=10, clock=clock)
+    )
+    await service.lookup("a@globex.io")
+    await service.lookup("b@globex.io")
+    assert enrich.calls.count("/v2/companies/find") == 1
+    clock.now += 101
+    await service.lookup("globex.io")
+    assert enrich.calls.count("/v2/companies/find") == 2
+    # 404 is cached, for the shorter negative TTL
+    await service.lookup("x@nowhere.example")
+    await service.lookup("x@nowhere.example")
+    assert enrich.calls.count("/v2/companies/find") == 3
+    clock.now += 11
+    await service.lookup("x@nowhere.example")
+    assert enrich.calls.count("/v2/companies/find") == 4
+    # rate-limit errors are not cached
+    enrich.rate_limit = 0
+    assert (await service.lookup("initech.com")).status is LookupStatus.RATE_LIMITED
+    enrich.rate_limit = 10**6
+    assert (await service.lookup("initech.com")).status is LookupStatus.FOUND
+
+
+async def test_cache_single_flight_and_cancellation() -> None:
+    cache: LookupCache[str] = LookupCache()
+    started, release = asyncio.Event(), asyncio.Event()
+    calls = 0
+
+    async def slow() -> str:
+        nonlocal calls
+        calls += 1
+        started.set()
+        await release.wait()
+        return "value"
+
+    a = asyncio.create_task(cache.get("k", slow))
+    b = asyncio.create_task(cache.get("k", slow))
+    await started.wait()
+    a.cancel()  # one waiter leaves: the shared fetch goes on for the other
+    release.set()
+    assert await b == "value" and calls == 1 and cache.peek("k") == "value"
+    with pytest.raises(asyncio.CancelledError):
+        await a
+    # every waiter cancelled: fetch cancelled, nothing cached
+    release.clear()
+    c = asyncio.create_task(cache.get("k2", slow))
+    await asyncio.sleep(0.01)
+    c.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await c
+    await asyncio.sleep(0)
+    assert cache.peek("k2") is None and len(cache) == 1
+
+
+async def test_cache_exception_not_cached() -> None:
+    cache: LookupCache[str] = LookupCache()
+
+    async def boom() -> str:
+        raise RuntimeError("down")
+
+    with pytest.raises(RuntimeError):
+        await cache.get("k", boom)
+    assert cache.peek("k") is None
+
+
+async def test_visitor_lookup_end_to_end(
+    crm: CrmService, http: httpx.AsyncClient, enrich: FakeEnrichment, sleeps: Sleeps
+) -> None:
+    lookup = VisitorLookup(
+        crm,
+        EnrichmentService(clearbit(http, enrich, sleeps)),
+        TerritoryTable.load("sandbox/data/territories.csv"),
+    )
+    insight = await lookup.run("peter.gibbons@initech.com", "Initech")
+    assert not insight.errors and insight.domain == "initech.com"
+    assert insight.people and insight.people[0].owner_name == "Sam Chen"
+    assert insight.duplicates and insight.duplicates.owned_by_others
+    assert insight.company and isinstance(insight.company, LookupResult) and insight.company.profile
+    assert (
+        insight.territory
+        and insight.territory.rule == "us-central"
+        and insight.territory.sdr_email == "alex@demo.sdr"
+    )
