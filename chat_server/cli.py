@@ -47,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key")
     serve.add_argument("--log-level")
 
-    agents = sub.add_parser("agents", help="provision agents", parents=[common])
-    agents = agents.add_subparsers(dest="action", required=True)
+    agents = sub.add_parser("agents", help="provision agents", parents=[common]).add_subparsers(
+        dest="action", required=True
+    )
     add = agents.add_parser("add", help="create an agent", parents=[common])
     add.add_argument("--email", required=True)
     add.add_argument("--name", required=True)
@@ -67,8 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("email")
     reset.add_argument("--password", help="omit to be prompted")
 
-    tokens = sub.add_parser("tokens", help="sign-in tokens", parents=[common])
-    tokens = tokens.add_subparsers(dest="action", required=True)
+    tokens = sub.add_parser("tokens", help="sign-in tokens", parents=[common]).add_subparsers(
+        dest="action", required=True
+    )
     revoke = tokens.add_parser("revoke", help="revoke one token, or all tokens of an agent", parents=[common])
     who = revoke.add_mutually_exclusive_group(required=True)
     who.add_argument("--email", help="every token of this agent")
