@@ -111,6 +111,7 @@ class Session(CommandsMixin):
         self._outbox_changed = asyncio.Event()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._offline_reason = ""
         self._signing_out = False
         self._running: asyncio.Event | None = None  # set while run() is active; cleared at its end
         self._tasks: set[asyncio.Task[None]] = set()
@@ -174,7 +175,7 @@ class Session(CommandsMixin):
         if self._running is not None:
             raise AgentAppError("the session is already running")
         self._running = asyncio.Event()
-        self._stopping = False
+        self._stopping, self._offline_reason = False, ""
         first = True
         try:
             while not self._stopping:
@@ -194,7 +195,8 @@ class Session(CommandsMixin):
                     reason = _describe(ws.close_exc)
                     self._check_close(ws.close_code, ws.close_reason)
                 except AuthenticationFailed as exc:
-                    self._set_token("") if self.token else None
+                    if self.token:
+                        self._set_token("")  # a refused token is useless: drop the keychain copy
                     self._set_state(ConnectionState.SIGNED_OUT, str(exc))
                     return
                 except _TRANSIENT as exc:
@@ -217,7 +219,7 @@ class Session(CommandsMixin):
             self._running = None
             self._fail_waiting(SessionClosed("the session stopped"))
             if self._state is not ConnectionState.SIGNED_OUT:
-                self._set_state(ConnectionState.OFFLINE, "Offline")
+                self._set_state(ConnectionState.OFFLINE, self._offline_reason or "Offline")
 
     async def stop(self) -> None:
         """Close the connection and end run(); pending sends stay in the outbox for next time."""
@@ -257,7 +259,7 @@ class Session(CommandsMixin):
         if close is p.CloseCode.SIGNED_IN_ELSEWHERE:
             # Reconnecting would push the other session out, which would push us out: ping-pong.
             self._stopping = True
-            self._detail = "Signed in on another device"
+            self._offline_reason = "Signed in on another device"
 
     def _hello(self) -> p.Hello:
         store = self.store

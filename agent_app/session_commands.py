@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from agent_app import protocol as p
 from agent_app.errors import AgentAppError, NotConnected
@@ -89,8 +90,8 @@ class CommandsMixin:
             return await asyncio.wait_for(asyncio.shield(future), self.request_timeout)
         except TimeoutError:
             raise NotConnected(f"no answer from the server within {self.request_timeout:.0f} s") from None
-        except OSError as exc:
-            raise NotConnected(str(exc)) from exc
+        except (OSError, ConnectionClosed) as exc:
+            raise NotConnected(f"the connection was lost: {exc}") from exc
         finally:
             self._waiting.pop(command.id, None)
 

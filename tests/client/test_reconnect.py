@@ -143,3 +143,40 @@ async def test_unreachable_server_keeps_retrying_with_backoff(tmp_path: Path) ->
     attempts, _, details = await attempts_within(url, tmp_path, window=60.0)
     assert 5 <= attempts <= 7
     assert any(d.startswith("Cannot reach the server") and "Reconnecting in" in d for d in details)
+
+
+async def test_typing_is_throttled_and_signed_in_elsewhere_stops(tmp_path: Path) -> None:
+    received: list[p.AgentCommand] = []
+    typed = asyncio.Event()
+
+    async def record(ws: ServerConnection) -> None:
+        hello = p.decode_agent_command(await ws.recv())
+        agent = p.Agent(id="a1", name="A", email="a@example.com")
+        await ws.send(p.encode(p.Welcome(ref=hello.id, agent=agent, epoch="e", seq=0, resume="replay")))
+        async for raw in ws:
+            received.append(p.decode_agent_command(raw))
+            if len(received) == 3:
+                typed.set()
+                await ws.close(p.CloseCode.SIGNED_IN_ELSEWHERE, "replaced")
+
+    now = [0.0]
+    async with raw_server(record) as url:
+        session = Session(url, Store(), Outbox(tmp_path / "o.sqlite3"), token="t", clock=lambda: now[0])
+        task = asyncio.create_task(session.run())
+        await until(lambda: session.state is ConnectionState.ONLINE, what="ONLINE")
+        for t in (0.0, 0.5, 1.0, 2.9):  # one "typing" per 3 s while it goes on
+            now[0] = t
+            session.typing("c1", True)
+        session.typing("c1", False)
+        session.typing("c1", False)  # "stopped" once
+        now[0] = 3.5
+        session.typing("c1", True)
+        await asyncio.wait_for(typed.wait(), 10)
+        await asyncio.wait_for(task, 10)  # 4009 ends run() without reconnecting
+    assert [(c.conversation_id, c.active) for c in received if isinstance(c, p.SetTyping)] == [
+        ("c1", True),
+        ("c1", False),
+        ("c1", True),
+    ]
+    assert session.state is ConnectionState.OFFLINE and session.detail == "Signed in on another device"
+    assert session.attempts == 1
