@@ -66,6 +66,7 @@ class SingleInstance(QObject):
     def release(self) -> None:
         if self._server is not None:
             self._server.close()
+            self._server.deleteLater()
             self._server = None
         self._lock.unlock()
 
@@ -85,13 +86,15 @@ class SingleInstance(QObject):
     def on_server_new_connection(self) -> None:
         assert self._server is not None
         while (sock := self._server.nextPendingConnection()) is not None:
-            sock.setParent(self)
-            sock.readyRead.connect(lambda s=sock: self._read(s))
+            # The socket is a child of the server (closed with it); read on readyRead only.
+            sock.readyRead.connect(self.on_socket_ready_read)
             sock.disconnected.connect(sock.deleteLater)
-            if sock.bytesAvailable():
-                self._read(sock)
 
-    def _read(self, sock: QLocalSocket) -> None:
+    @Slot()
+    def on_socket_ready_read(self) -> None:
+        sock = self.sender()
+        if not isinstance(sock, QLocalSocket):
+            return
         while sock.canReadLine():
             line = bytes(sock.readLine().data()).decode("utf-8", "replace").strip()
             try:
