@@ -18,7 +18,7 @@ import inspect
 import logging
 import sqlite3
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
@@ -51,7 +51,16 @@ from chat_server.routing import (
     pool_members,
 )
 from chat_server.service import Service
-from chat_server.sla import LoopScheduler, Scheduler, SlaRecord, SlaStore, TimerHandle, TimerKind, new_record
+from chat_server.sla import (
+    LoopScheduler,
+    Outcome,
+    Scheduler,
+    SlaRecord,
+    SlaStore,
+    TimerHandle,
+    TimerKind,
+    new_record,
+)
 
 log = logging.getLogger(__name__)
 BookingProvider = Callable[[Agent], BookingCard | None]
@@ -79,7 +88,7 @@ class Automation:
         self.scheduler: Scheduler = scheduler or LoopScheduler(service.clock)
         self.available = available
         self.rotation = RoundRobin()
-        self.sla = SlaStore(conn if conn is not None else cast(sqlite3.Connection, getattr(service.storage, "conn")))
+        self.sla = SlaStore(conn if conn is not None else _connection(service))
         self._locks: dict[str, asyncio.Lock] = {}
         self._timers: dict[str, list[TimerHandle]] = {}
         self._card_kw = "card" in inspect.signature(service.add_message).parameters
@@ -192,8 +201,14 @@ class Automation:
     def _rate(self, conv: Conversation, rule: CqlRule) -> None:
         if conv.cql == rule.cql:
             return
-        change = CqlChange(level=rule.cql, previous=conv.cql, by_kind=AuthorKind.BOT, by_id="playbook",
-                           by_name=f"{self.playbook.bot_name} (rule '{rule.name}')", at=self.s.clock.now())  # fmt: skip
+        change = CqlChange(
+            level=rule.cql,
+            previous=conv.cql,
+            by_kind=AuthorKind.BOT,
+            by_id="playbook",
+            by_name=f"{self.playbook.bot_name} (rule '{rule.name}')",
+            at=self.s.clock.now(),
+        )
         before = msgspec.structs.replace(conv)
         conv.cql = rule.cql
         conv.cql_history = [*conv.cql_history, change]
@@ -206,7 +221,9 @@ class Automation:
         email = normalize_email(text)
         if email is None:
             return
-        visitor = msgspec.structs.replace(conv.visitor, email=email, answers={**conv.visitor.answers, "email": email})
+        visitor = msgspec.structs.replace(
+            conv.visitor, email=email, answers={**conv.visitor.answers, "email": email}
+        )
         with self.s.storage.savepoint():
             self.s.update_visitor(visitor)
             conv.visitor = visitor
@@ -242,8 +259,16 @@ class Automation:
         company = await self._company(conv)
         conv = self.s.storage.get_conversation(conv.id) or conv  # the lookup yielded; reload
         now = self.s.clock.now()
-        decision = decide(conv.visitor, company, self.s.hub.all_agent_views(), self.territories,
-                          self.playbook.routing, now, available=self.available, rotation=self.rotation)  # fmt: skip
+        decision = decide(
+            conv.visitor,
+            company,
+            self.s.hub.all_agent_views(),
+            self.territories,
+            self.playbook.routing,
+            now,
+            available=self.available,
+            rotation=self.rotation,
+        )
         card = self._card(decision.contact) if decision.branch != "assign" else None
         record = new_record(conv.id, decision.routing.agent_id, now, self.playbook.sla)
         with self.s.storage.savepoint():
@@ -294,7 +319,7 @@ class Automation:
         for handle in self._timers.pop(record.conversation_id, []):
             handle.cancel()
         handles = []
-        for kind, when in record.next_timers():
+        for kind, when in record.next_timers(self.s.clock.now()):
             handles.append(self.scheduler.call_at(when, self._timer(record.conversation_id, kind)))
         self._timers[record.conversation_id] = handles
 
@@ -345,7 +370,7 @@ class Automation:
             self._say(conv, pb.ask_email_for_followup)
 
     async def _settle(self, conv: Conversation) -> None:
-        """The clock stops: answered (in time or late), or the chat closed unanswered. Caller holds the lock."""
+        """The clock stops: answered (in time or late), or closed unanswered. The caller holds the lock."""
         record = self.sla.get(conv.id)
         marked = mark_out_of_territory(conv.routing, conv.assignee_id) if conv.first_response_at else None
         if (record is None or record.outcome != "waiting") and marked is None:
@@ -355,7 +380,9 @@ class Automation:
             if record is not None and record.outcome == "waiting":
                 if conv.first_response_at is not None:
                     responder = self._first_responder(conv.id)
-                    outcome = "answered" if conv.first_response_at <= record.due_at else "answered_late"
+                    outcome: Outcome = (
+                        "answered" if conv.first_response_at <= record.due_at else "answered_late"
+                    )
                     self.sla.finish(conv.id, outcome, conv.first_response_at, responder)
                 else:
                     self.sla.finish(conv.id, "closed_unanswered", None, None)
@@ -378,5 +405,15 @@ class Automation:
         on_agent_message hook, timers do this when they fire)."""
         async with self._lock(conversation_id):
             conv = self.s.storage.get_conversation(conversation_id)
-            if conv is not None and (conv.first_response_at is not None or conv.status != ConversationStatus.OPEN):
+            if conv is not None and (
+                conv.first_response_at is not None or conv.status != ConversationStatus.OPEN
+            ):
                 await self._settle(conv)
+
+
+def _connection(service: Service) -> sqlite3.Connection:
+    """The storage's write connection (SqliteStorage.conn): the SLA rows commit with the conversation."""
+    conn = getattr(service.storage, "conn", None)
+    if not isinstance(conn, sqlite3.Connection):
+        raise TypeError("the SLA clock needs a SQLite storage (or pass conn=)")
+    return conn

@@ -73,9 +73,8 @@ def condition_holds(playbook: Playbook, when: Condition, visitor: Visitor) -> bo
     if when.team_size_below is not None and (size is None or size >= when.team_size_below):
         return False
     email = visitor.email or visitor.answers.get("email", "")
-    if when.personal_email is not None:
-        if not email or playbook.is_personal(email) != when.personal_email:
-            return False
+    if when.personal_email is not None and (not email or playbook.is_personal(email) != when.personal_email):
+        return False
     if when.email_domain and email_domain(email) not in when.email_domain:
         return False
     if when.country and visitor.country.upper() not in when.country:

@@ -24,24 +24,51 @@ QUESTION_KINDS: Final = ("text", "email", "team_size", "company", "name")
 
 # Free-mail providers: an address there says nothing about the company (and routes nowhere).
 DEFAULT_PERSONAL_DOMAINS: Final = (
-    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "hotmail.com", "hotmail.co.uk",
-    "outlook.com", "live.com", "msn.com", "aol.com", "icloud.com", "me.com", "mac.com", "proton.me",
-    "protonmail.com", "gmx.com", "gmx.de", "gmx.net", "web.de", "mail.com", "yandex.ru", "yandex.com",
-    "mail.ru", "zoho.com", "qq.com", "163.com", "fastmail.com", "hey.com", "tutanota.com",
-)  # fmt: skip
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "ymail.com",
+    "hotmail.com",
+    "hotmail.co.uk",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "mail.com",
+    "yandex.ru",
+    "yandex.com",
+    "mail.ru",
+    "zoho.com",
+    "qq.com",
+    "163.com",
+    "fastmail.com",
+    "hey.com",
+    "tutanota.com",
+)
 
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
-)  # noqa: E501
+)
+_UNIT = r"(?:people|employees|users|seats|reps|persons)"
 _NUMBER = r"\d{1,3}(?:[,.\s]\d{3})+|\d+"
 _TEAM_SIZE = re.compile(
-    rf"^(?:about|around|~|roughly)?\s*({_NUMBER})\s*(k)?\s*(\+|or more|plus)?\s*(?:people|employees|users|seats|reps|persons)?$",
+    rf"^(?:about|around|~|roughly)?\s*({_NUMBER})\s*(k)?\s*(\+|or more|plus)?\s*{_UNIT}?$",
     re.I,
-)  # noqa: E501
+)
 _TEAM_RANGE = re.compile(
-    rf"^({_NUMBER})\s*(k)?\s*(?:-|–|—|to)\s*({_NUMBER})\s*(k)?\s*(?:people|employees|users|seats|reps)?$",
+    rf"^({_NUMBER})\s*(k)?\s*(?:-|\u2013|\u2014|to)\s*({_NUMBER})\s*(k)?\s*{_UNIT}?$",
     re.I,
-)  # noqa: E501
+)
 
 
 class PlaybookError(ValueError):
@@ -50,8 +77,14 @@ class PlaybookError(ValueError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
-        super().__init__(f"{source}: " + ("; ".join(problems) if len(problems) == 1 else
-                                          f"{len(problems)} problems:\n  - " + "\n  - ".join(problems)))  # fmt: skip
+        super().__init__(
+            f"{source}: "
+            + (
+                "; ".join(problems)
+                if len(problems) == 1
+                else f"{len(problems)} problems:\n  - " + "\n  - ".join(problems)
+            )
+        )
 
 
 # ---------------------------------------------------------------- answers: validation and normalisation
@@ -78,7 +111,7 @@ def _int(number: str, thousands: str | None) -> int:
 
 
 def parse_team_size(text: str) -> tuple[int, int | None] | None:
-    """``"120"`` -> (120, 120); ``"50-200"`` -> (50, 200); ``"500+"`` -> (500, None); ``"2k"`` -> (2000, 2000).
+    """``"120"`` -> (120, 120); ``"50-200"`` -> (50, 200); ``"500+"`` -> (500, None); ``"2k"`` -> (2000, 2000)
 
     None when it is neither a number nor a range (the bot asks again)."""
     text = text.strip().rstrip(".")
@@ -147,7 +180,7 @@ class PagePattern:
         if self._host and not fnmatch.fnmatch(parts.netloc.lower(), self._host):
             return False
         path = parts.path or "/"
-        return bool(self._regex.match(path) if self.pattern.startswith("re:") else self._regex.match(path))
+        return bool(self._regex.match(path))
 
 
 @dataclass(frozen=True)
@@ -204,18 +237,25 @@ class Playbook:
     greeting: str = ""
     widget_prompt: str = "Hi there! 👋 How can we help?"
     thanks: str = "Thanks! Connecting you with the right person now…"
-    away_message: str = ("{agent} is away right now — leave your email and they'll reach out within a business "
-                         "day. You can also pick a time on their calendar below.")  # fmt: skip
+    away_message: str = (
+        "{agent} is away right now — leave your email and they'll reach out within a business "
+        "day. You can also pick a time on their calendar below."
+    )
     away_no_calendar: str = (
         "{agent} is away right now — leave your email and they'll reach out within a business day."
     )
     ask_email_for_followup: str = "What's the best email to reach you at?"
-    nobody_message: str = ("Everyone on the team is busy right now — leave your email and we'll reach out within a "
-                           "business day.")  # fmt: skip
-    meeting_offer: str = ("Sorry for the wait! Would you like to book a call with {agent}? Pick a time below — or "
-                          "leave your email and we'll get back to you. You can keep chatting here too.")  # fmt: skip
-    meeting_offer_no_calendar: str = ("Sorry for the wait! Leave your email and {agent} will get back to you within "
-                                      "a business day — or keep chatting here, someone will pick up shortly.")  # fmt: skip
+    nobody_message: str = (
+        "Everyone on the team is busy right now — leave your email and we'll reach out within a business day."
+    )
+    meeting_offer: str = (
+        "Sorry for the wait! Would you like to book a call with {agent}? Pick a time below — or "
+        "leave your email and we'll get back to you. You can keep chatting here too."
+    )
+    meeting_offer_no_calendar: str = (
+        "Sorry for the wait! Leave your email and {agent} will get back to you within "
+        "a business day — or keep chatting here, someone will pick up shortly."
+    )
     questions: tuple[Question, ...] = ()
     rules: tuple[CqlRule, ...] = ()
     personal_domains: frozenset[str] = frozenset(DEFAULT_PERSONAL_DOMAINS)
@@ -297,13 +337,34 @@ class _Reader:
 
 _QUESTION_KEYS = {"key", "text", "kind", "retry", "first_message", "max_attempts"}
 _CONDITION_KEYS = {
-    "page", "team_size_at_least", "team_size_below", "personal_email", "email_domain", "answer_contains", "country",
-}  # fmt: skip
+    "page",
+    "team_size_at_least",
+    "team_size_below",
+    "personal_email",
+    "email_domain",
+    "answer_contains",
+    "country",
+}
 _TOP_KEYS = {
-    "name", "bot_name", "pages", "greeting", "widget_prompt", "thanks", "away_message", "away_no_calendar",
-    "ask_email_for_followup", "nobody_message", "meeting_offer", "meeting_offer_no_calendar", "questions",
-    "rules", "personal_domains", "extra_personal_domains", "sla", "routing",
-}  # fmt: skip
+    "name",
+    "bot_name",
+    "pages",
+    "greeting",
+    "widget_prompt",
+    "thanks",
+    "away_message",
+    "away_no_calendar",
+    "ask_email_for_followup",
+    "nobody_message",
+    "meeting_offer",
+    "meeting_offer_no_calendar",
+    "questions",
+    "rules",
+    "personal_domains",
+    "extra_personal_domains",
+    "sla",
+    "routing",
+}
 
 
 def _question(r: _Reader, raw: Any, i: int, seen: set[str]) -> Question | None:
@@ -329,8 +390,8 @@ def _question(r: _Reader, raw: Any, i: int, seen: set[str]) -> Question | None:
         first = False
     attempts = int(r.num(raw, "max_attempts", where, 3, minimum=1))
     default_retry = {
-        "email": "Hmm, that doesn't look like an email address. Could you double-check it? (e.g. jane@company.com)",
-        "team_size": "Sorry, I didn't get that — how many people are on your team? A number or a range like 50-200.",
+        "email": "Hmm, that doesn't look like an email address. Could you check it? (e.g. jane@company.com)",
+        "team_size": "Sorry, how many people are on your team? A number, or a range like 50-200.",
     }.get(kind, "")
     retry = r.str_(raw, "retry", where, default=default_retry)
     if not key or not text:
@@ -472,9 +533,20 @@ def parse_playbook(data: dict[str, Any], source: str = "<memory>") -> Playbook:
 
     texts = {
         key: r.str_(data, key, "top level", default=getattr(Playbook, key))
-        for key in ("name", "bot_name", "greeting", "widget_prompt", "thanks", "away_message", "away_no_calendar",
-                    "ask_email_for_followup", "nobody_message", "meeting_offer", "meeting_offer_no_calendar")
-    }  # fmt: skip
+        for key in (
+            "name",
+            "bot_name",
+            "greeting",
+            "widget_prompt",
+            "thanks",
+            "away_message",
+            "away_no_calendar",
+            "ask_email_for_followup",
+            "nobody_message",
+            "meeting_offer",
+            "meeting_offer_no_calendar",
+        )
+    }
     for key in ("away_message", "away_no_calendar", "meeting_offer", "meeting_offer_no_calendar"):
         try:
             texts[key].format(agent="X")

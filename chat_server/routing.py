@@ -89,7 +89,9 @@ def pool_members(agents: Iterable[Agent], pool: str, settings: RoutingSettings) 
     emails = set(settings.pools.get(pool, ()))
     key = pool.casefold()
     return [
-        a for a in agents if not a.disabled and (a.email.lower() in emails or (key and a.territory.casefold() == key))
+        a
+        for a in agents
+        if not a.disabled and (a.email.lower() in emails or (key and a.territory.casefold() == key))
     ]
 
 
@@ -129,13 +131,15 @@ class RoundRobin:
     """Picks the member routed to longest ago (in memory: after a restart everyone starts even)."""
 
     def __init__(self) -> None:
-        self._last: dict[str, float] = {}
+        self._last: dict[str, int] = {}
+        self._turn = 0
 
     def pick(self, candidates: Sequence[Agent], now: float) -> Agent | None:
         if not candidates:
             return None
-        chosen = min(candidates, key=lambda a: (self._last.get(a.id, 0.0), a.email))
-        self._last[chosen.id] = now
+        chosen = min(candidates, key=lambda a: (self._last.get(a.id, 0), a.email))
+        self._turn += 1
+        self._last[chosen.id] = self._turn
         return chosen
 
 
@@ -164,22 +168,39 @@ def decide(
             if available(owner):
                 return Decision(
                     "assign",
-                    Routing(agent_id=owner.id, pool=pool, rule=rule, reason=f"aligned SDR, {f.describe()}", at=now),
+                    Routing(
+                        agent_id=owner.id, pool=pool, rule=rule, reason=f"aligned SDR, {f.describe()}", at=now
+                    ),
                     owner,
                     owner,
                     f"Routed to {owner.name} ({label})",
                 )
             return Decision(
                 "away",
-                Routing(agent_id=owner.id, pool=pool, rule=rule,
-                        reason=f"aligned SDR is away; calendar offered; {f.describe()}", at=now),  # fmt: skip
+                Routing(
+                    agent_id=owner.id,
+                    pool=pool,
+                    rule=rule,
+                    reason=f"aligned SDR is away; calendar offered; {f.describe()}",
+                    at=now,
+                ),
                 None,
                 owner,
-                f"Aligned SDR {owner.name} is away ({label}); the visitor was offered {owner.name}'s calendar",
+                f"Aligned SDR {owner.name} is away ({label}); the visitor was offered their calendar",
             )
         return _pool(visitor, f, agents, pool, rule, label, settings, now, available, rotation)
-    return _pool(visitor, f, agents, settings.fallback_pool, "fallback", "fallback pool", settings, now, available,
-                 rotation)  # fmt: skip
+    return _pool(
+        visitor,
+        f,
+        agents,
+        settings.fallback_pool,
+        "fallback",
+        "fallback pool",
+        settings,
+        now,
+        available,
+        rotation,
+    )
 
 
 def _pool(
@@ -211,7 +232,9 @@ def _pool(
     contact = members[0] if members else None
     return Decision(
         "nobody",
-        Routing(agent_id=None, pool=pool, rule=rule, reason=f"nobody available in {where}; {f.describe()}", at=now),
+        Routing(
+            agent_id=None, pool=pool, rule=rule, reason=f"nobody available in {where}; {f.describe()}", at=now
+        ),
         None,
         contact,
         f"Nobody in {where} is available ({label}); the visitor was offered to book a meeting",
@@ -260,7 +283,9 @@ class AgentAppTable:
         found = self.table.align(country or None, region or None, employees)
         if found is None:
             return None
-        return TerritoryMatch(owner=found.sdr_email or "", pool=found.pool or "", rule=found.rule, line=found.line)
+        return TerritoryMatch(
+            owner=found.sdr_email or "", pool=found.pool or "", rule=found.rule, line=found.line
+        )
 
 
 def load_table(path: str | Path) -> AgentAppTable:

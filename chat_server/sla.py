@@ -150,10 +150,10 @@ class SlaRecord:
     responder_id: str | None = None
     outcome: str = "waiting"
 
-    def next_timers(self) -> list[tuple[TimerKind, float]]:
+    def next_timers(self, now: float = 0.0) -> list[tuple[TimerKind, float]]:
         """What is still to fire, in order (a warning is pointless once the breach is due as well)."""
         todo: list[tuple[TimerKind, float]] = []
-        if self.warned_at is None and self.breached_at is None:
+        if self.warned_at is None and self.breached_at is None and self.due_at > now:
             todo.append(("warn", self.warn_at))
         if self.breached_at is None:
             todo.append(("breach", self.due_at))
@@ -179,10 +179,21 @@ class SlaStore:
     def start(self, record: SlaRecord) -> None:
         self.conn.execute(
             f"INSERT OR REPLACE INTO sla_clock ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (record.conversation_id, record.agent_id, record.started_at, record.warn_at, record.due_at,
-             record.offer_at, record.warned_at, record.breached_at, record.offered_at, record.first_response_at,
-             record.responder_id, record.outcome),
-        )  # fmt: skip
+            (
+                record.conversation_id,
+                record.agent_id,
+                record.started_at,
+                record.warn_at,
+                record.due_at,
+                record.offer_at,
+                record.warned_at,
+                record.breached_at,
+                record.offered_at,
+                record.first_response_at,
+                record.responder_id,
+                record.outcome,
+            ),
+        )
 
     def get(self, conversation_id: str) -> SlaRecord | None:
         row = self.conn.execute(
@@ -199,9 +210,13 @@ class SlaStore:
         self.conn.execute(f"UPDATE sla_clock SET {column}=? WHERE conversation_id=?", (at, conversation_id))
 
     def set_agent(self, conversation_id: str, agent_id: str | None) -> None:
-        self.conn.execute("UPDATE sla_clock SET agent_id=? WHERE conversation_id=?", (agent_id, conversation_id))
+        self.conn.execute(
+            "UPDATE sla_clock SET agent_id=? WHERE conversation_id=?", (agent_id, conversation_id)
+        )
 
-    def finish(self, conversation_id: str, outcome: Outcome, at: float | None, responder_id: str | None) -> None:
+    def finish(
+        self, conversation_id: str, outcome: Outcome, at: float | None, responder_id: str | None
+    ) -> None:
         self.conn.execute(
             "UPDATE sla_clock SET outcome=?, first_response_at=?, responder_id=? "
             "WHERE conversation_id=? AND outcome='waiting'",
@@ -273,8 +288,10 @@ def format_report(rows: list[SdrSla], names: dict[str, str]) -> str:
     def secs(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}s"
 
-    header = f"{'SDR':<28} {'routed':>6} {'answered':>8} {'in SLA':>6} {'breaches':>8} {'offers':>6} " \
-             f"{'median':>8} {'mean':>8}"  # fmt: skip
+    header = (
+        f"{'SDR':<28} {'routed':>6} {'answered':>8} {'in SLA':>6} {'breaches':>8} {'offers':>6} "
+        f"{'median':>8} {'mean':>8}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         name = names.get(r.agent_id, r.agent_id) if r.agent_id else "(unassigned)"
@@ -287,7 +304,9 @@ def format_report(rows: list[SdrSla], names: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def report_main(db_path: str, since_days: float | None = None, as_json: bool = False, now: float = 0.0) -> str:
+def report_main(
+    db_path: str, since_days: float | None = None, as_json: bool = False, now: float = 0.0
+) -> str:
     """``python -m chat_server report sla``: the per-SDR table (or JSON) from the server's database."""
     import json
     import time

@@ -59,8 +59,9 @@ class Desk:
         self.hub.agents[agent_id] = agent
         (self.online.add if online else self.online.discard)(agent_id)
 
-    async def visitor_says(self, text: str, token: str = "", page: str = "https://acme.test/pricing",
-                           **profile: Any) -> tuple[str, p.Conversation]:  # fmt: skip
+    async def visitor_says(
+        self, text: str, token: str = "", page: str = "https://acme.test/pricing", **profile: Any
+    ) -> tuple[str, p.Conversation]:
         """A visitor writes; returns its token and the conversation after the hooks ran."""
         if token:
             visitor = self.storage.visitor_by_token(token_hash(token))
@@ -68,8 +69,14 @@ class Desk:
         else:
             token = new_token()
             now = self.clock.now()
-            visitor = p.Visitor(id=new_id(), current_page=page, first_seen=now, last_seen=now,
-                                pages=[p.PageView(url=page, at=now)], **profile)  # fmt: skip
+            visitor = p.Visitor(
+                id=new_id(),
+                current_page=page,
+                first_seen=now,
+                last_seen=now,
+                pages=[p.PageView(url=page, at=now)],
+                **profile,
+            )
             with self.storage.savepoint():
                 self.storage.add_visitor(visitor, token_hash(token))
         with self.storage.savepoint():
@@ -151,8 +158,15 @@ def build_desk(
     def available(agent: p.Agent) -> bool:
         return agent.presence == p.Presence.AVAILABLE and agent.id in desk_ref["desk"].online
 
-    automation = Automation(service, playbook, territories=table, enrich=enrich, booking=booking,
-                            scheduler=scheduler, available=available)  # fmt: skip
+    automation = Automation(
+        service,
+        playbook,
+        territories=table,
+        enrich=enrich,
+        booking=booking,
+        scheduler=scheduler,
+        available=available,
+    )
     automation.install()
     desk = Desk(path, clock, storage, hub, service, scheduler, automation)
     desk_ref["desk"] = desk

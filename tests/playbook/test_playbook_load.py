@@ -62,7 +62,9 @@ def test_bad_page_patterns_are_reported(pattern: str, message: str) -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    text = MINIMAL + """
+    text = (
+        MINIMAL
+        + """
 colour = "blue"
 [[questions]]
 key = "email"
@@ -79,6 +81,7 @@ cql = 7
 first_response_seconds = 30
 warning_seconds = 45
 """
+    )
     with pytest.raises(PlaybookError) as err:
         loads_playbook(text)
     problems = err.value.problems
@@ -101,14 +104,20 @@ def test_rule_on_an_answer_nobody_asks_for() -> None:
 
 def test_page_patterns() -> None:
     plain = PagePattern.parse("/pricing")
-    assert plain.matches("https://a.test/pricing") and plain.matches("/pricing/") and plain.matches("/pricing/teams")
+    assert (
+        plain.matches("https://a.test/pricing")
+        and plain.matches("/pricing/")
+        and plain.matches("/pricing/teams")
+    )
     assert not plain.matches("/pricing-old") and not plain.matches("/en/pricing")
     glob = PagePattern.parse("/*/pricing")
     assert glob.matches("https://a.test/en/pricing?x=1") and not glob.matches("/pricing")
     regex = PagePattern.parse("re:^/(en|de)/sales$")
     assert regex.matches("/de/sales") and not regex.matches("/fr/sales")
     hosted = PagePattern.parse("https://*.acme.test/features")
-    assert hosted.matches("https://www.acme.test/features") and not hosted.matches("https://evil.test/features")
+    assert hosted.matches("https://www.acme.test/features") and not hosted.matches(
+        "https://evil.test/features"
+    )
 
 
 @pytest.mark.parametrize(
