@@ -85,7 +85,7 @@ async def test_wrong_epoch_or_future_seq_gets_resync(server: ChatServer, team: T
     other, welcome2 = await agent_login(server, "", token=welcome.token, epoch=welcome.epoch, last_seq=10_000)
     assert welcome2.resume == "resync"
     await other.frame_of(p.Snapshot)
-    same, welcome3 = await agent_login(
+    _same, welcome3 = await agent_login(
         server, "", token=welcome.token, epoch=welcome.epoch, last_seq=welcome2.seq
     )
     assert welcome3.resume == "replay"

@@ -1,0 +1,204 @@
+"""Chat server throughput: N visitors and M agents on loopback, server in a subprocess.
+
+Prints visitor messages/s accepted, agent deliveries/s, p50/p99 latency from visitor send to agent
+receive, and the server's memory and CPU. Not a test: run it by hand, e.g.
+
+    .venv/bin/python bench/server_throughput.py --visitors 2000 --agents 10 --rate 400 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+
+from agent_app import protocol as p
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "bench password 1"
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the server subprocess
+
+
+def proc_stats(pid: int) -> tuple[float, float]:
+    """(RSS MiB, CPU seconds) of a process, from /proc."""
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return rss, cpu
+
+
+async def start_server(db: Path, agents: int, role: str) -> tuple[subprocess.Popen[str], str]:
+    base = [sys.executable, "-m", "chat_server", "--db", str(db)]
+    for i in range(agents):
+        cmd = [
+            *base,
+            "agents",
+            "add",
+            "--email",
+            f"agent{i}@bench.test",
+            "--name",
+            f"Agent {i}",
+            "--role",
+            role,
+        ]
+        subprocess.run([*cmd, "--password", PASSWORD], cwd=ROOT, check=True, capture_output=True)  # noqa: ASYNC221
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "SDR_SERVER_VISITOR_CONNECTIONS_PER_IP": "0",  # every bench visitor comes from 127.0.0.1
+        "SDR_SERVER_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(  # noqa: ASYNC220
+        [*base, "serve", "--port", "0"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    line = await asyncio.to_thread(proc.stdout.readline)
+    match = re.search(r"(ws://\S+)", line)
+    if not match:
+        raise SystemExit(f"server did not start: {line!r}")
+    return proc, match.group(1)
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.delivered = 0
+        self.acks = 0
+        self.errors = 0
+        self.measuring = False
+
+
+async def agent_reader(ws: ClientConnection, stats: Stats) -> None:
+    decoder = msgspec.json.Decoder(p.ServerFrame)
+    async for raw in ws:
+        data = raw.encode() if isinstance(raw, str) else raw
+        if b'"message_created"' not in data or b'"author_kind":"visitor"' not in data:
+            continue
+        frame = decoder.decode(data)
+        if isinstance(frame, p.EventFrame) and isinstance(frame.event, p.MessageCreated):
+            text = frame.event.message.text
+            if stats.measuring and text.startswith("t="):
+                stats.latencies.append(time.perf_counter() - float(text[2:].split(" ", 1)[0]))
+                stats.delivered += 1
+
+
+async def visitor_reader(ws: ClientConnection, stats: Stats) -> None:
+    async for raw in ws:
+        if '"type":"ack"' in raw:
+            stats.acks += 1
+        elif '"type":"error"' in raw:
+            stats.errors += 1
+
+
+async def open_visitor(url: str, i: int, sem: asyncio.Semaphore) -> ClientConnection:
+    async with sem:
+        ws = await connect(url + "/visitor", subprotocols=[p.SUBPROTOCOL], open_timeout=60, compression=None)  # type: ignore[list-item]
+        await ws.send(p.encode(p.VisitorHello(id=f"h{i}", page_url="https://bench.test/pricing")))
+        await ws.recv()
+        return ws
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--visitors", type=int, default=2000)
+    ap.add_argument("--agents", type=int, default=10)
+    ap.add_argument("--role", default="manager", choices=["manager", "sdr"], help="managers see everything")
+    ap.add_argument(
+        "--rate", type=float, default=400.0, help="visitor messages per second, all visitors together"
+    )
+    ap.add_argument("--seconds", type=float, default=20.0)
+    args = ap.parse_args()
+    raise_nofile()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = await start_server(Path(tmp) / "bench.sqlite3", args.agents, args.role)
+        try:
+            await run(args, proc, url)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+async def run(args: argparse.Namespace, proc: subprocess.Popen[str], url: str) -> None:
+    stats = Stats()
+    rss0, _ = proc_stats(proc.pid)
+    agents = []
+    for i in range(args.agents):
+        ws = await connect(url + "/agent", subprotocols=[p.SUBPROTOCOL], compression=None, max_size=None)  # type: ignore[list-item]
+        await ws.send(p.encode(p.Hello(id=f"a{i}", email=f"agent{i}@bench.test", password=PASSWORD)))
+        agents.append(ws)
+    readers = [asyncio.create_task(agent_reader(ws, stats)) for ws in agents]
+    t0 = time.perf_counter()
+    sem = asyncio.Semaphore(100)
+    visitors = await asyncio.gather(*(open_visitor(url, i, sem) for i in range(args.visitors)))
+    connect_s = time.perf_counter() - t0
+    readers += [asyncio.create_task(visitor_reader(ws, stats)) for ws in visitors]
+    rss_idle, _ = proc_stats(proc.pid)
+    print(f"{len(visitors)} visitors + {len(agents)} {args.role}s connected in {connect_s:.1f} s; "
+          f"server RSS {rss0:.0f} MiB at start, {rss_idle:.0f} MiB with all connected")  # fmt: skip
+
+    # Warm-up: every visitor opens its conversation, so the measured phase is steady-state traffic.
+    for i, ws in enumerate(visitors):
+        await ws.send(p.encode(p.VisitorSendMessage(id=f"w{i}", text="hello")))
+        if i % 200 == 199:
+            await asyncio.sleep(0.2)
+    while stats.acks < len(visitors):
+        await asyncio.sleep(0.1)
+
+    stats.measuring = True
+    _, cpu0 = proc_stats(proc.pid)
+    sent, start = 0, time.perf_counter()
+    tick = 0.005
+    while (elapsed := time.perf_counter() - start) < args.seconds:
+        due = int(elapsed * args.rate) - sent
+        for _ in range(due):
+            ws = visitors[sent % len(visitors)]
+            text = f"t={time.perf_counter()} message {sent}"
+            await ws.send(p.encode(p.VisitorSendMessage(id=f"m{sent}", text=text)))
+            sent += 1
+        await asyncio.sleep(tick)
+    send_s = time.perf_counter() - start
+    expected = sent * args.agents if args.role == "manager" else None
+    deadline = time.perf_counter() + 10
+    while expected and stats.delivered < expected and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    total_s = time.perf_counter() - start
+    rss_end, cpu1 = proc_stats(proc.pid)
+    lat = sorted(stats.latencies)
+
+    def pct(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
+
+    print(
+        f"visitor messages sent: {sent} in {send_s:.1f} s = {sent / send_s:.0f} msg/s (target {args.rate:.0f})"
+    )
+    print(
+        f"agent deliveries: {stats.delivered} (expected {expected}) = {stats.delivered / total_s:.0f} deliveries/s"
+    )
+    print(f"latency visitor send -> agent receive: p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms, "
+          f"max {pct(1.0):.1f} ms")  # fmt: skip
+    print(
+        f"errors: {stats.errors}; server RSS {rss_end:.0f} MiB; server CPU {(cpu1 - cpu0) / send_s * 100:.0f}%"
+    )
+    for task in readers:
+        task.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
