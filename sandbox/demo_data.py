@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from agent_app import protocol as p
+
 DEMO_PASSWORD: Final = "demo-password"
 DEMO_EMAIL: Final = "alex@demo.sdr"
 SITE: Final = "https://www.example-saas.com"
@@ -224,3 +226,22 @@ def agent_answer(persona: Persona, turn: int) -> str:
     """The seeded SDR's answer to the persona's ``turn``-th message."""
     answers = AGENT_ANSWERS.get(persona.topic, AGENT_ANSWERS["general"])
     return answers[min(turn, len(answers) - 1)].format(first=persona.first_name)
+
+
+def canned_reply(persona: Persona, message: p.Message, replies_so_far: int) -> str:
+    """A plausible answer: bare values to the bot's questions, a sentence to the SDR."""
+    t, bot = message.text.lower(), message.author_kind == p.AuthorKind.BOT
+    if "email" in t or "e-mail" in t:
+        return persona.email if bot else f"Sure, it's {persona.email}"
+    if "company" in t and "?" in t:
+        return persona.company if bot else f"I work at {persona.company}."
+    if any(w in t for w in ("how many", "team size", "how big", "employees", "headcount", "number")):
+        return str(persona.team_size) if bot else f"We're about {persona.team_size} people."
+    if "name" in t and "?" in t:
+        return persona.name if bot else f"I'm {persona.name}, {persona.title} at {persona.company}."
+    if any(w in t for w in ("where are you", "located", "based")):
+        return f"We're based in {persona.city}."
+    if any(w in t for w in ("calendar", "book", "meeting", "call", "demo")):
+        return "That would be great, I'll pick a slot."
+    generic = ("Thanks, that helps!", "Makes sense. What would the next step be?", "Great, thank you!")
+    return generic[replies_so_far % len(generic)]

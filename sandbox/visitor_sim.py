@@ -17,17 +17,10 @@ import websockets
 from websockets.typing import Origin, Subprotocol
 
 from agent_app import protocol as p
-from sandbox.demo_data import PAGES, PERSONAS, SITE, Persona
+from sandbox.demo_data import PAGES, PERSONAS, SITE, Persona, canned_reply
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
-
-
-def visitor_endpoint(url: str) -> str:
-    """ws://host:port[/...] -> ws://host:port/visitor (http(s) URLs are accepted too)."""
-    parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    return f"{scheme}://{parts.netloc}/visitor"
 
 
 def server_origin(url: str) -> str:
@@ -35,25 +28,6 @@ def server_origin(url: str) -> str:
     parts = urlsplit(url)
     scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
     return f"{scheme}://{parts.netloc}"
-
-
-def canned_reply(persona: Persona, message: p.Message, replies_so_far: int) -> str:
-    """A plausible answer: bare values to the bot's questions, a sentence to the SDR."""
-    t, bot = message.text.lower(), message.author_kind == p.AuthorKind.BOT
-    if "email" in t or "e-mail" in t:
-        return persona.email if bot else f"Sure, it's {persona.email}"
-    if "company" in t and "?" in t:
-        return persona.company if bot else f"I work at {persona.company}."
-    if any(w in t for w in ("how many", "team size", "how big", "employees", "headcount", "number")):
-        return str(persona.team_size) if bot else f"We're about {persona.team_size} people."
-    if "name" in t and "?" in t:
-        return persona.name if bot else f"I'm {persona.name}, {persona.title} at {persona.company}."
-    if any(w in t for w in ("where are you", "located", "based")):
-        return f"We're based in {persona.city}."
-    if any(w in t for w in ("calendar", "book", "meeting", "call", "demo")):
-        return "That would be great, I'll pick a slot."
-    generic = ("Thanks, that helps!", "Makes sense. What would the next step be?", "Great, thank you!")
-    return generic[replies_so_far % len(generic)]
 
 
 class Link:
@@ -134,17 +108,10 @@ class SimulatedVisitor:
     (real seconds) is how long they wait for the SDR after their script before leaving."""
 
     def __init__(
-        self,
-        url: str,
-        persona: Persona,
-        *,
-        rng: random.Random | None = None,
-        speed: float = 1.0,
-        max_replies: int = 3,
-        linger: float = 180.0,
-        first_message_within: float | None = None,
+        self, url: str, persona: Persona, *, rng: random.Random | None = None, speed: float = 1.0,
+        max_replies: int = 3, linger: float = 180.0, first_message_within: float | None = None,
         origin: str | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         self.url = url
         self.origin = origin if origin is not None else server_origin(url)
         self.persona = persona
@@ -262,19 +229,11 @@ class VisitorPool:
     Persona order and every choice follow ``seed``."""
 
     def __init__(
-        self,
-        url: str,
-        *,
-        seed: int | None = None,
-        speed: float = 1.0,
-        first_after: float = 8.0,
-        interval: tuple[float, float] = (25.0, 60.0),
-        max_concurrent: int = 6,
-        count: int | None = None,
-        personas: Sequence[Persona] = PERSONAS,
-        first: str | None = None,
+        self, url: str, *, seed: int | None = None, speed: float = 1.0, first_after: float = 8.0,
+        interval: tuple[float, float] = (25.0, 60.0), max_concurrent: int = 6, count: int | None = None,
+        personas: Sequence[Persona] = PERSONAS, first: str | None = None, linger: float = 180.0,
         on_visitor: Callable[[SimulatedVisitor], None] | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         self.url = url
         self.rng = random.Random(seed)
         self.speed = speed
@@ -284,6 +243,7 @@ class VisitorPool:
         self.count = count
         self.personas = list(personas)
         self.first = first  # persona key of the first visitor (e.g. one in the demo SDR's territory)
+        self.linger = linger
         self.on_visitor = on_visitor
         self.visitors: list[SimulatedVisitor] = []
         self.first_arrived = asyncio.Event()  # the first visitor's conversation exists
@@ -305,13 +265,11 @@ class VisitorPool:
                 await slots.acquire()
                 busy = {v.persona.key for v in self.visitors if not v.done.is_set()}
                 persona = next((q for q in self.personas if q.key == self.first), None) if n == 0 else None
+                within = self.first_after if n == 0 else None
                 visitor = SimulatedVisitor(
-                    self.url,
-                    persona or self._next_persona(busy),
-                    rng=random.Random(self.rng.random()),
-                    speed=self.speed,
-                    first_message_within=self.first_after if n == 0 else None,
-                )
+                    self.url, persona or self._next_persona(busy), rng=random.Random(self.rng.random()),
+                    speed=self.speed, linger=self.linger, first_message_within=within,
+                )  # fmt: skip
                 self.visitors.append(visitor)
                 if self.on_visitor is not None:
                     self.on_visitor(visitor)
@@ -328,46 +286,30 @@ class VisitorPool:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``python -m sandbox visitors``."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sandbox visitors --url ws://127.0.0.1:PORT --count 5``: sends visitors, prints who came."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox visitors", description=__doc__)
     parser.add_argument("--url", required=True, help="chat server URL, e.g. ws://127.0.0.1:8765")
     parser.add_argument("--count", type=int, default=5, help="visitors in all (0 = until Ctrl+C)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--speed", type=float, default=1.0, help="pause scale: 0.1 = ten times faster")
     parser.add_argument("--first-after", type=float, default=1.0, help="seconds until the first message")
     parser.add_argument("--interval", type=float, nargs=2, default=(10.0, 30.0), metavar=("MIN", "MAX"))
-    parser.add_argument("--concurrent", type=int, default=6)
+    parser.add_argument("--concurrent", type=int, default=6, help="visitors chatting at the same time")
+    parser.add_argument("--linger", type=float, default=120.0, help="seconds a visitor waits for the SDR")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
 
+    def announce(v: SimulatedVisitor) -> None:
+        print(f"visitor: {v.persona.name} <{v.persona.email}> ({v.persona.company})", flush=True)
 
-def run_cli(args: argparse.Namespace) -> int:
-    """Runs the pool until done or Ctrl+C; prints who came and what they said."""
-
-    def announce(visitor: SimulatedVisitor) -> None:
-        print(
-            f"visitor: {visitor.persona.name} <{visitor.persona.email}> ({visitor.persona.company})",
-            flush=True,
-        )
-
-    pool = VisitorPool(
-        args.url,
-        seed=args.seed,
-        speed=args.speed,
-        first_after=args.first_after,
-        interval=tuple(args.interval),
-        max_concurrent=args.concurrent,
-        count=args.count or None,
-        on_visitor=announce,
-    )
+    pool = VisitorPool(args.url, seed=args.seed, speed=args.speed, first_after=args.first_after,
+                       interval=(args.interval[0], args.interval[1]), max_concurrent=args.concurrent,
+                       count=args.count or None, linger=args.linger, on_visitor=announce)  # fmt: skip
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(pool.run())
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox visitors", description=__doc__)
-    add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_cli(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -223,9 +224,15 @@ async def demo_workspace(
 
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     clock, rng = DemoClock(), random.Random(seed)
-    config = Config(host="127.0.0.1", port=0, db_path=str(data_dir / "chat.sqlite3"))
     async with contextlib.AsyncExitStack() as stack:
-        server = await stack.enter_async_context(run_server(config, clock))
+        salesforce_url, datafox_url = await _start_crm(stack)
+        settings: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "db_path": str(data_dir / "chat.sqlite3")}
+        known = {f.name for f in dataclasses.fields(Config)}
+        if datafox_url and "enrichment_url" in known:  # routing looks companies up in the DataFox stand-in
+            settings["enrichment_url"] = datafox_url
+            if "enrichment_key" in known:
+                settings["enrichment_key"] = "sk_demo_clearbit"
+        server = await stack.enter_async_context(run_server(Config(**settings), clock))
         ws = DemoWorkspace(data_dir, chat_url=server.url, http_url=server_origin(server.url), server=server)
         ws.agents = {m.email: DEMO_PASSWORD for m in TEAM}
         await provision_team(server)
@@ -234,7 +241,7 @@ async def demo_workspace(
             if not server.storage.committed().conversations(0.0):
                 ws.seeded = await seed_past_conversations(server.url, clock, rng)
             marker.write_text(json.dumps({"seeded": ws.seeded, "at": time.time()}))
-        ws.salesforce_url, ws.datafox_url = await _start_crm(stack)
+        ws.salesforce_url, ws.datafox_url = salesforce_url, datafox_url
         if visitors:
             ws.pool = VisitorPool(
                 server.url, seed=rng.randrange(2**32), speed=speed, first_after=first_visitor_after,
@@ -294,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-visitors", action="store_true", help="no simulated visitors")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
     return 0
