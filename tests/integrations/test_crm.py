@@ -1,4 +1,4 @@
-"""CrmService against the sandbox: person lookup, duplicates, lead creation, owner change, Task, CQL, escaping."""
+"""CrmService against the sandbox: people, duplicates, new lead, owner change, Task, CQL, escaping."""
 
 from __future__ import annotations
 
@@ -149,6 +149,7 @@ async def test_like_wildcards_are_literal(crm: CrmService) -> None:
 async def test_sosl_reserved_characters_escaped(crm: CrmService, term: str) -> None:
     lead_id = await crm.create_lead({"LastName": "Search", "Company": term})
     found = await crm.client.search(
-        f"FIND {{{sosl_escape(term)}}} IN NAME FIELDS RETURNING Lead(Id, Company WHERE Id = {soql_quote(lead_id)})"
+        f"FIND {{{sosl_escape(term)}}} IN NAME FIELDS "
+        f"RETURNING Lead(Id, Company WHERE Id = {soql_quote(lead_id)})"
     )
     assert [r["Company"] for r in found] == [term]

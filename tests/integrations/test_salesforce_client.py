@@ -1,4 +1,4 @@
-"""Salesforce client against the sandbox over HTTP: sign-in, refresh, paging, retries, limits, error shapes."""
+"""Salesforce client against the sandbox over HTTP: sign-in, refresh, paging, retries, limits, errors."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ async def test_still_failing_503_raises_service_unavailable(
     ],
 )
 async def test_query_errors(client: SalesforceClient, soql: str, exc: type[Exception], text: str) -> None:
-    with pytest.raises(exc, match="Salesforce (MALFORMED_QUERY|INVALID_FIELD|INVALID_TYPE): ") as info:
+    with pytest.raises(exc, match=r"Salesforce (MALFORMED_QUERY|INVALID_FIELD|INVALID_TYPE): ") as info:
         await client.query(soql)
     assert text in info.value.sf_message  # type: ignore[attr-defined]
 
