@@ -13,7 +13,7 @@ from agent_app.errors import AuthenticationFailed, CommandError
 from agent_app.outbox import Outbox
 from agent_app.session import ConnectionState, agent_url
 from agent_app.store import Delivery, Store
-from tests.client.conftest import EMAIL, PASSWORD, Client, Visitor, new_client, until
+from tests.client.conftest import EMAIL, PASSWORD, Client, Recorder, Visitor, new_client, until
 
 
 def drop_agent_connections(server: Any) -> None:
@@ -174,6 +174,8 @@ async def test_outbox_and_cache_survive_a_restart(server: Any, tmp_path: Path, s
 
         store = Store()
         ClientCache(tmp_path / "cache.sqlite3").load_into(store)
+        recorder = Recorder()
+        store.add_listener(recorder)
         outbox = Outbox(tmp_path / "outbox.sqlite3")
         restarted = new_client(server.url, tmp_path, token=signed_in.session.token)
         restarted.store, restarted.outbox = store, outbox
@@ -188,6 +190,9 @@ async def test_outbox_and_cache_survive_a_restart(server: Any, tmp_path: Path, s
         await until(lambda: len(store.transcripts[cid]) == 3, what="the missed visitor message")
         await until(lambda: store.transcripts[cid][1].message.id != "", what="the pending send delivered")
         assert len(outbox) == 0
+        assert recorder.resets == 0  # resumed from the cached seq by replay, no snapshot needed
+        keys = [i.key for i in store.transcripts[cid]]
+        assert [k for c, k in recorder.added if c == cid] == [keys[1], keys[2]]  # pending row, missed msg
         history = await restarted.session.get_transcript(cid)
         await restarted.stop()
         outbox.close()
