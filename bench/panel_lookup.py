@@ -1,4 +1,4 @@
-"""Time from "visitor gave an email" to CRM + duplicates + enrichment + territory results, against the sandbox.
+"""Time from "visitor gave an email" to CRM, duplicate, enrichment and territory results (sandbox).
 
 Usage: .venv/bin/python bench/panel_lookup.py [--visitors 200] [--concurrency 8] [--latency-ms 0]
 The sandboxes run as subprocesses (`python -m sandbox ...`), so their CPU does not share our event loop.

@@ -429,7 +429,7 @@ def matches(expr: Any, record: dict[str, Any], get: Getter) -> bool:
         return isinstance(value, str) and expr[2].fullmatch(value) is not None
     if kind == "in":
         found = _norm(value) in [_norm(v) for v in expr[2]]
-        return found != expr[3]
+        return found is not bool(expr[3])
     op, lit = expr[2], expr[3]
     a, b = _norm(value), _norm(lit)
     if op == "=":

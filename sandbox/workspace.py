@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import random
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -287,7 +288,10 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"territories   {ws.territories_csv}")
         print(f"sign in as    {ws.demo_email} / {ws.demo_password}  (team: {', '.join(ws.agents)})")
         print(f"seeded        {ws.seeded} past conversations (0 = kept from an earlier start)", flush=True)
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C still works
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,3 +78,11 @@ def test_quoted_multiline_cell_keeps_physical_line_numbers() -> None:
     text = HEADER + 'a,US,"CA,\nWA",*,alex@demo.sdr,\nb,US,*,gigantic,sam@demo.sdr,\n'
     with pytest.raises(TerritoryError, match="line 4: unknown segment 'gigantic'"):
         TerritoryTable.parse(text)
+
+
+def test_integrations_import_without_qt() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, agent_app.integrations, agent_app.territory; assert 'PySide6' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
