@@ -29,7 +29,7 @@ PASSWORD = "bench password 1"
 
 
 def raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the server subprocess
 
 
@@ -158,7 +158,7 @@ async def run(args: argparse.Namespace, proc: subprocess.Popen[str], url: str) -
         await ws.send(p.encode(p.VisitorSendMessage(id=f"w{i}", text="hello")))
         if i % 200 == 199:
             await asyncio.sleep(0.2)
-    while stats.acks < len(visitors):
+    while stats.acks < len(visitors):  # noqa: ASYNC110 - polling a counter is fine in a bench
         await asyncio.sleep(0.1)
 
     stats.measuring = True
@@ -176,7 +176,7 @@ async def run(args: argparse.Namespace, proc: subprocess.Popen[str], url: str) -
     send_s = time.perf_counter() - start
     expected = sent * args.agents if args.role == "manager" else None
     deadline = time.perf_counter() + 10
-    while expected and stats.delivered < expected and time.perf_counter() < deadline:
+    while expected and stats.delivered < expected and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     total_s = time.perf_counter() - start
     rss_end, cpu1 = proc_stats(proc.pid)
@@ -191,8 +191,9 @@ async def run(args: argparse.Namespace, proc: subprocess.Popen[str], url: str) -
     print(
         f"agent deliveries: {stats.delivered} (expected {expected}) = {stats.delivered / total_s:.0f} deliveries/s"
     )
-    print(f"latency visitor send -> agent receive: p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms, "
-          f"max {pct(1.0):.1f} ms")  # fmt: skip
+    print(
+        f"latency visitor send -> agent receive: p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms, max {pct(1.0):.1f}"
+    )
     print(
         f"errors: {stats.errors}; server RSS {rss_end:.0f} MiB; server CPU {(cpu1 - cpu0) / send_s * 100:.0f}%"
     )

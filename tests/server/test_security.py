@@ -17,7 +17,6 @@ from tests.server.conftest import (
     cid,
     make_config,
     open_ws,
-    provision,
     visitor_login,
 )
 
