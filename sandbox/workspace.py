@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 
 from agent_app import protocol as p
-from sandbox.demo_data import DEMO_EMAIL, DEMO_PASSWORD, PAST_CONVERSATIONS, PERSONAS_BY_KEY, SITE, TEAM
-from sandbox.demo_data import agent_answer as answer
+from sandbox import demo_data as demo
+from sandbox.demo_data import DEMO_EMAIL, DEMO_PASSWORD, TEAM
 from sandbox.visitor_sim import Link, VisitorPool, server_origin
 
 log = logging.getLogger(__name__)
@@ -138,10 +138,8 @@ async def provision_team(server: Any) -> list[str]:
     added = []
     for member in TEAM:
         if server.storage.agent_by_email(member.email) is None:
-            add = server.admin.add_agent
-            await asyncio.to_thread(
-                add, member.email, member.name, DEMO_PASSWORD, member.territory, member.role
-            )
+            fields = (member.email, member.name, DEMO_PASSWORD, member.territory, member.role)
+            await asyncio.to_thread(server.admin.add_agent, *fields)  # scrypt: off the loop
             added.append(member.email)
     return added
 
@@ -154,7 +152,7 @@ async def seed_past_conversations(url: str, clock: DemoClock, rng: random.Random
         team = {m.email: await stack.enter_async_context(AgentLink.connect(url, m.email)) for m in TEAM}
         boss = team[next(m.email for m in TEAM if m.role == "manager")]
         try:
-            for past in PAST_CONVERSATIONS:
+            for past in demo.PAST_CONVERSATIONS:
                 t = now - past.hours_ago * 3600
 
                 def at(seconds: float) -> None:
@@ -170,14 +168,12 @@ async def seed_past_conversations(url: str, clock: DemoClock, rng: random.Random
     return created
 
 
-async def _seed_one(url: str, past: Any, sdr: AgentLink, boss: AgentLink, at: Callable[[float], None],
-                    rng: random.Random) -> None:  # fmt: skip
-    persona = PERSONAS_BY_KEY[past.persona]
+async def _seed_one(url: str, past: demo.PastConversation, sdr: AgentLink, boss: AgentLink,
+                    at: Callable[[float], None], rng: random.Random) -> None:  # fmt: skip
+    persona = demo.PERSONAS_BY_KEY[past.persona]
     async with Link.open(url, "/visitor", lambda frame: None, server_origin(url)) as visitor:
-        page = SITE + persona.pages[0]
-        await visitor.request(
-            p.VisitorHello, page_url=page, timezone=persona.timezone, referrer=persona.referrer
-        )
+        hello = {"page_url": demo.SITE + persona.pages[0], "timezone": persona.timezone}
+        await visitor.request(p.VisitorHello, referrer=persona.referrer, **hello)
         if persona.shares_profile:
             await visitor.request(p.VisitorUpdateProfile, name=persona.name, email=persona.email,
                                   company=persona.company)  # fmt: skip
@@ -193,7 +189,7 @@ async def _seed_one(url: str, past: Any, sdr: AgentLink, boss: AgentLink, at: Ca
                 if boss.conversations[cid].assignee_id != sdr.id:
                     await boss.request(p.AssignConversation, conversation_id=cid, agent_id=sdr.id)
             at(rng.uniform(15, 60))
-            await sdr.request(p.SendMessage, conversation_id=cid, text=answer(persona, turn))
+            await sdr.request(p.SendMessage, conversation_id=cid, text=demo.agent_answer(persona, turn))
         for command, fields in (
             (p.SendMessage, {"text": past.note, "private": True} if past.note else None),
             (p.SetCql, {"level": past.cql} if past.cql is not None else None),
@@ -209,15 +205,9 @@ async def _seed_one(url: str, past: Any, sdr: AgentLink, boss: AgentLink, at: Ca
 
 @contextlib.asynccontextmanager
 async def demo_workspace(
-    data_dir: Path,
-    *,
-    first_visitor_after: float = 8.0,
-    visitor_interval: tuple[float, float] = (25.0, 60.0),
-    seed: int | None = None,
-    speed: float = 1.0,
-    max_visitors: int = 6,
-    visitors: bool = True,
-) -> AsyncIterator[DemoWorkspace]:
+    data_dir: Path, *, first_visitor_after: float = 8.0, visitor_interval: tuple[float, float] = (25.0, 60.0),
+    seed: int | None = None, speed: float = 1.0, max_visitors: int = 6, visitors: bool = True,
+) -> AsyncIterator[DemoWorkspace]:  # fmt: skip
     """Starts everything (see the module docstring); a second start on the same ``data_dir`` reuses the
     team and the seeded conversations. Everything is cancelled and closed on exit."""
     from chat_server.app import run_server  # the server is optional for the rest of the sandbox
