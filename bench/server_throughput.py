@@ -185,18 +185,11 @@ async def run(args: argparse.Namespace, proc: subprocess.Popen[str], url: str) -
     def pct(q: float) -> float:
         return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
 
-    print(
-        f"visitor messages sent: {sent} in {send_s:.1f} s = {sent / send_s:.0f} msg/s (target {args.rate:.0f})"
-    )
-    print(
-        f"agent deliveries: {stats.delivered} (expected {expected}) = {stats.delivered / total_s:.0f} deliveries/s"
-    )
-    print(
-        f"latency visitor send -> agent receive: p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms, max {pct(1.0):.1f}"
-    )
-    print(
-        f"errors: {stats.errors}; server RSS {rss_end:.0f} MiB; server CPU {(cpu1 - cpu0) / send_s * 100:.0f}%"
-    )
+    rate, per_s, cpu = sent / send_s, stats.delivered / total_s, (cpu1 - cpu0) / send_s * 100
+    print(f"visitor messages sent: {sent} in {send_s:.1f} s = {rate:.0f}/s (target {args.rate:.0f})")
+    print(f"agent deliveries: {stats.delivered} (expected {expected}) = {per_s:.0f}/s")
+    print(f"latency visitor send -> agent receive: p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms")
+    print(f"errors: {stats.errors}; server RSS {rss_end:.0f} MiB; server CPU {cpu:.0f}%")
     for task in readers:
         task.cancel()
 
