@@ -84,7 +84,7 @@ G2 = "https://www.g2.com/categories/sales-intelligence"
 # contact), richard/priya/ana (existing leads, ana with a personal address) are deliberate CRM matches.
 PERSONAS: Final[tuple[Persona, ...]] = (
     Persona("peter", "Peter Gibbons", "peter.gibbons@initech.com", "Initech", "Division Manager",
-            "Austin, TX", "America/Chicago", 650, ("/pricing", "/integrations/salesforce"),
+            "Austin, TX", "America/Chicago", 650, ("/integrations/salesforce", "/pricing"),
             ("Hi, do you integrate with Salesforce?",
              "We're a 650-person team in Austin, what does pricing look like?",
              "Could someone walk us through a demo next week?"), "pricing", referrer=GOOGLE, duplicate=True),
