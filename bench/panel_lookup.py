@@ -28,12 +28,12 @@ from agent_app.integrations import (  # noqa: E402
     ClearbitProvider,
     CrmService,
     EnrichmentService,
-    KeyringSecrets,
     OAuthConfig,
     SalesforceAuth,
     SalesforceClient,
     VisitorLookup,
 )
+from agent_app.secrets import SecretStore, qualname  # noqa: E402
 from agent_app.territory import TerritoryTable  # noqa: E402
 from sandbox.enrichment import DEFAULT_CLEARBIT_KEY, load_companies  # noqa: E402
 
@@ -94,7 +94,8 @@ async def _run(args: argparse.Namespace) -> None:
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, connect=5.0), limits=httpx.Limits(max_connections=50)
         ) as http:
-            auth = SalesforceAuth(OAuthConfig(sf_url, "Bench"), http, KeyringSecrets())
+            secrets = SecretStore(secure_backends={qualname(keyring.get_keyring())})
+            auth = SalesforceAuth(OAuthConfig(sf_url, "Bench"), http, secrets)
 
             async def browser(url: str) -> None:
                 await http.get(url, follow_redirects=True)

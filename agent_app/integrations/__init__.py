@@ -2,7 +2,12 @@
 
 from agent_app.integrations.activity_log import ActivityLog
 from agent_app.integrations.cache import LookupCache
-from agent_app.integrations.config import Integrations, IntegrationSettings, build_integrations
+from agent_app.integrations.config import (
+    Integrations,
+    IntegrationSettings,
+    build_integrations,
+    integration_settings_from,
+)
 from agent_app.integrations.crm import AccountMatch, CrmService, DuplicateHit, DuplicateReport, PersonMatch
 from agent_app.integrations.enrichment import (
     ClearbitProvider,
@@ -33,7 +38,7 @@ from agent_app.integrations.errors import (
 )
 from agent_app.integrations.escaping import soql_like, soql_quote, sosl_escape
 from agent_app.integrations.lookup import EnrichmentService, VisitorInsight, VisitorLookup
-from agent_app.integrations.secret_store import KeyringSecrets, SecretStore
+from agent_app.integrations.secret_store import SecretStore
 from agent_app.integrations.sf_auth import OAuthConfig, SalesforceAuth, Session
 from agent_app.integrations.sf_client import ApiUsage, RetryPolicy, SalesforceClient
 
@@ -58,7 +63,6 @@ __all__ = [
     "IntegrationSettings",
     "Integrations",
     "InvalidField",
-    "KeyringSecrets",
     "LookupCache",
     "LookupResult",
     "LookupStatus",
@@ -81,6 +85,7 @@ __all__ = [
     "VisitorInsight",
     "VisitorLookup",
     "build_integrations",
+    "integration_settings_from",
     "normalize_domain",
     "soql_like",
     "soql_quote",

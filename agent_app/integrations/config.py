@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -15,7 +16,10 @@ from agent_app.integrations.lookup import EnrichmentService, VisitorLookup
 from agent_app.integrations.secret_store import SecretStore
 from agent_app.integrations.sf_auth import OAuthConfig, SalesforceAuth
 from agent_app.integrations.sf_client import DEFAULT_API_VERSION, SalesforceClient
-from agent_app.territory import TerritoryTable
+from agent_app.territory import TerritoryError, TerritoryTable
+
+if TYPE_CHECKING:
+    from agent_app.settings import Settings
 
 # Keychain keys for the enrichment credentials (Salesforce tokens use their own, see SalesforceAuth).
 ENRICHMENT_KEY_SECRET = "enrichment:api_key"  # Clearbit key, or DataFox client secret
@@ -49,6 +53,7 @@ class Integrations:
     territory: TerritoryTable | None
     lookup: VisitorLookup
     activity_log: ActivityLog | None
+    territory_errors: list[str] = field(default_factory=list)  # a bad table is shown, not ignored
 
     def close(self) -> None:
         """Release local resources (the shared httpx client belongs to the caller)."""
@@ -93,7 +98,44 @@ def build_integrations(
     elif settings.enrichment_provider not in ("clearbit", "datafox", "none"):
         raise IntegrationError(f"Unknown enrichment provider '{settings.enrichment_provider}'")
     enrichment = EnrichmentService(provider) if provider else None
-    territory = TerritoryTable.load(settings.territory_csv) if settings.territory_csv else None
+    territory, territory_errors = _load_territory(settings.territory_csv)
     return Integrations(
-        auth, client, crm, enrichment, territory, VisitorLookup(crm, enrichment, territory), log
+        auth,
+        client,
+        crm,
+        enrichment,
+        territory,
+        VisitorLookup(crm, enrichment, territory),
+        log,
+        territory_errors,
+    )
+
+
+def _load_territory(path: str) -> tuple[TerritoryTable | None, list[str]]:
+    """The table, or None with every problem ("line N: ...") so the panel can show them."""
+    if not path:
+        return None, []
+    try:
+        return TerritoryTable.load(path), []
+    except TerritoryError as exc:
+        return None, [f"{path}: {e}" for e in exc.errors]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [f"cannot read the territory table {path}: {exc}"]
+
+
+def integration_settings_from(settings: Settings, data_dir: str | Path) -> IntegrationSettings:
+    """The app's Settings mapped onto IntegrationSettings; the activity log defaults into ``data_dir``."""
+    activity = settings.get_str("activity_log_path") or str(Path(data_dir) / "crm-activity.sqlite3")
+    return IntegrationSettings(
+        salesforce_login_url=settings.get_str("salesforce_login_url"),
+        salesforce_client_id=settings.get_str("salesforce_client_id"),
+        salesforce_api_version=settings.get_str("salesforce_api_version"),
+        salesforce_redirect_port=int(settings.get("salesforce_redirect_port")),
+        salesforce_cql_field=settings.get_str("salesforce_cql_field"),
+        salesforce_lightning_urls=settings.get_bool("salesforce_lightning_urls"),
+        enrichment_provider=settings.get_str("enrichment_provider"),
+        enrichment_base_url=settings.get_str("enrichment_base_url"),
+        enrichment_client_id=settings.get_str("enrichment_client_id"),
+        territory_csv=settings.get_str("territory_csv_path"),
+        activity_log_path=activity,
     )

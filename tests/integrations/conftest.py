@@ -12,12 +12,12 @@ from keyring.backend import KeyringBackend
 
 from agent_app.integrations import (
     CrmService,
-    KeyringSecrets,
     OAuthConfig,
     RetryPolicy,
     SalesforceAuth,
     SalesforceClient,
 )
+from agent_app.secrets import SecretStore, qualname
 from sandbox.enrichment import FakeEnrichment, start_enrichment
 from sandbox.salesforce import FakeSalesforce, start_salesforce
 
@@ -45,6 +45,11 @@ class MemoryKeyring(KeyringBackend):
         if (service, username) not in self.store:
             raise PasswordDeleteError(username)
         del self.store[(service, username)]
+
+
+def trusted_secrets() -> SecretStore:
+    """The app's SecretStore over the active (in-memory) keyring, which it is told to trust."""
+    return SecretStore(secure_backends={qualname(keyring.get_keyring())})
 
 
 @pytest.fixture
@@ -100,7 +105,7 @@ async def browser_for(http: httpx.AsyncClient) -> Any:
 
 @pytest.fixture
 async def auth(sf: FakeSalesforce, http: httpx.AsyncClient, memory_keyring: MemoryKeyring) -> SalesforceAuth:
-    a = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, KeyringSecrets())
+    a = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, trusted_secrets())
     await a.sign_in(await browser_for(http), login_hint="alex@demo.sdr")
     return a
 

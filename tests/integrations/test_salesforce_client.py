@@ -8,7 +8,6 @@ import pytest
 from agent_app.integrations import (
     AuthError,
     InvalidField,
-    KeyringSecrets,
     MalformedQuery,
     NotFound,
     OAuthConfig,
@@ -22,7 +21,7 @@ from agent_app.integrations import (
 from agent_app.integrations.sf_auth import authorize_with_browser
 from sandbox.salesforce import FakeSalesforce
 
-from .conftest import CLIENT_ID, MemoryKeyring, Sleeps, browser_for
+from .conftest import CLIENT_ID, MemoryKeyring, Sleeps, browser_for, trusted_secrets
 
 
 async def test_sign_in_stores_refresh_token_in_keychain(
@@ -78,7 +77,7 @@ async def test_revoked_refresh_token_asks_for_sign_in(
 async def test_session_restored_from_keychain(
     auth: SalesforceAuth, sf: FakeSalesforce, http: httpx.AsyncClient, memory_keyring: MemoryKeyring
 ) -> None:
-    fresh = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, KeyringSecrets())
+    fresh = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, trusted_secrets())
     client = SalesforceClient(fresh, http)
     assert await client.query("SELECT Id FROM Lead WHERE Email = 'gavin@hooli.com'")
 
@@ -163,7 +162,7 @@ async def test_save_errors(client: SalesforceClient) -> None:
 async def test_oauth_error_is_readable(
     sf: FakeSalesforce, http: httpx.AsyncClient, memory_keyring: MemoryKeyring
 ) -> None:
-    a = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, KeyringSecrets())
+    a = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, trusted_secrets())
     with pytest.raises(AuthError, match="invalid_grant"):
         await a._token_call({"grant_type": "authorization_code", "code": "bogus", "client_id": CLIENT_ID})
 
