@@ -1,4 +1,4 @@
-"""Command line: `python -m sandbox salesforce|datafox [--port N]` runs one stand-in and prints its URL."""
+"""Command line: `python -m sandbox salesforce|datafox|visitors|workspace ...` runs one sandbox piece."""
 
 from __future__ import annotations
 
@@ -42,6 +42,13 @@ async def _run(service: str, port: int, page_size: int, latency_ms: float) -> No
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments and serve until interrupted."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("visitors", "workspace"):
+        # Their own parsers: the simulator and the whole demo workspace have many more options.
+        from sandbox import visitor_sim, workspace
+
+        runner = visitor_sim.main if argv[0] == "visitors" else workspace.main
+        raise SystemExit(runner(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("service", choices=["salesforce", "datafox", "clearbit", "enrichment"])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
