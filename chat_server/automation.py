@@ -18,7 +18,7 @@ import inspect
 import logging
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -417,3 +417,50 @@ def _connection(service: Service) -> sqlite3.Connection:
     if not isinstance(conn, sqlite3.Connection):
         raise TypeError("the SLA clock needs a SQLite storage (or pass conn=)")
     return conn
+
+
+def booking_provider(service: Service) -> BookingProvider | None:
+    """Booking cards from the calendar module (chat_server.meetings) when the storage keeps meetings."""
+    storage = service.storage
+    if not hasattr(storage, "add_meeting"):
+        return None
+    from chat_server import meetings
+
+    def card(agent: Agent) -> BookingCard | None:
+        return meetings.booking_card(cast(Any, storage), agent, service.clock.now())
+
+    return card
+
+
+async def attach(
+    server: Any,
+    playbook: Playbook | None = None,
+    *,
+    territories: TerritoryTable | None = None,
+    enrich: Enricher | None = None,
+    scheduler: Scheduler | None = None,
+) -> Automation:
+    """Wires the playbook, routing, SLA clock and widget routes into a running ``ChatServer``.
+
+    The territory table defaults to the playbook's ``[routing] territories_csv``; a broken table is a
+    startup error naming the bad lines (routing silently to the fallback would hide it)."""
+    from chat_server.playbook import load_playbook
+    from chat_server.routing import load_table
+    from chat_server.widget_routes import widget_routes
+
+    playbook = playbook or load_playbook()
+    if territories is None and (path := playbook.territories_path()) is not None:
+        territories = load_table(path)
+    service: Service = server.service
+    automation = Automation(
+        service,
+        playbook,
+        territories=territories,
+        enrich=enrich,
+        booking=booking_provider(service),
+        scheduler=scheduler,
+    )
+    automation.install()
+    server.routes.update(widget_routes(playbook))
+    await automation.start()
+    return automation

@@ -1,0 +1,552 @@
+/*
+ * SDR Agent Desk visitor chat widget. Embed with one tag:
+ *   <script src="https://CHAT-SERVER/widget.js" async></script>
+ * Plain JS, no build step. Renders inside a shadow root (the host page's CSS can't break it, ours can't
+ * leak out). Everything from the network is rendered with textContent: never innerHTML with data.
+ * Wire protocol sdr.v1 (docs/protocol.md): visitor_hello / visitor_message / page_view / visitor_typing /
+ * book_slot; the server answers ack/error by ref and pushes events (message_created) and typing frames.
+ */
+(function () {
+  "use strict";
+  if (window.__sdrWidgetLoaded) return;
+  window.__sdrWidgetLoaded = true;
+
+  var script = document.currentScript || (function () {
+    var all = document.querySelectorAll("script[src*='widget.js']");
+    return all[all.length - 1];
+  })();
+  var BASE = new URL(script && script.src ? script.src : "/widget.js", location.href);
+  var ORIGIN = BASE.origin;
+  var WS_URL = (BASE.protocol === "https:" ? "wss://" : "ws://") + BASE.host + "/visitor";
+  var TOKEN_KEY = "sdrWidget.token:" + BASE.host;
+  var OPEN_KEY = "sdrWidget.open:" + BASE.host;
+  var FATAL = { 4001: 1, 4003: 1, 4004: 1 };
+
+  // ------------------------------------------------------------------ tiny DOM helpers (text only)
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function svg(pathD, size) {
+    var ns = "http://www.w3.org/2000/svg";
+    var s = document.createElementNS(ns, "svg");
+    s.setAttribute("viewBox", "0 0 24 24");
+    s.setAttribute("width", size || 24);
+    s.setAttribute("height", size || 24);
+    s.setAttribute("aria-hidden", "true");
+    var p = document.createElementNS(ns, "path");
+    p.setAttribute("d", pathD);
+    p.setAttribute("fill", "currentColor");
+    s.appendChild(p);
+    return s;
+  }
+  var ICON_CHAT = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
+  var ICON_CLOSE = "M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z";
+  var ICON_SEND = "M3 20.5 21 12 3 3.5v6.6L15 12 3 13.9z";
+
+  var seq = 0;
+  function newId(prefix) {
+    seq += 1;
+    var rnd = Math.random().toString(36).slice(2, 10);
+    return (prefix || "w") + Date.now().toString(36) + rnd + seq;
+  }
+  function storageGet(key) { try { return localStorage.getItem(key) || ""; } catch (e) { return ""; } }
+  function storageSet(key, value) { try { localStorage.setItem(key, value); } catch (e) { /* private mode */ } }
+
+  function utm() {
+    var out = {};
+    try {
+      new URLSearchParams(location.search).forEach(function (v, k) {
+        if (k.indexOf("utm_") === 0) out[k] = v.slice(0, 200);
+      });
+    } catch (e) { /* old browser */ }
+    return out;
+  }
+  var visitorZone = (function () {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return ""; }
+  })();
+
+  // ------------------------------------------------------------------ layout
+  var host = el("div");
+  host.id = "sdr-chat-widget";
+  var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+  var css = el("link");
+  css.rel = "stylesheet";
+  css.href = ORIGIN + "/widget.css";
+  root.appendChild(css);
+
+  var wrap = el("div", "sdr-wrap");
+  var panel = el("section", "sdr-panel");
+  panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-label", "Chat with us");
+  panel.hidden = true;
+
+  var header = el("header", "sdr-header");
+  var avatar = el("div", "sdr-avatar");
+  avatar.appendChild(svg(ICON_CHAT, 20));
+  var heading = el("div", "sdr-heading");
+  var title = el("div", "sdr-title", "Chat with Sales");
+  var status = el("div", "sdr-status", "Connecting…");
+  heading.appendChild(title);
+  heading.appendChild(status);
+  var closeBtn = el("button", "sdr-icon-btn sdr-close");
+  closeBtn.type = "button";
+  closeBtn.setAttribute("aria-label", "Close chat");
+  closeBtn.appendChild(svg(ICON_CLOSE, 20));
+  header.appendChild(avatar);
+  header.appendChild(heading);
+  header.appendChild(closeBtn);
+
+  var log = el("div", "sdr-log");
+  log.setAttribute("role", "log");
+  log.setAttribute("aria-live", "polite");
+  var prompt = el("div", "sdr-msg sdr-from-bot sdr-prompt");
+  var promptBubble = el("div", "sdr-bubble", "Hi there! 👋 How can we help?");
+  prompt.appendChild(promptBubble);
+  log.appendChild(prompt);
+
+  var typing = el("div", "sdr-typing");
+  typing.hidden = true;
+  var typingDots = el("span", "sdr-dots");
+  typingDots.appendChild(el("i"));
+  typingDots.appendChild(el("i"));
+  typingDots.appendChild(el("i"));
+  var typingText = el("span", "sdr-typing-text", "");
+  typing.appendChild(typingDots);
+  typing.appendChild(typingText);
+
+  var form = el("form", "sdr-composer");
+  var input = el("textarea", "sdr-input");
+  input.rows = 1;
+  input.placeholder = "Write a message…";
+  input.setAttribute("aria-label", "Message");
+  input.maxLength = 4000;
+  var sendBtn = el("button", "sdr-send");
+  sendBtn.type = "submit";
+  sendBtn.setAttribute("aria-label", "Send");
+  sendBtn.appendChild(svg(ICON_SEND, 20));
+  form.appendChild(input);
+  form.appendChild(sendBtn);
+
+  var footer = el("div", "sdr-footer", "");
+  panel.appendChild(header);
+  panel.appendChild(log);
+  panel.appendChild(typing);
+  panel.appendChild(form);
+  panel.appendChild(footer);
+
+  var launcher = el("button", "sdr-launcher");
+  launcher.type = "button";
+  launcher.setAttribute("aria-label", "Open chat");
+  launcher.appendChild(svg(ICON_CHAT, 28));
+  var badge = el("span", "sdr-badge", "");
+  badge.hidden = true;
+  launcher.appendChild(badge);
+
+  wrap.appendChild(panel);
+  wrap.appendChild(launcher);
+  root.appendChild(wrap);
+
+  function mount() { document.body.appendChild(host); }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+
+  // ------------------------------------------------------------------ state
+  var ws = null;
+  var token = storageGet(TOKEN_KEY);
+  var visitor = null;
+  var rendered = {}; // message id -> node
+  var pendingSends = {}; // command id -> {node, text}
+  var outbox = []; // frames to (re)send after reconnect
+  var waiters = {}; // command id -> callback(frame)
+  var attempt = 0;
+  var connectedAt = 0;
+  var stopped = false;
+  var unread = 0;
+  var typingTimer = null;
+  var myTypingSent = 0;
+  var myTypingIdle = null;
+
+  function setOpen(open) {
+    panel.hidden = !open;
+    wrap.classList.toggle("sdr-open", open);
+    launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
+    launcher.replaceChildren(svg(open ? ICON_CLOSE : ICON_CHAT, 28), badge);
+    storageSet(OPEN_KEY, open ? "1" : "");
+    if (open) {
+      unread = 0;
+      badge.hidden = true;
+      setTimeout(function () { input.focus(); }, 0);
+      scrollDown();
+    }
+  }
+  launcher.addEventListener("click", function () { setOpen(panel.hidden); });
+  closeBtn.addEventListener("click", function () { setOpen(false); });
+
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function fmtTime(seconds) {
+    try {
+      return new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" }).format(new Date(seconds * 1000));
+    } catch (e) { return ""; }
+  }
+
+  // ------------------------------------------------------------------ rendering (textContent only)
+  function renderMessage(m) {
+    if (m.private) return;
+    var existing = rendered[m.id];
+    if (existing) return;
+    if (m.client_id && pendingSends[m.client_id]) {
+      var pending = pendingSends[m.client_id];
+      delete pendingSends[m.client_id];
+      pending.node.classList.remove("sdr-pending");
+      pending.node.dataset.id = m.id;
+      rendered[m.id] = pending.node;
+      return;
+    }
+    var kind = m.author_kind;
+    var row = el("div", "sdr-msg sdr-from-" + kind);
+    row.dataset.id = m.id;
+    if (kind === "agent" || kind === "bot") {
+      row.appendChild(el("div", "sdr-author", m.author_name || (kind === "bot" ? "Assistant" : "Sales team")));
+    }
+    var bubble = el("div", "sdr-bubble", m.text);
+    row.appendChild(bubble);
+    if (m.card && m.card.slots && m.card.slots.length) row.appendChild(renderCard(m.card));
+    if (kind !== "system") row.appendChild(el("div", "sdr-meta", fmtTime(m.created_at)));
+    rendered[m.id] = row;
+    log.appendChild(row);
+    if (kind !== "visitor") {
+      hideTyping();
+      if (panel.hidden) {
+        unread += 1;
+        badge.textContent = String(unread);
+        badge.hidden = false;
+      }
+    }
+    scrollDown();
+  }
+
+  function renderCard(card) {
+    var box = el("div", "sdr-card");
+    var mins = card.duration_minutes || 30;
+    box.appendChild(el("div", "sdr-card-title", "Book a " + mins + "-minute call with " + card.agent_name));
+    if (card.description) box.appendChild(el("div", "sdr-card-desc", card.description));
+    var zoneNote = visitorZone ? "Times shown in your time zone (" + visitorZone + ")" : "Times shown in your time zone";
+    box.appendChild(el("div", "sdr-card-zone", zoneNote));
+    var dayFmt, timeFmt;
+    try {
+      dayFmt = new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric" });
+      timeFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+    } catch (e) {
+      dayFmt = { format: function (d) { return d.toDateString(); } };
+      timeFmt = { format: function (d) { return d.toTimeString().slice(0, 5); } };
+    }
+    var emailRow = null;
+    var emailInput = null;
+    if (!visitor || !visitor.email) {
+      emailRow = el("label", "sdr-card-email");
+      emailRow.appendChild(el("span", "", "Your email for the invite"));
+      emailInput = el("input");
+      emailInput.type = "email";
+      emailInput.placeholder = "you@company.com";
+      emailInput.autocomplete = "email";
+      emailRow.appendChild(emailInput);
+      box.appendChild(emailRow);
+    }
+    var days = el("div", "sdr-days");
+    var lastDay = "";
+    var group = null;
+    card.slots.forEach(function (slot) {
+      var start = new Date(slot.start * 1000);
+      var day = dayFmt.format(start);
+      if (day !== lastDay) {
+        lastDay = day;
+        var dayBox = el("div", "sdr-day");
+        dayBox.appendChild(el("div", "sdr-day-name", day));
+        group = el("div", "sdr-slots");
+        dayBox.appendChild(group);
+        days.appendChild(dayBox);
+      }
+      var btn = el("button", "sdr-slot", timeFmt.format(start));
+      btn.type = "button";
+      btn.dataset.start = String(slot.start);
+      btn.title = day + " " + timeFmt.format(start);
+      btn.addEventListener("click", function () { book(card, slot, box, btn, emailInput); });
+      group.appendChild(btn);
+    });
+    box.appendChild(days);
+    var note = el("div", "sdr-card-note", "");
+    box.appendChild(note);
+    return box;
+  }
+
+  function book(card, slot, box, btn, emailInput) {
+    var note = box.querySelector(".sdr-card-note");
+    var email = emailInput ? emailInput.value.trim() : "";
+    if (emailInput && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
+      note.textContent = "Please enter your email so we can send the invite.";
+      emailInput.focus();
+      return;
+    }
+    var buttons = box.querySelectorAll(".sdr-slot");
+    buttons.forEach(function (b) { b.disabled = true; });
+    btn.classList.add("sdr-busy");
+    note.textContent = "Booking…";
+    var frame = { type: "book_slot", id: newId("b"), agent_id: card.agent_id, start: slot.start };
+    if (email) frame.email = email;
+    if (visitor && visitor.name) frame.name = visitor.name;
+    call(frame, function (reply) {
+      btn.classList.remove("sdr-busy");
+      if (reply.type === "ack" && reply.result && reply.result.meeting) {
+        showBooked(box, reply.result.meeting);
+      } else {
+        buttons.forEach(function (b) { b.disabled = false; });
+        if (reply.code === "conflict") {
+          btn.disabled = true;
+          btn.classList.add("sdr-taken");
+          note.textContent = "That time was just taken — please pick another.";
+        } else {
+          note.textContent = (reply.message || "Booking failed") + "";
+        }
+      }
+    });
+  }
+
+  function showBooked(box, meeting) {
+    box.replaceChildren();
+    box.classList.add("sdr-booked");
+    box.appendChild(el("div", "sdr-card-title", "You're booked! ✅"));
+    var when = new Date(meeting.start * 1000);
+    var text;
+    try {
+      text = new Intl.DateTimeFormat(undefined, {
+        weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "short",
+      }).format(when);
+    } catch (e) { text = when.toString(); }
+    box.appendChild(el("div", "sdr-booked-when", text));
+    if (meeting.title) box.appendChild(el("div", "sdr-card-desc", meeting.title));
+    if (meeting.ics_url) {
+      var link = el("a", "sdr-ics", "Add to calendar (.ics)");
+      var url = new URL(meeting.ics_url, ORIGIN);
+      if (url.protocol === "http:" || url.protocol === "https:") link.href = url.href;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.download = "meeting.ics";
+      box.appendChild(link);
+    }
+  }
+
+  function showTyping(name) {
+    typingText.textContent = (name || "Someone") + " is typing…";
+    typing.hidden = false;
+    scrollDown();
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(hideTyping, 6000);
+  }
+  function hideTyping() {
+    typing.hidden = true;
+    clearTimeout(typingTimer);
+  }
+
+  function setStatus(text, cls) {
+    status.textContent = text;
+    status.className = "sdr-status" + (cls ? " " + cls : "");
+  }
+
+  // ------------------------------------------------------------------ connection
+  function send(frame) {
+    if (ws && ws.readyState === 1) {
+      ws.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  function call(frame, callback) {
+    waiters[frame.id] = callback;
+    if (!send(frame)) outbox.push(frame);
+  }
+
+  function connect() {
+    if (stopped) return;
+    setStatus(attempt ? "Reconnecting…" : "Connecting…", "sdr-off");
+    try {
+      ws = new WebSocket(WS_URL, "sdr.v1");
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    var helloId = newId("h");
+    ws.onopen = function () {
+      connectedAt = Date.now();
+      ws.send(JSON.stringify({
+        type: "visitor_hello", id: helloId, version: 1, visitor_token: token,
+        page_url: location.href, page_title: document.title, referrer: document.referrer,
+        utm: utm(), timezone: visitorZone,
+      }));
+    };
+    ws.onmessage = function (ev) {
+      var frame;
+      try { frame = JSON.parse(ev.data); } catch (e) { return; }
+      handle(frame, helloId);
+    };
+    ws.onclose = function (ev) {
+      ws = null;
+      hideTyping();
+      if (FATAL[ev.code]) {
+        stopped = true;
+        setStatus("Chat unavailable", "sdr-off");
+        return;
+      }
+      if (Date.now() - connectedAt > 10000) attempt = 0; // a connection that lived resets the backoff
+      scheduleReconnect();
+    };
+    ws.onerror = function () { /* onclose follows */ };
+  }
+
+  function scheduleReconnect() {
+    attempt += 1;
+    var cap = Math.min(30000, 500 * Math.pow(2, attempt));
+    var delay = 300 + Math.random() * cap; // full jitter
+    setStatus("Reconnecting…", "sdr-off");
+    setTimeout(connect, delay);
+  }
+
+  function handle(frame, helloId) {
+    switch (frame.type) {
+      case "visitor_welcome":
+        if (frame.ref !== helloId) return;
+        token = frame.visitor_token;
+        storageSet(TOKEN_KEY, token);
+        visitor = frame.visitor;
+        setStatus("We typically reply in under a minute", "sdr-on");
+        (frame.messages || []).forEach(renderMessage);
+        var queued = outbox;
+        outbox = [];
+        queued.forEach(function (f) { send(f); });
+        break;
+      case "event":
+        var e = frame.event || {};
+        if (e.kind === "message_created" && e.message) renderMessage(e.message);
+        else if (e.kind === "visitor_updated" && e.visitor) visitor = e.visitor;
+        else if (e.kind === "meeting_booked" && e.meeting) { /* shown by the card that booked it */ }
+        break;
+      case "typing":
+        if (frame.author_kind === "agent") {
+          // defaults are omitted on the wire: a missing "active" means true
+          if (frame.active !== false) showTyping(frame.author_name); else hideTyping();
+        }
+        break;
+      case "ack":
+      case "error":
+        var waiter = waiters[frame.ref];
+        if (waiter) {
+          delete waiters[frame.ref];
+          waiter(frame);
+        } else if (frame.type === "ack" && frame.result && frame.result.message) {
+          renderMessage(frame.result.message);
+        }
+        if (frame.type === "ack" && frame.result && frame.result.visitor) visitor = frame.result.visitor;
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------------ composer
+  function sendMessage(text) {
+    var id = newId("m");
+    var row = el("div", "sdr-msg sdr-from-visitor sdr-pending");
+    row.appendChild(el("div", "sdr-bubble", text));
+    log.appendChild(row);
+    pendingSends[id] = { node: row, text: text };
+    scrollDown();
+    call({ type: "visitor_message", id: id, text: text }, function (reply) {
+      if (reply.type === "ack" && reply.result && reply.result.message) {
+        renderMessage(reply.result.message);
+      } else if (reply.type === "error") {
+        row.classList.add("sdr-failed");
+        row.appendChild(el("div", "sdr-meta", reply.message || "Not sent"));
+        delete pendingSends[id];
+      }
+    });
+  }
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    autosize();
+    typingDone();
+    sendMessage(text);
+  });
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit", { cancelable: true }));
+    }
+  });
+  function autosize() {
+    input.style.height = "auto";
+    input.style.height = Math.min(120, input.scrollHeight) + "px";
+  }
+  input.addEventListener("input", function () {
+    autosize();
+    var now = Date.now();
+    if (input.value.trim() && now - myTypingSent > 1500) {
+      myTypingSent = now;
+      send({ type: "visitor_typing", id: newId("t"), active: true, preview: input.value.slice(0, 500) });
+    }
+    clearTimeout(myTypingIdle);
+    myTypingIdle = setTimeout(typingDone, 4000);
+  });
+  function typingDone() {
+    clearTimeout(myTypingIdle);
+    if (myTypingSent) {
+      myTypingSent = 0;
+      send({ type: "visitor_typing", id: newId("t"), active: false });
+    }
+  }
+
+  // ------------------------------------------------------------------ page views (single-page apps too)
+  var lastUrl = location.href;
+  function pageChanged() {
+    if (location.href === lastUrl) return;
+    lastUrl = location.href;
+    var frame = { type: "page_view", id: newId("p"), url: location.href, title: document.title };
+    if (!send(frame)) outbox.push(frame);
+  }
+  ["pushState", "replaceState"].forEach(function (name) {
+    var original = history[name];
+    if (typeof original !== "function") return;
+    history[name] = function () {
+      var result = original.apply(this, arguments);
+      setTimeout(pageChanged, 0);
+      return result;
+    };
+  });
+  window.addEventListener("popstate", pageChanged);
+  window.addEventListener("hashchange", pageChanged);
+
+  // ------------------------------------------------------------------ config, then connect
+  fetch(ORIGIN + "/widget/config.json?page=" + encodeURIComponent(location.href), { credentials: "omit" })
+    .then(function (r) { return r.ok ? r.json() : {}; })
+    .then(function (cfg) {
+      if (cfg.title) title.textContent = cfg.title;
+      if (cfg.prompt) promptBubble.textContent = cfg.prompt;
+      if (cfg.footer) footer.textContent = cfg.footer;
+      if (cfg.color && /^#[0-9a-fA-F]{3,8}$/.test(cfg.color)) wrap.style.setProperty("--sdr-accent", cfg.color);
+    })
+    .catch(function () { /* defaults are fine */ });
+
+  window.SdrChatWidget = {
+    open: function () { setOpen(true); },
+    close: function () { setOpen(false); },
+    reset: function () { storageSet(TOKEN_KEY, ""); },
+  };
+  if (storageGet(OPEN_KEY)) setOpen(true);
+  connect();
+})();
