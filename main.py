@@ -22,7 +22,7 @@ from ui.resources import app_icon
 from ui.shell.app import DemoInfo, Shell
 from ui.shell.errors import ErrorReporter
 from ui.shell.logs import setup_logging
-from ui.shell.paths import APP_ID, APP_NAME, DISPLAY_NAME, AppPaths
+from ui.shell.paths import APP_ID, APP_NAME, DISPLAY_NAME, QT_APP_NAME, AppPaths
 from ui.shell.single_instance import SingleInstance
 from ui.tasks import TaskRunner
 
@@ -109,7 +109,7 @@ def run(argv: list[str] | None = None) -> int:
     instance_args = [*args.links]
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
-    app.setApplicationName(APP_NAME)
+    app.setApplicationName(QT_APP_NAME)
     app.setApplicationDisplayName(DISPLAY_NAME)
     app.setOrganizationName(APP_NAME)
     app.setDesktopFileName(APP_ID)

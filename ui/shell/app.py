@@ -88,7 +88,8 @@ class Shell(QObject):
     async def start(self) -> None:
         """Demo: sign in with the workspace's password. Else: the keychain token, else the dialog."""
         if self.demo is not None:
-            await self.sign_in(self.demo.server_url, self.demo.email, self.demo.password, remember=False)
+            if await self.sign_in(self.demo.server_url, self.demo.email, self.demo.password, remember=False):
+                self.set_presence(p.Presence.AVAILABLE)  # the demo's visitors should reach the SDR
             return
         url, email = self.settings.get_str("server_url"), self.settings.get_str("last_email")
         token = await self.secrets.aget(token_key(url, email)) if email else None

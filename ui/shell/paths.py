@@ -12,7 +12,9 @@ from pathlib import Path
 import platformdirs
 
 APP_ID = "io.github.sdr_agent_desk.SDRAgentDesk"  # .desktop file, AppStream id, Windows AUMID
-APP_NAME = "sdr-agent-desk"  # QCoreApplication.applicationName: no dots (Qt builds D-Bus paths from it)
+APP_NAME = "sdr-agent-desk"  # folders (platformdirs), keychain service
+QT_APP_NAME = "sdr_agent_desk"  # QCoreApplication.applicationName: no dots or dashes (setBadgeNumber
+# builds the D-Bus path /com/canonical/unity/launcherentry/<name> from it)
 DISPLAY_NAME = "SDR Agent Desk"
 URL_SCHEME = "sdr-agent-desk"
 
