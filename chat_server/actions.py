@@ -48,6 +48,7 @@ class AgentActions:
             self.s.system_message(
                 conversation, f"{agent.name} assigned the conversation to {name}", before=before
             )
+            self.s.assigned(conversation)
         return conversation
 
     def close(self, agent: Agent, conversation_id: str) -> Conversation:

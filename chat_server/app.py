@@ -8,13 +8,16 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import Server
 
 from agent_app.protocol import CloseCode, Conversation, Message, Visitor
 from chat_server.actions import AgentActions
 from chat_server.admin import Admin
+
+if TYPE_CHECKING:
+    from chat_server.automation import Automation
 from chat_server.clock import Clock, SystemClock
 from chat_server.config import Config
 from chat_server.context import Context
@@ -44,6 +47,7 @@ class ChatServer:
         self._loop_thread = threading.get_ident()
         self.admin = Admin(self.storage, self.clock, on_change=self._agents_changed, run=self._on_loop)
         self._server: Server | None = None
+        self.automation: Automation | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         self.port = 0
@@ -89,11 +93,17 @@ class ChatServer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
+        if self.config.playbook != "off":
+            from chat_server.automation import attach_configured
+
+            self.automation = await attach_configured(self)  # bot, routing, SLA clock, widget routes
         self._server = await start(self.ctx)
         self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self.config.port
         self._housekeeping = asyncio.create_task(self._housekeep())
 
     async def stop(self) -> None:
+        if self.automation is not None:
+            self.automation.stop()
         if self._housekeeping:
             self._housekeeping.cancel()
             with suppress(asyncio.CancelledError):

@@ -464,3 +464,15 @@ async def attach(
     server.routes.update(widget_routes(playbook))
     await automation.start()
     return automation
+
+
+async def attach_configured(server: Any) -> Automation:
+    """``attach`` with what ``server.config`` says (playbook, territories_csv, enrichment_url/key)."""
+    from chat_server.playbook import load_playbook
+    from chat_server.routing import datafox_enricher, load_table
+
+    config = server.config
+    playbook = load_playbook(config.playbook or None)
+    territories = load_table(config.territories_csv) if config.territories_csv else None
+    enrich = datafox_enricher(config.enrichment_url, config.enrichment_key) if config.enrichment_url else None
+    return await attach(server, playbook, territories=territories, enrich=enrich)

@@ -68,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("email")
     reset.add_argument("--password", help="omit to be prompted")
 
+    report = sub.add_parser("report", help="reports", parents=[common]).add_subparsers(
+        dest="report", required=True
+    )
+    sla = report.add_parser(
+        "sla", help="first-response times, breaches and meeting offers per SDR", parents=[common]
+    )
+    sla.add_argument("--days", type=float, default=None, help="only chats routed in the last N days")
+    sla.add_argument("--json", action="store_true", help="JSON instead of a table")
     tokens = sub.add_parser("tokens", help="sign-in tokens", parents=[common]).add_subparsers(
         dest="action", required=True
     )
@@ -146,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command in (None, "serve"):
         asyncio.run(_serve(config))
+        return 0
+    if args.command == "report":
+        from chat_server.sla import report_main
+
+        print(report_main(config.db_path, args.days, args.json))
         return 0
     try:
         _admin_command(args, config)

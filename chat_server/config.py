@@ -41,6 +41,12 @@ class Config:
     bad_frames_per_minute: int = 20  # more closes the connection with 4008
     agent_write_buffer_limit: int = 16 * 1024 * 1024  # a slower reader is dropped (it resumes by replay)
     log_level: str = "INFO"
+    # Bot playbook, routing and SLA clock (docs/playbook.md): "" = chat_server/playbook.toml, "off" = no bot,
+    # no routing, no SLA clock. territories_csv overrides the playbook's [routing] territories_csv.
+    playbook: str = ""
+    territories_csv: str = ""
+    enrichment_url: str = ""  # DataFox/Clearbit stand-in base URL; "" = company data from the email domain
+    enrichment_key: str = ""
 
     @property
     def scheme(self) -> str:

@@ -13,6 +13,7 @@ from agent_app.protocol import (
     MAX_MESSAGE_TEXT,
     Agent,
     AuthorKind,
+    BookingCard,
     Conversation,
     ConversationCreated,
     ConversationRevoked,
@@ -71,6 +72,9 @@ class Service:
         self.clock = clock
         # Later modules (bot playbook, routing, SLA) react to visitor messages without touching transport.
         self.on_visitor_message: list[VisitorMessageHook] = []
+        # ... and to human replies (the SLA clock stops; out-of-territory pickups are recorded).
+        self.on_agent_message: list[VisitorMessageHook] = []
+        self.on_assigned: list[Callable[[Conversation], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def commit(self) -> None:
@@ -160,6 +164,7 @@ class Service:
         extra_events: list[Event] | None = None,
         before: Conversation | None = None,
         skip_visitor_conn: object = None,
+        card: BookingCard | None = None,
     ) -> Message:
         """Stores a message, updates the conversation, publishes to agents and (unless private) visitor."""
         with self.storage.savepoint():
@@ -174,6 +179,7 @@ class Service:
                 author_name=author.name if author else author_name,
                 client_id=client_id,
                 private=private,
+                card=card,
             )
             self.storage.add_message(message)
             self._apply_message(conversation, message)
@@ -220,11 +226,25 @@ class Service:
         self.storage.after_commit(lambda: self._run_hooks(conversation, message))
         return conversation, message
 
-    def _run_hooks(self, conversation: Conversation, message: Message) -> None:
-        for hook in self.on_visitor_message:
+    def _run_hooks(
+        self, conversation: Conversation, message: Message, hooks: list[VisitorMessageHook] | None = None
+    ) -> None:
+        for hook in self.on_visitor_message if hooks is None else hooks:
             task = asyncio.get_running_loop().create_task(self._guard(hook(conversation, message)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def assigned(self, conversation: Conversation) -> None:
+        """Runs the on_assigned hooks after the current batch commits (routing marks out-of-territory)."""
+
+        def run() -> None:
+            for hook in self.on_assigned:
+                task = asyncio.get_running_loop().create_task(self._guard(hook(conversation)))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        if self.on_assigned:
+            self.storage.after_commit(run)
 
     async def _guard(self, awaitable: Awaitable[None]) -> None:
         try:
@@ -244,10 +264,13 @@ class Service:
                 raise CommandError(ErrorCode.CONFLICT, "the conversation is closed; reopen it first")
             if conversation.assignee_id is None and not private:
                 conversation.assignee_id = agent.id
-            return self.add_message(
+            message = self.add_message(
                 conversation, AuthorKind.AGENT, text, author=agent, client_id=client_id, private=private,
                 before=before,
             )  # fmt: skip
+        if not private and self.on_agent_message:
+            self.storage.after_commit(lambda: self._run_hooks(conversation, message, self.on_agent_message))
+        return message
 
     def post_bot_message(self, conversation_id: str, text: str, bot_name: str = "Bot") -> Message:
         """For the playbook module: a bot reply in a conversation (call ``await commit()`` after)."""

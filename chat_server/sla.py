@@ -310,12 +310,16 @@ def report_main(
     """``python -m chat_server report sla``: the per-SDR table (or JSON) from the server's database."""
     import json
     import time
+    from pathlib import Path
 
+    from chat_server.storage.schema import SCHEMA as CORE_SCHEMA
     from chat_server.storage.schema import connect
 
+    if not Path(db_path).exists():
+        return f"no database at {db_path} (pass --db)"
     conn = connect(db_path)
     try:
-        conn.executescript(SCHEMA)
+        conn.executescript(CORE_SCHEMA + SCHEMA)
         since = (now or time.time()) - since_days * 86400 if since_days else 0.0
         rows = sdr_report(conn, since)
         names: dict[str, str] = {}

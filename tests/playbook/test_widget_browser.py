@@ -15,7 +15,6 @@ from websockets.asyncio.client import connect
 
 from agent_app import protocol as p
 from chat_server import Config, run_server
-from chat_server.automation import attach
 
 pytestmark = pytest.mark.browser
 
@@ -48,11 +47,11 @@ class AgentClient:
                 return got
             self.frames.append(got)
 
-    async def wait_for(self, pred: Any, timeout: float = 15) -> Any:
+    async def wait_for(self, pred: Any, wait: float = 15) -> Any:
         for f in self.frames:
             if pred(f):
                 return f
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait):
             while True:
                 got = p.decode_server_frame(await self.ws.recv())
                 self.frames.append(got)
@@ -65,7 +64,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[Any, AgentClient]]:
     config = Config(host="127.0.0.1", port=0, db_path=str(tmp_path / "chat.sqlite3"))
     async with run_server(config) as server:
         server.admin.add_agent("casey@demo.sdr", "Casey Morgan", "correct horse battery")
-        await attach(server)
+        assert server.automation is not None  # the default playbook is on
         async with connect(server.url + "/agent", subprotocols=[p.SUBPROTOCOL]) as ws:  # type: ignore[list-item]
             agent = AgentClient(ws)
             await agent.call(

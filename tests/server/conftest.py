@@ -133,7 +133,13 @@ async def visitor_login(
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> Config:
-    values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "db_path": str(tmp_path / "chat.sqlite3")}
+    # The core is tested without the bot playbook/routing/SLA clock (tests/playbook/ covers those).
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "db_path": str(tmp_path / "chat.sqlite3"),
+        "playbook": "off",
+    }
     values.update(overrides)
     return Config(**values)
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _start(db: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SDR_SERVER_PLAYBOOK": "off"}  # the core alone (no bot)
     proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; we read its output in a thread
         [sys.executable, "-m", "chat_server", "serve", "--port", "0", "--db", str(db)],
         cwd=ROOT,
