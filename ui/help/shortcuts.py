@@ -1,0 +1,71 @@
+"""The one table of keyboard shortcuts: the main window registers from it, the help dialog lists it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+
+
+@dataclass(frozen=True, slots=True)
+class ShortcutSpec:
+    """One shortcut. ``native`` ones are handled by a widget itself (listed, not registered).
+
+    ``context`` is where a registered shortcut applies: "window" (anywhere in the main window) or
+    "queue" (while focus is in the queue pane).
+    """
+
+    action: str
+    keys: tuple[str, ...]
+    description: str
+    group: str
+    context: str = "window"
+    native: bool = False
+
+
+SHORTCUTS: tuple[ShortcutSpec, ...] = (
+    ShortcutSpec("view_mine", ("Ctrl+1",), "Show my conversations", "Queue"),
+    ShortcutSpec("view_waiting", ("Ctrl+2",), "Show waiting (unassigned) conversations", "Queue"),
+    ShortcutSpec("view_participating", ("Ctrl+3",), "Show conversations I participate in", "Queue"),
+    ShortcutSpec("view_all", ("Ctrl+4",), "Show all open conversations", "Queue"),
+    ShortcutSpec("view_closed", ("Ctrl+5",), "Show closed conversations", "Queue"),
+    ShortcutSpec("search", ("Ctrl+K", "/"), "Search by name, company or email", "Queue"),
+    ShortcutSpec("focus_queue", ("Ctrl+0",), "Go to the queue list", "Queue"),
+    ShortcutSpec(
+        "queue_move", ("Up", "Down"), "Move through the queue (opens the conversation)", "Queue", native=True
+    ),
+    ShortcutSpec("queue_open", ("Enter",), "Open the conversation and start typing", "Queue", native=True),
+    ShortcutSpec("next_urgent", ("Ctrl+G",), "Open the most urgent waiting conversation", "Queue"),
+    ShortcutSpec(
+        "previous_conversation", ("Alt+Up",), "Previous conversation (also from the composer)", "Conversation"
+    ),
+    ShortcutSpec(
+        "next_conversation", ("Alt+Down",), "Next conversation (also from the composer)", "Conversation"
+    ),
+    ShortcutSpec("composer", ("Ctrl+L",), "Jump to the composer", "Conversation"),
+    ShortcutSpec(
+        "composer_from_queue",
+        ("Esc",),
+        "From the queue or search: jump to the composer",
+        "Conversation",
+        "queue",
+    ),
+    ShortcutSpec("send", ("Enter",), "Send the message", "Composer", native=True),
+    ShortcutSpec("newline", ("Shift+Enter",), "New line in the message", "Composer", native=True),
+    ShortcutSpec("toggle_note", ("Ctrl+Shift+N",), "Switch between reply and private note", "Composer"),
+    ShortcutSpec("toggle_closed", ("Ctrl+Shift+C",), "Close or reopen the conversation", "Conversation"),
+    ShortcutSpec("retry_failed", ("Ctrl+Shift+R",), "Retry messages that failed to send", "Conversation"),
+    ShortcutSpec("toggle_presence", ("Ctrl+Shift+A",), "Switch between Available and Away", "Me"),
+    ShortcutSpec("help", ("F1", "Ctrl+/"), "Show these keyboard shortcuts", "Help"),
+)
+
+
+def registered() -> list[ShortcutSpec]:
+    """Shortcuts the main window must register as QShortcut."""
+    return [s for s in SHORTCUTS if not s.native]
+
+
+def context_of(spec: ShortcutSpec) -> Qt.ShortcutContext:
+    if spec.context == "queue":
+        return Qt.ShortcutContext.WidgetWithChildrenShortcut
+    return Qt.ShortcutContext.WindowShortcut
