@@ -54,6 +54,7 @@ class Integrations:
     lookup: VisitorLookup
     activity_log: ActivityLog | None
     territory_errors: list[str] = field(default_factory=list)  # a bad table is shown, not ignored
+    http: httpx.AsyncClient | None = None  # the app's shared client (the panel fetches logos with it)
 
     def close(self) -> None:
         """Release local resources (the shared httpx client belongs to the caller)."""
@@ -108,6 +109,7 @@ def build_integrations(
         VisitorLookup(crm, enrichment, territory),
         log,
         territory_errors,
+        http,
     )
 
 

@@ -1,0 +1,210 @@
+"""Panel fixtures: qasync loop, in-memory keychain, sandbox Salesforce + enrichment on 127.0.0.1, a store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import keyring
+import pytest
+import qasync
+from keyring.backend import KeyringBackend
+from PySide6.QtWidgets import QApplication
+
+from agent_app import protocol as p
+from agent_app.errors import CommandError
+from agent_app.integrations import Integrations, IntegrationSettings, build_integrations
+from agent_app.integrations.config import ENRICHMENT_KEY_SECRET
+from agent_app.secrets import SecretStore, qualname
+from agent_app.store import Store
+from sandbox.enrichment import DEFAULT_CLEARBIT_KEY, FakeEnrichment, start_enrichment
+from sandbox.salesforce import FakeSalesforce, start_salesforce
+from ui.bridge import StoreBridge
+from ui.tasks import TaskRunner
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[2]
+TERRITORIES = ROOT / "sandbox" / "data" / "territories.csv"
+ALEX = p.Agent(id="a-alex", name="Alex Rivera", email="alex@demo.sdr", territory="US-West")
+TEAM = [
+    ALEX,
+    p.Agent(id="a-sam", name="Sam Chen", email="sam@demo.sdr", territory="US-East"),
+    p.Agent(id="a-jordan", name="Jordan Patel", email="jordan@demo.sdr", territory="EMEA"),
+    p.Agent(id="a-casey", name="Casey Morgan", email="casey@demo.sdr", role=p.Role.MANAGER),
+]
+
+
+class MemoryKeyring(KeyringBackend):
+    """Secrets in a dict; trusted explicitly by the SecretStore below (never the real keychain)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.data.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.data[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.data.pop((service, username), None)
+
+
+class FakeSession:
+    """Records session.request commands; ``error`` makes the server answer with an Error."""
+
+    def __init__(self) -> None:
+        self.requests: list[p.AgentCommand] = []
+        self.error: CommandError | None = None
+
+    async def request(self, command: p.AgentCommand) -> dict[str, Any]:
+        self.requests.append(command)
+        if self.error is not None:
+            raise self.error
+        return {}
+
+
+@pytest.fixture
+def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    ev = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(ev)
+    yield ev
+    tasks = [t for t in asyncio.all_tasks(ev) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    ev.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    ev.close()
+    asyncio.set_event_loop(None)
+
+
+def run[T](loop: asyncio.AbstractEventLoop, coro: Awaitable[T], timeout: float = 20.0) -> T:
+    return loop.run_until_complete(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
+
+
+async def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:  # noqa: ASYNC109
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await asyncio.sleep(0.01)
+
+
+def _enter[T](
+    loop: asyncio.AbstractEventLoop, cm: AbstractAsyncContextManager[T]
+) -> tuple[T, Callable[[], None]]:
+    value = run(loop, cm.__aenter__())
+    return value, lambda: run(loop, cm.__aexit__(None, None, None))
+
+
+@pytest.fixture
+def sf(loop: asyncio.AbstractEventLoop) -> Iterator[FakeSalesforce]:
+    fake, close = _enter(loop, start_salesforce(page_size=2000))
+    yield fake
+    close()
+
+
+@pytest.fixture
+def enrich(loop: asyncio.AbstractEventLoop) -> Iterator[FakeEnrichment]:
+    fake, close = _enter(loop, start_enrichment())
+    yield fake
+    close()
+
+
+@pytest.fixture
+def secrets() -> Iterator[SecretStore]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield SecretStore(backend=backend, secure_backends={qualname(backend)})
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def http(loop: asyncio.AbstractEventLoop) -> Iterator[httpx.AsyncClient]:
+    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+    yield client
+    run(loop, client.aclose())
+
+
+def make_integrations(
+    loop: asyncio.AbstractEventLoop,
+    sf: FakeSalesforce,
+    enrich: FakeEnrichment,
+    http: httpx.AsyncClient,
+    secrets: SecretStore,
+    tmp_path: Path,
+    *,
+    territory: Path = TERRITORIES,
+    sign_in: bool = True,
+) -> Integrations:
+    secrets.set(ENRICHMENT_KEY_SECRET, DEFAULT_CLEARBIT_KEY)
+    settings = IntegrationSettings(
+        salesforce_login_url=sf.base_url,
+        salesforce_client_id="PanelTest",
+        enrichment_provider="clearbit",
+        enrichment_base_url=enrich.base_url,
+        territory_csv=str(territory),
+        activity_log_path=str(tmp_path / "activity.sqlite3"),
+    )
+    it = build_integrations(settings, http, secrets)
+    if sign_in:
+
+        async def browser(url: str) -> None:
+            await http.get(url, follow_redirects=True)
+
+        run(loop, it.auth.sign_in(browser, login_hint="alex@demo.sdr"))
+    return it
+
+
+@pytest.fixture
+def integrations(
+    loop: asyncio.AbstractEventLoop,
+    sf: FakeSalesforce,
+    enrich: FakeEnrichment,
+    http: httpx.AsyncClient,
+    secrets: SecretStore,
+    tmp_path: Path,
+) -> Iterator[Integrations]:
+    it = make_integrations(loop, sf, enrich, http, secrets, tmp_path)
+    yield it
+    it.close()
+
+
+def visitor_conv(
+    cid: str, name: str = "", email: str = "", company: str = "", **visitor: Any
+) -> p.Conversation:
+    v = p.Visitor(id=f"v-{cid}", name=name, email=email, company=company, **visitor)
+    return p.Conversation(id=cid, visitor=v, created_at=1_700_000_000.0, updated_at=1_700_000_000.0)
+
+
+@pytest.fixture
+def store() -> Store:
+    s = Store()
+    s.me = ALEX
+    s.agents = {a.id: a for a in TEAM}
+    return s
+
+
+@pytest.fixture
+def bridge(store: Store, qapp: QApplication) -> StoreBridge:
+    return StoreBridge(store)
+
+
+@pytest.fixture
+def runner(loop: asyncio.AbstractEventLoop) -> Iterator[TaskRunner]:
+    r = TaskRunner()
+    yield r
+    r.cancel_all()
+
+
+@pytest.fixture
+def session() -> FakeSession:
+    return FakeSession()

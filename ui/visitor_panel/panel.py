@@ -1,0 +1,286 @@
+"""The visitor side panel: who is chatting, their company, Salesforce records, duplicates, territory."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
+
+from agent_app import protocol as p
+from agent_app.integrations import AuthError, Integrations, LookupStatus, TransportError
+from ui.bridge import StoreBridge
+from ui.style import repolish
+from ui.tasks import TaskRunner
+from ui.visitor_panel.actions import PanelActions
+from ui.visitor_panel.cards import Card, CompanyCard, RowsView, TerritoryCard, VisitorCard, plain
+from ui.visitor_panel.rows import duplicate_rows, page_rows, previous_rows, record_rows, territory_text
+from ui.visitor_panel.service import PanelResult, PanelService, Requester
+
+if TYPE_CHECKING:
+    from agent_app.settings import Settings
+
+
+def _button(text: str, name: str) -> QPushButton:
+    button = QPushButton(text)
+    button.setObjectName(name)
+    return button
+
+
+class VisitorPanel(PanelActions, QScrollArea):
+    """Shows the selected conversation's visitor; every lookup runs through the TaskRunner.
+
+    Signals:
+        results_shown(str): the CRM and company results of this conversation are on screen.
+        lead_created(str, str): conversation id, new Lead id.
+        transcript_logged(str, str): conversation id, Task id.
+        conversation_link_clicked(str): a previous conversation was clicked.
+    """
+
+    results_shown = Signal(str)
+    lead_created = Signal(str, str)
+    transcript_logged = Signal(str, str)
+    conversation_link_clicked = Signal(str)
+
+    def __init__(
+        self,
+        bridge: StoreBridge,
+        integrations: Integrations | None,
+        runner: TaskRunner,
+        session: Requester,
+        settings: Settings | None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent, objectName="visitorPanel")
+        self.bridge, self.store, self.runner, self.settings = bridge, bridge.store, runner, settings
+        self.integrations = integrations
+        self.service = PanelService(integrations, session, bridge.store)
+        self.cid = ""
+        self._asked: tuple[str, str] | None = None
+        self._lookup: asyncio.Task[Any] | None = None
+        self._status = {c.id: c.status for c in self.store.conversations.values()}
+        self._cql = {c.id: c.cql for c in self.store.conversations.values()}
+        self.dialog: QWidget | None = None
+        self.aligned_email = ""
+        self._build()
+        self._connect_signals()
+        self.show_conversation(None)
+
+    def _build(self) -> None:
+        self.setWidgetResizable(True)
+        body = QWidget(objectName="visitorPanelBody")
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(10, 10, 10, 10)
+        lay.setSpacing(10)
+        self.empty = plain("Select a conversation to see who you are talking to.", "panelEmpty")
+        self.status = plain("", "panelStatus")
+        self.connect_button = _button("Connect Salesforce", "connectSalesforce")
+        self.retry_button = _button("Retry", "retryLookup")
+        self.visitor = VisitorCard()
+        self.company = CompanyCard()
+        self.salesforce = Card("Salesforce")
+        self.sf_state = plain("", "muted")
+        self.records = RowsView("crmRecords")
+        self.salesforce.layout_.addWidget(self.sf_state)
+        self.salesforce.layout_.addWidget(self.records)
+        row = QHBoxLayout()
+        row.addWidget(self.connect_button)
+        row.addWidget(self.retry_button)
+        row.addStretch(1)
+        self.salesforce.layout_.addLayout(row)
+        self.duplicates = Card("Possible duplicates")
+        self.dup_state = plain("", "muted")
+        self.dup_list = RowsView("duplicateHits")
+        self.duplicates.layout_.addWidget(self.dup_state)
+        self.duplicates.layout_.addWidget(self.dup_list)
+        self.territory = TerritoryCard()
+        self.actions_card = Card("Actions")
+        buttons = QHBoxLayout()
+        self.create_button = _button("Create lead", "createLead")
+        self.handoff_button = _button("Hand off…", "handOff")
+        self.log_button = _button("Log chat", "logTranscript")
+        for b in (self.create_button, self.handoff_button, self.log_button):
+            buttons.addWidget(b)
+        self.actions_card.layout_.addLayout(buttons)
+        self.action_note = plain("", "actionNote")
+        self.actions_card.layout_.addWidget(self.action_note)
+        for w in (self.empty, self.status, self.visitor, self.duplicates, self.territory, self.salesforce):
+            lay.addWidget(w)
+        lay.addWidget(self.company)
+        lay.addWidget(self.actions_card)
+        lay.addStretch(1)
+        self.setWidget(body)
+
+    def _connect_signals(self) -> None:
+        self.bridge.conversation_changed.connect(self.on_bridge_conversation_changed)
+        self.bridge.conversation_removed.connect(self.on_bridge_conversation_removed)
+        self.bridge.reset.connect(self.on_bridge_reset)
+        self.company.retry_clicked.connect(self.on_company_retry_clicked)
+        self.retry_button.clicked.connect(self.on_company_retry_clicked)
+        self.connect_button.clicked.connect(self.on_connect_clicked)
+        for view in (self.records, self.dup_list):
+            view.link_clicked.connect(self.on_records_link_clicked)
+        self.visitor.previous.row_clicked.connect(self.conversation_link_clicked)
+        self.create_button.clicked.connect(self.on_create_clicked)
+        self.handoff_button.clicked.connect(self.on_handoff_clicked)
+        self.log_button.clicked.connect(self.on_log_clicked)
+
+    # ------------------------------------------------------------------ showing a conversation
+
+    def set_conversation(self, conversation: p.Conversation | None) -> None:
+        """MainWindow's side-panel API (it calls this on open and on updates)."""
+        self.show_conversation(conversation.id if conversation else None)
+
+    def show_conversation(self, conversation_id: str | None) -> None:
+        conv = self.store.conversations.get(conversation_id or "")
+        if conv is not None and conv.id == self.cid:
+            self._refresh(conv)
+            return
+        if self._lookup is not None:
+            self._lookup.cancel()  # the old visitor's answers must never land in the new view
+        self.cid, self._asked, self._lookup = (conv.id if conv else ""), None, None
+        self.dialog = None
+        self.action_note.clear()
+        self.empty.setVisible(conv is None)
+        for w in (
+            self.visitor,
+            self.company,
+            self.salesforce,
+            self.duplicates,
+            self.territory,
+            self.actions_card,
+        ):
+            w.setVisible(conv is not None)
+        self.status.hide()
+        if conv is not None:
+            self._refresh(conv)
+
+    def _refresh(self, conv: p.Conversation) -> None:
+        v = conv.visitor
+        self.visitor.show_visitor(v, page_rows(v), previous_rows(self.store, conv))
+        asked = (v.email.strip().lower(), v.company.strip())
+        if asked != self._asked:
+            self._asked = asked
+            self._start_lookup(conv)
+        link = self.service.links.get(conv.id)
+        self.handoff_button.setEnabled(bool(link and link.lead_id))
+        self.log_button.setEnabled(self.service.available and bool(v.email or (link and link.who_id)))
+        self.create_button.setEnabled(self.service.available)
+
+    def _start_lookup(self, conv: p.Conversation, *, territory_from_visitor: bool = True) -> None:
+        v = conv.visitor
+        if territory_from_visitor:
+            self._show_territory(
+                self.service.align(v.country, v.region, v.team_size), "what the visitor told us"
+            )
+        self.connect_button.hide()
+        self.retry_button.hide()
+        if not self.service.available:
+            self.sf_state.setText("Salesforce is not configured (Settings > Salesforce).")
+            self.company.show_message("Company research is not configured.", error=False)
+            self.dup_state.setText("Duplicate check needs Salesforce.")
+            return
+        if not (v.email or v.company):
+            self.sf_state.setText("Waiting for an email or company to look up.")
+            self.records.set_rows([])
+            self.dup_list.set_rows([])
+            self.dup_state.setText("Runs as soon as an email or company is known.")
+            self.company.show_message("No email or company yet.", error=False)
+            return
+        self.company.show_loading()
+        self.sf_state.setText("Searching Salesforce…")
+        self.dup_state.setText("Checking for duplicates…")
+        cid = conv.id
+        self._lookup = self.runner.run(
+            self.service.lookup(cid, v.email.strip(), v.company.strip()),
+            what="Visitor lookup",
+            key=("panel", "lookup"),
+            on_success=lambda result: self._on_lookup_done(cid, result),
+            on_error=lambda exc: self._on_lookup_failed(cid, exc),
+        )
+
+    def _on_lookup_failed(self, cid: str, exc: Exception) -> None:
+        if cid != self.cid:
+            return
+        self.sf_state.setText(f"Lookup failed: {exc}")
+        self.company.show_message(f"Lookup failed: {exc}", error=True)
+        self.dup_state.setText("")
+        self.retry_button.show()
+
+    def _on_lookup_done(self, cid: str, result: PanelResult) -> None:
+        if cid != self.cid:
+            return
+        insight, errors = result.insight, result.errors
+        sf_error = errors.get("people") or errors.get("duplicates") or errors.get("accounts")
+        rows = record_rows(insight.people or [], result.accounts)
+        self.records.set_rows(rows)
+        if isinstance(sf_error, AuthError):
+            self.sf_state.setText("Not signed in to Salesforce.")
+            self.connect_button.show()
+        elif isinstance(sf_error, TransportError):
+            self.sf_state.setText(f"Salesforce is unreachable. {sf_error}")
+            self.retry_button.show()
+        elif sf_error is not None:
+            self.sf_state.setText(str(sf_error))
+            self.retry_button.show()
+        else:
+            self.sf_state.setText("" if rows else "No lead, contact or account matches this visitor.")
+        self.sf_state.setVisible(bool(self.sf_state.text()))
+        repolish(self.sf_state, error=sf_error is not None)
+        dups = duplicate_rows(insight.duplicates)
+        self.dup_list.set_rows(dups)
+        others = sum(1 for r in dups if r.warning)
+        if insight.duplicates is None:
+            self.dup_state.setText("Duplicate check failed." if sf_error else "")
+        elif not dups:
+            self.dup_state.setText("No duplicates found.")
+        else:
+            colleague = f", {others} owned by a colleague" if others else ""
+            self.dup_state.setText(f"{len(dups)} possible duplicate(s){colleague}.")
+        repolish(self.dup_state, warning=others > 0)
+        self._show_company(result)
+        usage = self.integrations.salesforce.api_usage if self.integrations else None
+        if usage is not None and usage.high:
+            self.status.setText(f"Salesforce API usage is high: {usage.used:,} of {usage.limit:,} today.")
+            repolish(self.status, level="warning")
+            self.status.show()
+        link = self.service.links.get(cid)
+        self.handoff_button.setEnabled(bool(link and link.lead_id))
+        self.results_shown.emit(cid)
+
+    def _show_company(self, result: PanelResult) -> None:
+        company, error = result.insight.company, result.errors.get("company")
+        if error is not None:
+            self.company.show_message(f"Company lookup failed: {error}", error=True)
+        elif company is None:
+            self.company.show_message(
+                "No company data (personal email or research not configured).", error=False
+            )
+        elif company.status is LookupStatus.FOUND and company.profile is not None:
+            self.company.show_profile(company.profile)
+            if result.insight.territory is not None:
+                self._show_territory(result.insight.territory, "the company's headquarters")
+            if company.profile.logo_url:
+                cid = self.cid
+                self.runner.run(
+                    self.service.fetch_logo(company.profile.logo_url),
+                    what="Company logo",
+                    key=("panel", "logo"),
+                    on_success=lambda data: self.company.set_logo(data) if cid == self.cid else None,
+                    on_error=lambda exc: None,
+                )
+        elif company.status is LookupStatus.NOT_FOUND:
+            self.company.show_message(
+                f"No company data for {result.insight.domain or 'this visitor'}.", error=False
+            )
+        else:
+            why = company.message or company.status.value.replace("_", " ")
+            self.company.show_message(f"Company lookup failed: {why}", error=True)
+
+    def _show_territory(self, match: Any, basis: str) -> None:
+        errors = self.integrations.territory_errors if self.integrations else []
+        me = self.store.me
+        text, detail, mine, error = territory_text(match, errors, me, self.store.agents.values(), basis)
+        self.territory.show_text(text, detail, mine=mine, error=error)
+        self.aligned_email = match.sdr_email if match is not None else ""
