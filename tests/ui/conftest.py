@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -58,9 +59,16 @@ def session(store: Store) -> RecordingSession:
 
 @pytest.fixture
 def runner() -> Iterator[TaskRunner]:
+    """A TaskRunner for synchronous widget tests: its tasks land on a private loop that never runs them
+    (async tests make their own TaskRunner on pytest-asyncio's running loop)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     r = TaskRunner()
     yield r
     r.cancel_all()
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 @pytest.fixture

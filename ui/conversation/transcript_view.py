@@ -68,7 +68,7 @@ class TranscriptView(QListView):
         self.new_count = 0
         self.pill.hide()
         self._stick = True
-        QTimer.singleShot(0, self.scrollToBottom)
+        QTimer.singleShot(0, self, self.scrollToBottom)
 
     def on_model_rows_about_to_be_inserted(self, parent: AnyIndex, first: int, last: int) -> None:
         self._stick = self.at_bottom()
@@ -116,4 +116,4 @@ class TranscriptView(QListView):
         if self.pill.isVisible():
             self._place_pill()
         if self._stick:
-            QTimer.singleShot(0, self.scrollToBottom)
+            QTimer.singleShot(0, self, self.scrollToBottom)

@@ -176,7 +176,7 @@ class ConversationView(QWidget):
         if item.message.author_kind is p.AuthorKind.VISITOR:
             self.typing_label.hide()
             if self.isVisible():  # after the store finished counting it as unread
-                QTimer.singleShot(0, lambda: self.store.mark_read(conversation_id))
+                QTimer.singleShot(0, self, lambda: self.store.mark_read(conversation_id))
 
     def on_bridge_typing_changed(self, frame: p.TypingFrame) -> None:
         me = self.store.me

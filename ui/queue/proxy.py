@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
@@ -95,18 +96,25 @@ class QueueProxy(QSortFilterProxyModel):
 
     def set_me(self, agent_id: str) -> None:
         if agent_id != self._me_id:
-            self._me_id = agent_id
-            self.invalidateFilter()
+            self._refilter(lambda: setattr(self, "_me_id", agent_id))
 
     def set_view(self, view: QueueView) -> None:
         if view != self._view:
-            self._view = view
-            self.invalidateFilter()
+            self._refilter(lambda: setattr(self, "_view", view))
 
     def set_search(self, text: str) -> None:
         needle = text.strip().lower()
         if needle != self._needle:
-            self._needle = needle
+            self._refilter(lambda: setattr(self, "_needle", needle))
+
+    def _refilter(self, change: Callable[[], None]) -> None:
+        """Apply a filter change (Qt >= 6.10: begin/endFilterChange; invalidateFilter is deprecated)."""
+        if hasattr(self, "endFilterChange"):
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            change()
             self.invalidateFilter()
 
     def conversation_id(self, row: int) -> str:
