@@ -74,7 +74,11 @@ def test_duplicate_persona_loading_then_data(
     assert any(t.startswith("Account: Acme Robotics") for t in titles(panel.records))
     warnings = [r for r in panel.dup_list.rows.rows() if r.warning]
     assert warnings and "owned by Sam Chen, talk to them before creating a lead" in warnings[0].warning
-    assert "same email" in warnings[0].detail and "100%" in warnings[0].detail
+    assert (
+        "same email" in warnings[0].detail
+        and "100%" in warnings[0].detail
+        and "Sam Chen" in warnings[0].detail
+    )
     assert panel.dup_state.property("warning") is True
     assert all(
         r.url.startswith(integrations.salesforce.auth.config.login_url) or r.url

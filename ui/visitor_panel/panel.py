@@ -105,10 +105,11 @@ class VisitorPanel(PanelActions, QScrollArea):
         self.actions_card.layout_.addLayout(buttons)
         self.action_note = plain("", "actionNote")
         self.actions_card.layout_.addWidget(self.action_note)
-        for w in (self.empty, self.status, self.visitor, self.duplicates, self.territory, self.salesforce):
+        # What an SDR acts on first (actions, duplicates, territory) sits above the fold.
+        for w in (self.empty, self.status, self.actions_card, self.visitor, self.duplicates, self.territory):
             lay.addWidget(w)
+        lay.addWidget(self.salesforce)
         lay.addWidget(self.company)
-        lay.addWidget(self.actions_card)
         lay.addStretch(1)
         self.setWidget(body)
 

@@ -81,7 +81,7 @@ def duplicate_rows(report: DuplicateReport | None) -> list[Row]:
         Row(
             h.record_id,
             f"{h.sobject}: {h.label}",
-            f"{h.score:.0f}% · " + "; ".join(h.reasons) + f" · {_owner(h.owner_name, h.owner_id)}",
+            f"{_owner(h.owner_name, h.owner_id)} · {h.score:.0f}% · " + "; ".join(h.reasons),
             h.warning or "",
             h.url,
         )
