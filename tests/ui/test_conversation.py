@@ -6,7 +6,6 @@ import socket
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QTextDocument
 
 from agent_app import protocol as p
 from agent_app.store import Delivery, Store
