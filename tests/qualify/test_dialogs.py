@@ -92,7 +92,7 @@ def test_participants_button_remove_rules(qtbot: QtBot) -> None:
     conv = texan()
     conv.participant_ids = ["a5", "me"]
     button.set_conversation(conv)
-    assert button.text() == "+2"
+    assert button.text() == "2 more"
     button.on_menu_about_to_show()
     actions = {a.text(): a for a in button.menu_.actions() if a.text()}
     assert not actions["Remove Pat Part"].isEnabled()  # an SDR can't remove someone else

@@ -93,6 +93,7 @@ class CalendarSettingsDialog(QDialog):
             start.timeChanged.connect(self.on_field_changed)
             end.timeChanged.connect(self.on_field_changed)
 
+        grid.setColumnStretch(4, 1)
         self.errors = QLabel()
         self.errors.setObjectName("formErrors")
         self.errors.setTextFormat(Qt.TextFormat.PlainText)

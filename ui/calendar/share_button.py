@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QMenu, QToolButton, QWidget
 
 from agent_app import protocol as p
@@ -35,6 +35,7 @@ class CalendarShareButton(QToolButton):
         self.setIcon(icon("clock"))
         self.setText("Share calendar")
         self.setAutoRaise(True)
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.setToolTip("Share my calendar: the visitor gets open slots to book (arrow: a teammate's)")
         self.setAccessibleName("Share calendar")

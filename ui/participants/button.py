@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QMenu, QToolButton, QWidget
 
 from agent_app import protocol as p
@@ -37,7 +37,7 @@ class ParticipantsButton(QToolButton):
         self.setIcon(icon("user"))
         self.setAutoRaise(True)
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.setToolButtonStyle(self.toolButtonStyle().ToolButtonTextBesideIcon)
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.setAccessibleName("Participants")
         self.menu_ = QMenu(self)
         self.setMenu(self.menu_)
@@ -48,7 +48,7 @@ class ParticipantsButton(QToolButton):
         self._conversation = conversation
         self.setEnabled(conversation is not None)
         n = len(conversation.participant_ids) if conversation else 0
-        self.setText(f"+{n}" if n else "Add")
+        self.setText(f"{n} more" if n else "Add teammate")
         names = [self._name(a) for a in (conversation.participant_ids if conversation else [])]
         self.setToolTip(
             "Participants: " + ", ".join(names) if names else "Add a teammate to this conversation"

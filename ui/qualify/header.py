@@ -32,7 +32,7 @@ class CqlHeader(QWidget):
         self.label.setMinimumWidth(84)
         self.history_button = QToolButton(self)
         self.history_button.setObjectName("cqlHistoryButton")
-        self.history_button.setIcon(icon("clock"))
+        self.history_button.setIcon(icon("chevron-down"))
         self.history_button.setAutoRaise(True)
         self.history_button.setToolTip("CQL history: who changed it, when, from and to")
         self.history_button.setAccessibleName("CQL history")

@@ -65,7 +65,7 @@ class CqlBarChart(QWidget):
         painter.fillRect(self.rect(), QColor(Palette.SURFACE))
         self._hits = []
         periods = self.report.periods
-        left, top, bottom_pad, legend_h = 36.0, 28.0, 22.0, 0.0
+        left, top, bottom_pad, legend_h = 36.0, 48.0, 22.0, 0.0
         plot = QRectF(left, top, self.width() - left - 12, self.height() - top - bottom_pad - legend_h)
         self._paint_legend(painter)
         totals = [self.report.count(d, self.agent_id) for d in periods]
