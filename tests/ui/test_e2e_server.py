@@ -1,0 +1,102 @@
+"""End to end: the real chat server (in-process, port 0) + the real Session + the main window."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from agent_app import protocol as p
+from agent_app.backoff import Backoff
+from agent_app.outbox import Outbox
+from agent_app.session import ConnectionState, Session
+from agent_app.store import Delivery, Store
+from tests.client.conftest import Visitor
+from ui.bridge import StoreBridge
+from ui.conversation import TranscriptRole
+from ui.main_window import MainWindow
+from ui.tasks import TaskRunner
+
+EMAIL, PASSWORD = "sam@example.com", "correct horse battery"
+
+
+async def until(predicate: Callable[[], bool], what: str, within: float = 10.0) -> None:
+    """Run both loops (asyncio here, Qt timers via processEvents) until the UI shows what we expect."""
+    deadline = time.monotonic() + within
+    while True:
+        QApplication.processEvents()
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def test_visitor_message_reaches_queue_and_transcript_and_reply_reaches_visitor(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    from chat_server.app import run_server
+    from chat_server.config import Config
+
+    config = Config(host="127.0.0.1", port=0, db_path=str(tmp_path / "server.sqlite3"))
+    async with run_server(config) as server:
+        server.admin.add_agent(EMAIL, "Sam SDR", PASSWORD)
+        store, outbox = Store(), Outbox(tmp_path / "outbox.sqlite3")
+        session = Session(server.url, store, outbox, backoff=Backoff(base=0.01, cap=0.05))
+        bridge = StoreBridge(store)
+        runner = TaskRunner()
+        window = MainWindow(bridge, session, runner, settings=None)  # type: ignore[arg-type]
+        qtbot.addWidget(window)
+        window.show()
+        session.add_state_listener(window.set_connection_state)
+        await session.sign_in(EMAIL, PASSWORD)
+        task = asyncio.create_task(session.run())
+        try:
+            await until(lambda: session.state is ConnectionState.ONLINE, "online")
+            assert window.connection.label.text() == "Online"
+            async with Visitor(server.url) as visitor:
+                await visitor.say("Hi, <b>pricing</b> please")
+                cid = visitor.conversation_id
+                assert cid
+                await until(lambda: window.queue.proxy.row_of(cid) >= 0, "the chat in the queue")
+                row = window.queue.proxy.index(window.queue.proxy.row_of(cid), 0)
+                assert row.data(Qt.ItemDataRole.DisplayRole)  # "Visitor #…" (anonymous visitor)
+                window.open_conversation(cid)
+                model = window.conversation.model
+                await until(
+                    lambda: any(
+                        model.index(r).data() == "Hi, <b>pricing</b> please" for r in range(model.rowCount())
+                    ),
+                    "the visitor's message in the transcript",
+                )
+                composer = window.conversation.composer
+                composer.edit.setFocus()
+                qtbot.keyClicks(composer.edit, "Happy to help!")
+                qtbot.keyClick(composer.edit, Qt.Key.Key_Return)
+                await until(
+                    lambda: any(
+                        model.index(r).data() == "Happy to help!"
+                        and model.index(r).data(TranscriptRole.DELIVERY) == Delivery.SENT
+                        for r in range(model.rowCount())
+                    ),
+                    "my reply acknowledged",
+                )
+                deadline = time.monotonic() + 10
+                got = ""
+                while time.monotonic() < deadline and got != "Happy to help!":
+                    frame = p.decode_server_frame(await asyncio.wait_for(visitor.ws.recv(), 10))
+                    if isinstance(frame, p.EventFrame) and isinstance(frame.event, p.MessageCreated):
+                        message = frame.event.message
+                        if message.author_kind is p.AuthorKind.AGENT:
+                            got = message.text
+                assert got == "Happy to help!"
+        finally:
+            await session.stop()
+            await asyncio.wait_for(task, 10)
+            runner.cancel_all()
+            outbox.close()
