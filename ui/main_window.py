@@ -17,7 +17,7 @@ from ui.help.shortcuts import context_of
 from ui.queue import QueueModel, QueuePanel, QueueView
 from ui.queue.model import urgency
 from ui.queue.proxy import in_view
-from ui.style import stylesheet
+from ui.style import named, stylesheet
 from ui.tasks import TaskRunner
 from ui.widgets.banner import BannerBar
 from ui.widgets.connection_indicator import ConnectionIndicator
@@ -64,11 +64,11 @@ class MainWindow(QMainWindow):
         self.queue = QueuePanel(self.queue_model, self)
         self.conversation = ConversationView(bridge, session, runner, self)
         self.empty = EmptyState(self)
-        self.center = QStackedWidget(self, objectName="center")
+        self.center = named(QStackedWidget(self), "center")
         self.center.addWidget(self.empty)
         self.center.addWidget(self.conversation)
         self.side_panel = VisitorSummary(self)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self, objectName="mainSplitter")
+        self.splitter = named(QSplitter(Qt.Orientation.Horizontal, self), "mainSplitter")
         self.splitter.addWidget(self.queue)
         self.splitter.addWidget(self.center)
         self.splitter.addWidget(self.side_panel)
@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([390, 690, 290])
         self.banner = BannerBar(self)
-        body = QWidget(self, objectName="body")
+        body = named(QWidget(self), "body")
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -84,9 +84,9 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(body)
 
-        self.toolbar = QToolBar("Main", self, objectName="mainToolbar", movable=False, floatable=False)
+        self.toolbar = named(QToolBar("Main", self, movable=False, floatable=False), "mainToolbar")
         self.toolbar.setContextMenuPolicy(Qt.ContextMenuPolicy.PreventContextMenu)
-        title = QLabel("SDR Agent Desk", self.toolbar, objectName="appTitle")
+        title = named(QLabel("SDR Agent Desk", self.toolbar), "appTitle")
         self.toolbar.addWidget(title)
         spacer = QWidget(self.toolbar)
         spacer.setSizePolicy(spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred)

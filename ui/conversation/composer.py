@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from agent_app import protocol as p
 from ui.conversation.typing import IDLE_SECONDS, TypingThrottle
-from ui.style import Palette, icon, repolish
+from ui.style import Palette, icon, named, repolish
 
 MIN_EDIT_HEIGHT, MAX_EDIT_HEIGHT = 64, 168
 HINT = "Enter to send · Shift+Enter for a new line"
@@ -69,7 +69,7 @@ class Composer(QWidget):
         self._idle = QTimer(self, singleShot=True, interval=int(IDLE_SECONDS * 1000))
         self._idle.timeout.connect(self.throttle.idle)
 
-        self.closed_bar = QWidget(self, objectName="closedBar")
+        self.closed_bar = named(QWidget(self), "closedBar")
         self.closed_bar.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
         self.closed_label = QLabel("This conversation is closed. Reopen it to reply.", self.closed_bar)
         self.closed_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -81,7 +81,7 @@ class Composer(QWidget):
         bar.addWidget(self.reopen_button)
         self.closed_bar.hide()
 
-        self.error = QLabel(self, objectName="composerError")
+        self.error = named(QLabel(self), "composerError")
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setWordWrap(True)
         self.error.hide()
@@ -90,13 +90,14 @@ class Composer(QWidget):
         self.edit.setPlaceholderText("Reply to the visitor…")
         self.edit.setTabChangesFocus(True)
         self.edit.setFixedHeight(MIN_EDIT_HEIGHT)
-        self.note_toggle = QToolButton(self, objectName="noteToggle", checkable=True)
+        self.note_toggle = named(QToolButton(self), "noteToggle")
+        self.note_toggle.setCheckable(True)
         self.note_toggle.setText("Private note")
         self.note_toggle.setIcon(icon("note", "#8a6d00", 16))
         self.note_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.note_toggle.setToolTip("Private note: only your team sees it (Ctrl+Shift+N)")
-        self.hint = QLabel(HINT, self, objectName="composerHint")
-        self.counter = QLabel(self, objectName="composerCounter")
+        self.hint = named(QLabel(HINT, self), "composerHint")
+        self.counter = named(QLabel(self), "composerCounter")
         self.counter.hide()
         self.send_button = QPushButton(icon("send", Palette.TEXT_ON_ACCENT, 16), "Send", self)
         self.send_button.setObjectName("sendButton")

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from agent_app import protocol as p
 from ui.queue.model import display_name
-from ui.style import Palette, icon, repolish
+from ui.style import Palette, icon, named, repolish
 from ui.widgets.elided_label import ElidedLabel
 
 
@@ -32,7 +32,7 @@ class ConversationHeader(QWidget):
         self._closed = False
         self.name = ElidedLabel("", self)
         self.name.setObjectName("headerName")
-        self.status = QLabel(self, objectName="statusChip")
+        self.status = named(QLabel(self), "statusChip")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.details = ElidedLabel("", self)
         self.details.setObjectName("headerDetails")
@@ -40,7 +40,7 @@ class ConversationHeader(QWidget):
         self.page.setObjectName("headerPage")
         self.header_actions = QHBoxLayout()
         self.header_actions.setSpacing(6)
-        self.status_button = QPushButton(self, objectName="statusButton")
+        self.status_button = named(QPushButton(self), "statusButton")
         self.status_button.setCursor(Qt.CursorShape.PointingHandCursor)
 
         top = QHBoxLayout()

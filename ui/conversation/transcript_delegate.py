@@ -98,7 +98,7 @@ class TranscriptDelegate(QStyledItemDelegate):
     # ------------------------------------------------------------------ geometry
 
     def _fonts(self, option: QStyleOptionViewItem) -> tuple[QFont, QFont]:
-        base = QFont(option.font)  # type: ignore[attr-defined]
+        base = QFont(option.font)
         small = QFont(base)
         size = base.pixelSize() if base.pixelSize() > 0 else round(base.pointSizeF() * 4 / 3)
         small.setPixelSize(max(10, size - 2))
@@ -110,7 +110,7 @@ class TranscriptDelegate(QStyledItemDelegate):
         return max(80.0, min(560.0, (width - 2 * MARGIN) * 0.74) - 2 * PAD_X)
 
     def geometry(self, option: QStyleOptionViewItem, index: AnyIndex) -> tuple[Geometry, QTextLayout]:
-        rect: QRect = option.rect  # type: ignore[attr-defined]
+        rect: QRect = option.rect
         kind = MessageKind(index.data(TranscriptRole.KIND))
         base, small = self._fonts(option)
         font = small if kind is MessageKind.SYSTEM else base
@@ -144,8 +144,8 @@ class TranscriptDelegate(QStyledItemDelegate):
         return Geometry(day, meta, bubble, text_pos, fail, retry), layout
 
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
-        width = option.rect.width() or 600  # type: ignore[attr-defined]
-        widget = option.widget  # type: ignore[attr-defined]
+        width = option.rect.width() or 600
+        widget = option.widget
         if widget is not None and hasattr(widget, "viewport"):
             width = widget.viewport().width()
         key = (
@@ -159,7 +159,7 @@ class TranscriptDelegate(QStyledItemDelegate):
         height = self._heights.get(key)
         if height is None:
             opt = QStyleOptionViewItem(option)
-            opt.rect = QRect(0, 0, width, 100)  # type: ignore[attr-defined]
+            opt.rect = QRect(0, 0, width, 100)
             geo, _ = self.geometry(opt, index)
             bottom = geo.fail.bottom() if geo.fail is not None else geo.bubble.bottom()
             height = bottom + 1 + GAP

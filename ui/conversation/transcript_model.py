@@ -6,7 +6,15 @@ import enum
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
 
 from agent_app import protocol as p
 from agent_app.store import Delivery, MessageItem
@@ -120,9 +128,9 @@ class TranscriptModel(QAbstractListModel):
                 return item.key
         return None
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = super().roleNames()
-        names.update({int(r): r.name.lower().encode() for r in TranscriptRole})
+        names.update({int(r): QByteArray(r.name.lower().encode()) for r in TranscriptRole})
         return names
 
     def item_at(self, row: int) -> MessageItem | None:

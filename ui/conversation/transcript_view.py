@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QPushButton, QWidget
 
 from ui.conversation.transcript_delegate import TranscriptDelegate
 from ui.conversation.transcript_model import TranscriptModel
-from ui.style import Palette, icon
+from ui.style import Palette, icon, named
 
 type AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -41,7 +41,7 @@ class TranscriptView(QListView):
         self._stick = True
         self._from_bottom = 0
         self.new_count = 0
-        self.pill = QPushButton(self, objectName="newMessagesPill")
+        self.pill = named(QPushButton(self), "newMessagesPill")
         self.pill.setIcon(icon("arrow-down", Palette.TEXT_ON_ACCENT, 14))
         self.pill.setCursor(Qt.CursorShape.PointingHandCursor)
         self.pill.hide()

@@ -15,6 +15,7 @@ from ui.conversation.composer import Composer
 from ui.conversation.header import ConversationHeader
 from ui.conversation.transcript_model import TranscriptModel
 from ui.conversation.transcript_view import TranscriptView
+from ui.style import named
 from ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class ConversationView(QWidget):
         self.header = ConversationHeader(self)
         self.model = TranscriptModel(bridge, parent=self)
         self.transcript = TranscriptView(self.model, self)
-        self.typing_label = QLabel(self, objectName="typingLabel")
+        self.typing_label = named(QLabel(self), "typingLabel")
         self.typing_label.setTextFormat(Qt.TextFormat.PlainText)
         self.typing_label.setWordWrap(False)
         self.typing_label.hide()

@@ -43,9 +43,9 @@ class QueueDelegate(QStyledItemDelegate):
             return
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = option.rect  # type: ignore[attr-defined]
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
-        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)  # type: ignore[attr-defined]
+        r = option.rect
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
         state = SlaState(index.data(QueueRole.SLA_STATE))
         bg = Palette.SELECTION if selected else Palette.HOVER if hovered else Palette.SURFACE
         painter.fillRect(r, QColor(bg))
@@ -56,7 +56,7 @@ class QueueDelegate(QStyledItemDelegate):
         painter.setPen(QPen(QColor(Palette.BORDER)))
         painter.drawLine(r.left() + PAD, r.bottom(), r.right(), r.bottom())
 
-        base = QFont(option.font)  # type: ignore[attr-defined]
+        base = QFont(option.font)
         name = str(index.data(Qt.ItemDataRole.DisplayRole))
         draw_avatar(
             painter,

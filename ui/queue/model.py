@@ -6,7 +6,16 @@ import enum
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 
 from agent_app import protocol as p
 from ui.bridge import StoreBridge
@@ -170,9 +179,9 @@ class QueueModel(QAbstractListModel):
                 return f"{display_name(conv)}\n{v.company}\n{v.email}".lower()
         return None
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = super().roleNames()
-        names.update({int(r): r.name.lower().encode() for r in QueueRole})
+        names.update({int(r): QByteArray(r.name.lower().encode()) for r in QueueRole})
         return names
 
     # ------------------------------------------------------------------ lookups

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QListView, QTabBar, 
 from ui.queue.delegate import QueueDelegate
 from ui.queue.model import QueueModel, QueueRole
 from ui.queue.proxy import QueueProxy, QueueView, view_counts
-from ui.style import Palette, icon
+from ui.style import Palette, icon, named
 
 _EMPTY_TEXT = {
     QueueView.MINE: "Nothing assigned to you right now.",
@@ -80,14 +80,14 @@ class QueuePanel(QWidget):
         self.proxy = QueueProxy(model, self)
         self._me_id = ""
 
-        self.tabs = QTabBar(self, objectName="queueTabs", expanding=False, drawBase=False)
+        self.tabs = named(QTabBar(self, expanding=False, drawBase=False), "queueTabs")
         for view in QueueView:
             self.tabs.addTab(view.label)
             self.tabs.setTabToolTip(view, f"{view.label} (Ctrl+{view + 1})")
         self.tabs.setUsesScrollButtons(True)
         self.tabs.setElideMode(Qt.TextElideMode.ElideNone)
 
-        self.search = QLineEdit(self, objectName="queueSearch", clearButtonEnabled=True)
+        self.search = named(QLineEdit(self, clearButtonEnabled=True), "queueSearch")
         self.search.setPlaceholderText("Search name, company, email   Ctrl+K")
         self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
 

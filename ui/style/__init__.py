@@ -5,14 +5,14 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
+from PySide6.QtCore import QByteArray, QObject, QRectF, QSize
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QWidget
 
 from ui.style.palette import Palette
 
-__all__ = ["Palette", "icon", "icon_pixmap", "icons_dir", "repolish", "stylesheet", "svg_bytes"]
+__all__ = ["Palette", "icon", "icon_pixmap", "icons_dir", "named", "repolish", "stylesheet", "svg_bytes"]
 
 _STYLE_DIR = Path(__file__).resolve().parent
 _ICON_DIRS = (
@@ -73,5 +73,7 @@ def repolish(widget: QWidget, **properties: object) -> None:
     widget.update()
 
 
-def no_focus_rect(widget: QWidget) -> None:
-    widget.setAttribute(Qt.WidgetAttribute.WA_MacShowFocusRect, False)
+def named[O: QObject](obj: O, name: str) -> O:
+    """Give a widget its QSS object name inline (the type stubs lack the objectName= keyword)."""
+    obj.setObjectName(name)
+    return obj

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
-from ui.style import Palette, icon
+from ui.style import Palette, icon, named
 
 AUTO_HIDE_MS = 12_000
 
@@ -26,10 +26,10 @@ class BannerBar(QWidget):
         self.conversation_id = ""
         self.icon = QLabel(self)
         self.icon.setPixmap(icon("chat", Palette.ACCENT, 16).pixmap(16, 16))
-        self.label = QLabel(self, objectName="bannerText")
+        self.label = named(QLabel(self), "bannerText")
         self.label.setTextFormat(Qt.TextFormat.PlainText)
-        self.open_button = QPushButton("Open", self, objectName="bannerOpen")
-        self.dismiss = QToolButton(self, objectName="bannerDismiss")
+        self.open_button = named(QPushButton("Open", self), "bannerOpen")
+        self.dismiss = named(QToolButton(self), "bannerDismiss")
         self.dismiss.setIcon(icon("dismiss", Palette.TEXT_MUTED, 14))
         self.dismiss.setToolTip("Dismiss")
         layout = QHBoxLayout(self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
-from ui.style import Palette, icon_pixmap
+from ui.style import Palette, icon_pixmap, named
 
 # state value -> (dot colour, default text); values are those of agent_app.session.ConnectionState
 STATES: dict[str, tuple[str, str]] = {
@@ -24,7 +24,7 @@ class ConnectionIndicator(QWidget):
         super().__init__(parent)
         self.setObjectName("connectionIndicator")
         self.dot = QLabel(self)
-        self.label = QLabel(self, objectName="connectionText")
+        self.label = named(QLabel(self), "connectionText")
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 0, 8, 0)

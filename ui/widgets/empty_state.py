@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from ui.style import Palette, icon
+from ui.style import Palette, icon, named
 
 HINTS = (
     ("Ctrl+G", "open the most urgent waiting chat"),
@@ -23,7 +23,7 @@ class EmptyState(QWidget):
         art = QLabel(self)
         art.setPixmap(icon("chat", Palette.TEXT_FAINT, 48).pixmap(48, 48))
         art.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        title = QLabel("No conversation open", self, objectName="emptyTitle")
+        title = named(QLabel("No conversation open", self), "emptyTitle")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         text = QLabel("Pick a visitor from the queue on the left. New chats show up there live.", self)
         text.setObjectName("emptyText")
@@ -36,7 +36,7 @@ class EmptyState(QWidget):
         layout.addWidget(text)
         layout.addSpacing(14)
         for keys, what in HINTS:
-            hint = QLabel(f"{keys}  —  {what}", self, objectName="emptyHint")
+            hint = named(QLabel(f"{keys}  —  {what}", self), "emptyHint")
             hint.setTextFormat(Qt.TextFormat.PlainText)
             hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(hint)

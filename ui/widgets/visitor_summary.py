@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QScrollArea, QVBoxLayout, QWi
 
 from agent_app import protocol as p
 from ui.queue.model import display_name
+from ui.style import named
 
 MAX_PAGES = 8
 
@@ -39,7 +40,7 @@ class VisitorSummary(QScrollArea):
         self.setObjectName("visitorSummary")
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        body = QWidget(self, objectName="visitorSummaryBody")
+        body = named(QWidget(self), "visitorSummaryBody")
         self.title = _plain("", "visitorName")
         self.subtitle = _plain("", "visitorSubtitle")
         self.values = {name: _plain("", "visitorValue") for name in self.FIELDS}
