@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.side_panel)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([390, 690, 290])
+        self.splitter.setSizes([410, 680, 280])
         self.banner = BannerBar(self)
         body = named(QWidget(self), "body")
         layout = QVBoxLayout(body)
