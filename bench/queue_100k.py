@@ -1,0 +1,69 @@
+"""Queue with 100,000 conversations: time to build and show (target <= 0.5 s), then time per scroll frame."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PySide6.QtWidgets import QApplication
+
+from agent_app import protocol as p
+from agent_app.store import Store
+from ui.bridge import StoreBridge
+from ui.queue.model import QueueModel
+from ui.queue.panel import QueuePanel
+
+N = int(os.environ.get("QUEUE_ROWS", "100000"))
+
+
+def conversations(n: int, now: float) -> list[p.Conversation]:
+    out = []
+    for i in range(n):
+        v = p.Visitor(
+            id=f"v{i}", name=f"Visitor {i}", company=f"Company {i % 997}", email=f"v{i}@example.com"
+        )
+        out.append(p.Conversation(id=f"c{i}", visitor=v, created_at=now - i, last_message_at=now - i,
+                                  last_message_preview=f"Message number {i} about pricing",
+                                  assignee_id=None if i % 3 else "a1",
+                                  waiting_since=now - i if i % 3 else None))  # fmt: skip
+    return out
+
+
+def main() -> None:
+    app = QApplication.instance() or QApplication(sys.argv)
+    now = time.time()
+    me = p.Agent(id="a1", name="Alex Rivera", email="alex@example.com")
+    snap = p.Snapshot(epoch="e", seq=1, agents=[me], conversations=conversations(N, now), messages=[])
+    store = Store()
+    store.restore(snap, me, {})
+    bridge = StoreBridge(store)
+    t0 = time.perf_counter()
+    model = QueueModel(bridge)
+    panel = QueuePanel(model)
+    panel.resize(360, 900)
+    panel.show()
+    app.processEvents()
+    built = time.perf_counter() - t0
+    rows = panel.proxy.rowCount()
+    bar = panel.list.verticalScrollBar()
+    frames = []
+    step = max(1, bar.maximum() // 200)
+    for value in range(0, bar.maximum() + 1, step):
+        f0 = time.perf_counter()
+        bar.setValue(value)
+        panel.list.viewport().repaint()
+        app.processEvents()
+        frames.append((time.perf_counter() - f0) * 1000)
+    print(f"queue_100k: {rows:,} rows built + shown in {built:.3f} s (target <= 0.5 s)")
+    print(f"scroll: {len(frames)} frames, p50 {statistics.median(frames):.1f} ms, "
+          f"p99 {sorted(frames)[int(len(frames) * 0.99) - 1]:.1f} ms, max {max(frames):.1f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
