@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from agent_app import protocol as p
+from chat_server import calendar_commands as cal
 from chat_server.errors import not_yet
 from chat_server.visibility import can_see
 
@@ -98,10 +99,6 @@ def sign_out(s: AgentSession, c: p.SignOut) -> dict[str, Any]:
     return {}
 
 
-def list_meetings(s: AgentSession, c: p.ListMeetings) -> dict[str, Any]:
-    return {"meetings": []}  # booking arrives with the calendar release; until then there are none
-
-
 def _later(feature: str) -> Callable[[AgentSession, Any], dict[str, Any]]:
     def handler(s: AgentSession, c: Any) -> dict[str, Any]:
         raise not_yet(feature)
@@ -124,10 +121,16 @@ HANDLERS: dict[type[Any], Callable[[AgentSession, Any], dict[str, Any]]] = {
     p.GetTranscript: transcript,
     p.ListAgents: list_agents,
     p.SignOut: sign_out,
-    p.ListMeetings: list_meetings,
-    p.ShareCalendar: _later("share_calendar (calendars)"),
-    p.GetCalendarSettings: _later("get_calendar_settings (calendars)"),
-    p.UpdateCalendarSettings: _later("update_calendar_settings (calendars)"),
+    p.ListMeetings: cal.list_meetings,
+    p.ShareCalendar: cal.share_calendar,
+    p.GetCalendarSettings: cal.get_calendar_settings,
+    p.UpdateCalendarSettings: cal.update_calendar_settings,
 }
 # Reads and ephemeral frames are not recorded for idempotency (re-running them is harmless).
-NOT_IDEMPOTENT: set[type[Any]] = {p.SetTyping, p.GetTranscript, p.ListAgents, p.ListMeetings}
+NOT_IDEMPOTENT: set[type[Any]] = {
+    p.SetTyping,
+    p.GetTranscript,
+    p.ListAgents,
+    p.ListMeetings,
+    p.GetCalendarSettings,
+}

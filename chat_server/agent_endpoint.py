@@ -17,6 +17,7 @@ from chat_server.agent_commands import HANDLERS, NOT_IDEMPOTENT, AgentSession
 from chat_server.context import BadFrames, Context, run_command, send_error, send_protocol_error
 from chat_server.hub import send_now
 from chat_server.security import hash_password, new_token, token_hash, verify_password
+from chat_server.storage.meetings_sql import snapshot_meetings
 from chat_server.visibility import can_see
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def _snapshot(ctx: Context, agent: p.Agent, head: int) -> p.Snapshot:
     messages = [m for c in conversations for m in view.recent_messages(c.id, per, include_private=True)]
     return p.Snapshot(
         epoch=ctx.storage.epoch, seq=head, agents=ctx.hub.all_agent_views(), conversations=conversations,
-        messages=messages,
+        messages=messages, meetings=snapshot_meetings(view, agent.id, ctx.clock.now() - 86400),
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from websockets.asyncio.server import Server
 from agent_app.protocol import CloseCode, Conversation, Message, Visitor
 from chat_server.actions import AgentActions
 from chat_server.admin import Admin
+from chat_server.calendar_commands import ICS_PREFIX, ics_route
 
 if TYPE_CHECKING:
     from chat_server.automation import Automation
@@ -43,6 +44,7 @@ class ChatServer:
             config, self.storage, self.clock, self.hub, self.service, AgentActions(self.service)
         )
         self.ctx.routes["/healthz"] = lambda ws, request: json_response(200, b'{"status":"ok"}')
+        self.ctx.routes[ICS_PREFIX] = ics_route(self.ctx)  # /meetings/<id>.ics?token=...
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = threading.get_ident()
         self.admin = Admin(self.storage, self.clock, on_change=self._agents_changed, run=self._on_loop)

@@ -12,8 +12,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from agent_app import protocol as p
+from chat_server.calendar_commands import book_slot
 from chat_server.context import BadFrames, Context, run_command, send_error, send_protocol_error
-from chat_server.errors import CommandError, not_yet
+from chat_server.errors import CommandError
 from chat_server.hub import send_now
 from chat_server.security import new_id, new_token, token_hash
 from chat_server.service import visitor_view
@@ -174,7 +175,7 @@ class VisitorSession:
             self._typing(command)
             return {}
         if isinstance(command, p.BookSlot):
-            raise not_yet("book_slot (calendars)")
+            return book_slot(self.ctx, self.visitor_id, command)
         raise CommandError(p.ErrorCode.INVALID, f"{type(command).__name__} is not accepted now")
 
     def _typing(self, command: p.VisitorTyping) -> None:

@@ -85,6 +85,24 @@ def book_exclusively(conn: sqlite3.Connection, meeting: Meeting, token: str, buf
     conn.execute("COMMIT")
 
 
+def agent_meetings(
+    conn: sqlite3.Connection, agent_id: str, since: float, until: float | None = None
+) -> list[Meeting]:
+    """Meetings of one agent ending after ``since`` (and starting before ``until``), by start."""
+    sql = "SELECT data FROM meetings WHERE agent_id=? AND end>?"
+    args: list[object] = [agent_id, since]
+    if until is not None:
+        sql += " AND start<?"
+        args.append(until)
+    return [_meeting.decode(r[0]) for r in conn.execute(sql + " ORDER BY start", args)]
+
+
+def snapshot_meetings(view: object, agent_id: str, since: float) -> list[Meeting]:
+    """An agent's meetings for a snapshot, read through a committed view (none for non-SQLite views)."""
+    conn = getattr(view, "conn", None)
+    return agent_meetings(conn, agent_id, since) if isinstance(conn, sqlite3.Connection) else []
+
+
 class MeetingsSql:
     """Mixed into SqliteStorage: ``conn`` is its write connection and ``_begin`` opens the batch."""
 
@@ -103,14 +121,7 @@ class MeetingsSql:
         return (_meeting.decode(row[0]), str(row[1])) if row else None
 
     def agent_meetings(self, agent_id: str, since: float, until: float | None = None) -> list[Meeting]:
-        """Meetings of one agent ending after ``since`` (and starting before ``until``), by start."""
-        sql = "SELECT data FROM meetings WHERE agent_id=? AND end>?"
-        args: list[object] = [agent_id, since]
-        if until is not None:
-            sql += " AND start<?"
-            args.append(until)
-        rows = self.conn.execute(sql + " ORDER BY start", args)
-        return [_meeting.decode(r[0]) for r in rows]
+        return agent_meetings(self.conn, agent_id, since, until)
 
     def all_meetings(self, since: float) -> list[Meeting]:
         rows = self.conn.execute("SELECT data FROM meetings WHERE end>? ORDER BY start", (since,))

@@ -14,6 +14,7 @@ import msgspec
 from agent_app.protocol import Agent, Conversation, Message, Visitor
 from chat_server.security import new_id
 from chat_server.storage.base import AgentRecord
+from chat_server.storage.meetings_sql import MeetingsSql, ensure_schema
 from chat_server.storage.reads import Reads
 from chat_server.storage.schema import SCHEMA, connect
 
@@ -30,10 +31,11 @@ class _Frame:
     callbacks: list[Callable[[], None]] = field(default_factory=list)
 
 
-class SqliteStorage(Reads):
+class SqliteStorage(MeetingsSql, Reads):
     def __init__(self, path: str, commit_delay: float = 0.0) -> None:
         self._w = connect(path)
         self._w.executescript(SCHEMA)
+        ensure_schema(self._w)  # meetings and calendar settings
         super().__init__(self._w)
         self._view = Reads(connect(path, readonly=True))
         self._commit_delay = commit_delay

@@ -1,0 +1,154 @@
+"""Calendar commands: share a calendar, calendar settings, list meetings, visitor booking, the .ics route."""
+
+from __future__ import annotations
+
+import datetime as dt
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import msgspec
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from agent_app import protocol as p
+from chat_server import meetings
+from chat_server.errors import CommandError
+from chat_server.ics import CONTENT_TYPE, ics_filename
+from chat_server.visibility import can_see
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
+
+    from chat_server.agent_commands import AgentSession
+    from chat_server.context import Context
+
+ICS_PREFIX = "/meetings/"
+MAX_FIELD = 200
+
+
+def _store(ctx: Context) -> meetings.MeetingStore:
+    return cast(meetings.MeetingStore, ctx.storage)
+
+
+def _refused(exc: meetings.BookingRefused) -> CommandError:
+    return CommandError(p.ErrorCode(exc.code), exc.message)
+
+
+def share_calendar(s: AgentSession, c: p.ShareCalendar) -> dict[str, Any]:
+    """A bot message with the calendar owner's open slots, to the visitor and the team."""
+    ctx, agent = s.ctx, s.agent
+    with ctx.storage.savepoint():
+        conversation = ctx.service.visible_conversation(agent, c.conversation_id)
+        if conversation.status == p.ConversationStatus.CLOSED:
+            raise CommandError(p.ErrorCode.CONFLICT, "the conversation is closed")
+        owner = ctx.service.agent(c.agent_id)
+        if owner.disabled:
+            raise CommandError(p.ErrorCode.INVALID, f"{owner.name} is disabled")
+        card = meetings.booking_card(_store(ctx), owner, ctx.clock.now())
+        if not card.slots:
+            problem = f"{owner.name}'s calendar has no open times; check the calendar settings"
+            raise CommandError(p.ErrorCode.CONFLICT, problem)
+        mine = owner.id == agent.id
+        text = f"Pick a time for a {card.duration_minutes}-minute call with {owner.name}" + (
+            "" if mine else f" (shared by {agent.name})"
+        )
+        message = ctx.service.add_message(
+            conversation, p.AuthorKind.BOT, text, author_name=agent.name, card=card
+        )
+    return {"message": msgspec.to_builtins(message)}
+
+
+def get_calendar_settings(s: AgentSession, c: p.GetCalendarSettings) -> dict[str, Any]:
+    agent_id = c.agent_id or s.agent_id
+    s.ctx.service.agent(agent_id)  # not_found for unknown agents
+    return {"settings": msgspec.to_builtins(meetings.calendar_settings(_store(s.ctx), agent_id))}
+
+
+def update_calendar_settings(s: AgentSession, c: p.UpdateCalendarSettings) -> dict[str, Any]:
+    with s.ctx.storage.savepoint():
+        s.ctx.service.agent(c.settings.agent_id)
+        try:
+            settings = meetings.update_settings(_store(s.ctx), s.agent, c.settings)
+        except meetings.BookingRefused as exc:
+            raise _refused(exc) from exc
+    return {"settings": msgspec.to_builtins(settings)}
+
+
+def list_meetings(s: AgentSession, c: p.ListMeetings) -> dict[str, Any]:
+    since = c.since if c.since is not None else s.ctx.clock.now() - 86400
+    try:
+        found = meetings.list_meetings(_store(s.ctx), s.agent, c.agent_id, since)
+    except meetings.BookingRefused as exc:
+        raise _refused(exc) from exc
+    return {"meetings": msgspec.to_builtins(found)}
+
+
+def book_slot(ctx: Context, visitor_id: str, c: p.BookSlot) -> dict[str, Any]:
+    """The visitor books a slot of a shared calendar: atomic (one savepoint: re-check, overlap check,
+    unique (agent, start)), then a system message, and MeetingBooked to the team and the SDR."""
+    if len(c.name) > MAX_FIELD or len(c.email) > MAX_FIELD:
+        raise CommandError(p.ErrorCode.TOO_LONG, f"name and email must be under {MAX_FIELD} characters")
+    storage, service = ctx.storage, ctx.service
+    with storage.savepoint():
+        conversation = storage.latest_conversation(visitor_id)
+        if conversation is None:
+            raise CommandError(p.ErrorCode.NOT_FOUND, "start a chat before booking")
+        owner = service.agent(c.agent_id)
+        visitor = conversation.visitor
+        if (c.email.strip() and not visitor.email) or (c.name.strip() and not visitor.name):
+            visitor.email = visitor.email or c.email.strip()
+            visitor.name = visitor.name or c.name.strip()
+            conversation.visitor = service.update_visitor(visitor)
+        try:
+            booked = meetings.book(
+                _store(ctx), agent=owner, conversation=conversation, start=c.start,
+                name=c.name.strip(), email=c.email.strip(), now=ctx.clock.now(),
+            )  # fmt: skip
+        except meetings.BookingRefused as exc:
+            raise _refused(exc) from exc
+        meeting = booked.meeting
+        local = dt.datetime.fromtimestamp(meeting.start, ZoneInfo(meeting.timezone))
+        who = meeting.visitor_name or "The visitor"
+        text = f"{who} booked a call with {owner.name} on {local:%a %d %b %Y, %H:%M} ({meeting.timezone})"
+        event = p.MeetingBooked(meeting=meeting)
+        service.system_message(conversation, text, extra_events=[event])
+        if not can_see(owner, conversation):
+            ctx.hub.to_agents([(owner.id, event)])
+    return {"meeting": msgspec.to_builtins(meeting)}
+
+
+def _plain(status: HTTPStatus, text: str) -> Response:
+    body = text.encode()
+    headers = Headers([("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return Response(status.value, status.phrase, headers, body)
+
+
+def ics_route(ctx: Context) -> Any:
+    """GET /meetings/<id>.ics?token=...: the invite for whoever holds the meeting's link."""
+
+    def handler(ws: ServerConnection, request: Request) -> Response:
+        url = urlsplit(request.path)
+        name = url.path[len(ICS_PREFIX) :]
+        token = parse_qs(url.query).get("token", [""])[0]
+        if not name.endswith(".ics") or not token:
+            return _plain(HTTPStatus.NOT_FOUND, "no such meeting")
+        meeting_id = name[: -len(".ics")]
+        found = _store(ctx).get_meeting(meeting_id)
+        organizer = ctx.storage.get_agent(found[0].agent_id) if found else None
+        body = meetings.ics_for(_store(ctx), meeting_id, token, organizer)
+        if body is None or found is None:
+            return _plain(HTTPStatus.NOT_FOUND, "no such meeting")
+        headers = Headers(
+            [
+                ("Content-Type", CONTENT_TYPE),
+                ("Content-Length", str(len(body))),
+                ("Content-Disposition", f'attachment; filename="{ics_filename(found[0])}"'),
+                ("Cache-Control", "private, no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+            ]
+        )
+        return Response(200, "OK", headers, body)
+
+    return handler
