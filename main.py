@@ -124,6 +124,9 @@ def run(argv: list[str] | None = None) -> int:
     log.info("starting (profile %s, logs in %s)", paths.profile, log_file)
     try:
         return asyncio.run(amain(app, args, paths, instance), loop_factory=qasync.QEventLoop)
+    except RuntimeError as exc:  # Qt's loop ended underneath us (X server gone, session logout)
+        log.warning("event loop ended early: %s", exc)
+        return 0
     finally:
         instance.release()
 
