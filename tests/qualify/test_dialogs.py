@@ -209,3 +209,14 @@ def test_cql_models_pass_the_model_tester(qtbot: QtBot) -> None:
     counts.set_report(cql.aggregate(convs, period="day", zone=dt.UTC), {})
     ModelTester(None).check(counts)
     assert counts.index(0, 5).data() == 1 and counts.index(0, 5).data(Qt.ItemDataRole.ToolTipRole) is None
+
+
+def test_territory_table_finds_the_aligned_sdr(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ui.qualify.install import territory_aligned
+
+    csv = tmp_path / "territories.csv"
+    csv.write_text("rule,country,region,segment,sdr_email,pool\ntexas,US,TX,*,kim@x,\nrest,*,*,*,,pool\n")
+    aligned = territory_aligned(str(csv))
+    assert aligned(texan().visitor, team()) == "a2"
+    assert aligned(p.Visitor(id="v", country="DE"), team()) == ""
+    assert territory_aligned(str(tmp_path / "missing.csv"))(texan().visitor, team()) == "a2"  # falls back

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
@@ -201,10 +202,44 @@ class QualifyFeatures(QObject):
         self.runner.run(self.session.request(update), what="Saving my calendar", on_error=failed)
 
 
+def territory_aligned(csv_path: str) -> AlignedFinder:
+    """The aligned SDR from the territory table (sdr_email -> agent), else Agent.territory matching."""
+    from agent_app.territory import TerritoryError, TerritoryTable
+
+    try:
+        table = TerritoryTable.load(csv_path)
+    except (OSError, TerritoryError):
+        return fallback_aligned
+
+    def aligned(visitor: p.Visitor, agents: list[p.Agent]) -> str:
+        match = table.align(visitor.country or None, visitor.region or None, visitor.team_size)
+        email = (match.sdr_email or "").lower() if match else ""
+        found = next((a.id for a in agents if email and a.email.lower() == email), "")
+        return found or fallback_aligned(visitor, agents)
+
+    return aligned
+
+
+def _http_base(session: object) -> str:
+    url = str(getattr(session, "url", "") or "")
+    if not url.startswith(("ws://", "wss://")):
+        return ""
+    parts = urlsplit(url)
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+
+
 def install_qualify_features(
     window: MainWindow, *, http_base: str = "", aligned: AlignedFinder | None = None
 ) -> QualifyFeatures:
     """Call once after creating the MainWindow (main.py). ``http_base`` is the chat server's HTTP URL
-    (for .ics links); ``aligned(visitor, agents) -> agent id`` is the territory lookup (Agent.territory
-    vs. the visitor's region/country when omitted)."""
-    return QualifyFeatures(window, http_base=http_base, aligned=aligned)
+    (for .ics links; derived from the session's ws:// URL when omitted); ``aligned(visitor, agents)
+    -> agent id`` finds the aligned SDR (default: the settings' territory_csv_path table, else
+    Agent.territory vs. the visitor's region/country)."""
+    if aligned is None:
+        csv_path = ""
+        try:
+            csv_path = str(window.settings.get("territory_csv_path") or "") if window.settings else ""
+        except (AttributeError, KeyError):
+            pass
+        aligned = territory_aligned(csv_path) if csv_path else None
+    return QualifyFeatures(window, http_base=http_base or _http_base(window.session), aligned=aligned)
