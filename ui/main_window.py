@@ -14,6 +14,7 @@ from ui.bridge import StoreBridge
 from ui.conversation import ConversationView
 from ui.help import ShortcutsDialog, registered
 from ui.help.shortcuts import context_of
+from ui.qualify.install import install_qualify_features
 from ui.queue import QueueModel, QueuePanel, QueueView
 from ui.queue.model import urgency
 from ui.queue.proxy import in_view
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self.shortcuts: dict[str, list[QShortcut]] = {}
         self._register_shortcuts()
         self._connect_signals()
+        self.qualify = install_qualify_features(self)  # CQL, participants, calendar, Meetings, report
         self.on_bridge_reset()
         self.set_connection_state(getattr(session, "state", "connecting"), getattr(session, "detail", ""))
         self.restore_state()

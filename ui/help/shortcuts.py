@@ -53,6 +53,16 @@ SHORTCUTS: tuple[ShortcutSpec, ...] = (
     ShortcutSpec("send", ("Enter",), "Send the message", "Composer", native=True),
     ShortcutSpec("newline", ("Shift+Enter",), "New line in the message", "Composer", native=True),
     ShortcutSpec("toggle_note", ("Ctrl+Shift+N",), "Switch between reply and private note", "Composer"),
+    ShortcutSpec(
+        "cql_level",
+        ("0", "1", "2", "3"),
+        "CQL: red line (0) or 1-3 bolts (not while typing)",
+        "Conversation",
+        native=True,
+    ),
+    ShortcutSpec(
+        "cql_clear", ("Backspace",), "CQL: back to unrated (not while typing)", "Conversation", native=True
+    ),
     ShortcutSpec("toggle_closed", ("Ctrl+Shift+C",), "Close or reopen the conversation", "Conversation"),
     ShortcutSpec("retry_failed", ("Ctrl+Shift+R",), "Retry messages that failed to send", "Conversation"),
     ShortcutSpec("toggle_presence", ("Ctrl+Shift+A",), "Switch between Available and Away", "Me"),
