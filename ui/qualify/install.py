@@ -83,9 +83,11 @@ class QualifyFeatures(QObject):
         self.meetings_action.setToolTip("Meetings booked for you")
         self.report_action = QAction("CQL report", self)
         self.report_action.setToolTip("Lead qualification per SDR and day/week")
-        first = window.toolbar.actions()[0] if window.toolbar.actions() else None
-        window.toolbar.insertAction(first, self.meetings_action)
-        window.toolbar.insertAction(first, self.report_action)
+        existing = window.toolbar.actions()
+        if existing:  # left of the spacer and the presence button
+            window.toolbar.insertActions(existing[0], [self.meetings_action, self.report_action])
+        else:
+            window.toolbar.addActions([self.meetings_action, self.report_action])
         self._connect_signals()
         self.on_bridge_reset()
 
