@@ -75,11 +75,11 @@ class TaskRunner(QObject):
                 return
             if not isinstance(exc, Exception):
                 raise exc
-            log.warning("%s failed: %s", what or coro.__qualname__, exc, exc_info=exc)
+            log.warning("%s failed: %s", what or _describe(coro), exc, exc_info=exc)
             if on_error is not None:
                 on_error(exc)
             else:
-                self.failed.emit(what or coro.__qualname__, exc)
+                self.failed.emit(what or _describe(coro), exc)
 
         task.add_done_callback(done)
         return task
@@ -91,6 +91,10 @@ class TaskRunner(QObject):
     def cancel_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+
+def _describe(coro: Coroutine[Any, Any, Any]) -> str:
+    return getattr(coro, "__qualname__", type(coro).__name__)
 
 
 def _set_busy(widget: QWidget, busy: bool) -> None:

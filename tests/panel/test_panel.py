@@ -256,7 +256,7 @@ def test_create_lead_blocked_then_save_anyway_and_hand_off(
         "Phone": "+1 555",
         "LeadSource": "Chat",
     }
-    dialog.create.click()
+    dialog.create_button.click()
     run(loop, wait_until(lambda: isinstance(panel.dialog, DuplicatesDialog), what="duplicates dialog"))
     dups = panel.dialog
     assert isinstance(dups, DuplicatesDialog) and dups.save_anyway.isEnabled() and dups.list.rows.rows()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
@@ -13,19 +13,50 @@ from ui.style import repolish
 from ui.visitor_panel.dialogs import CreateLeadDialog, DuplicatesDialog, HandoffDialog, lead_fields_for
 
 if TYPE_CHECKING:
-    from ui.visitor_panel.panel import VisitorPanel
+    from PySide6.QtCore import SignalInstance
+    from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
-    _Base = VisitorPanel
-else:
-    _Base = object
+    from agent_app.settings import Settings
+    from agent_app.store import Store
+    from ui.tasks import TaskRunner
+    from ui.visitor_panel.service import PanelService
 
 
 def _open_url(url: str) -> None:
     QDesktopServices.openUrl(QUrl(url))
 
 
-class PanelActions(_Base):
-    """Mixed into VisitorPanel: each slot reads widget state, starts one service call, returns."""
+class PanelActions:
+    """Mixed into VisitorPanel: each slot reads widget state, starts one service call, returns.
+
+    The attributes below are VisitorPanel's; they are declared here so the mixin type-checks alone.
+    """
+
+    cid: str
+    store: Store
+    runner: TaskRunner
+    service: PanelService
+    settings: Settings | None
+    dialog: QWidget | None
+    aligned_email: str
+    action_note: QLabel
+    connect_button: QPushButton
+    handoff_button: QPushButton
+    log_button: QPushButton
+    create_button: QPushButton
+    _status: dict[str, p.ConversationStatus]
+    _cql: dict[str, int | None]
+    if TYPE_CHECKING:
+        lead_created: SignalInstance
+        transcript_logged: SignalInstance
+
+        def show_conversation(self, conversation_id: str | None) -> None: ...
+        def _refresh(self, conv: p.Conversation) -> None: ...
+        def _start_lookup(self, conv: p.Conversation, *, territory_from_visitor: bool = True) -> None: ...
+
+    def _widget(self) -> QWidget:
+        """The panel itself, as the parent for its dialogs."""
+        return cast("QWidget", self)
 
     def note(self, text: str, *, error: bool = False) -> None:
         """A quiet one-line result under the action buttons."""
@@ -93,7 +124,7 @@ class PanelActions(_Base):
         conv = self.store.conversations.get(self.cid)
         if conv is None:
             return
-        dialog = CreateLeadDialog(lead_fields_for(conv.visitor), self)
+        dialog = CreateLeadDialog(lead_fields_for(conv.visitor), self._widget())
         cid = conv.id
         dialog.lead_submitted.connect(lambda fields: self._create_lead(cid, fields, False))
         self.dialog = dialog
@@ -124,7 +155,7 @@ class PanelActions(_Base):
             self.note(f"Lead not created: {exc}", error=True)
             return
         self.note("Salesforce found possible duplicates.", error=True)
-        dialog = DuplicatesDialog(exc, self)
+        dialog = DuplicatesDialog(exc, self._widget())
         dialog.save_anyway_chosen.connect(lambda: self._create_lead(cid, fields, True))
         dialog.use_existing_chosen.connect(lambda sobject, rid: self._on_use_existing(cid, sobject, rid))
         self.dialog = dialog
@@ -151,7 +182,7 @@ class PanelActions(_Base):
     def _on_users_loaded(self, cid: str, users: list[dict[str, Any]]) -> None:
         if cid != self.cid:
             return
-        dialog = HandoffDialog(users, self.aligned_email, self)
+        dialog = HandoffDialog(users, self.aligned_email, self._widget())
         dialog.handoff_submitted.connect(lambda user, note: self._hand_off(cid, user, note))
         self.dialog = dialog
         dialog.open()

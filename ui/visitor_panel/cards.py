@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from agent_app import protocol as p
 from agent_app.integrations import CompanyProfile
-from ui.style import repolish
+from ui.style import named, repolish
 from ui.visitor_panel.models import KeyRole, RowDelegate, RowsModel, UrlRole
 from ui.visitor_panel.rows import Row
 
@@ -38,7 +38,8 @@ class Card(QFrame):
     """A titled box; QSS styles ``QFrame#panelCard`` and ``QLabel#cardTitle``."""
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent, objectName="panelCard")
+        super().__init__(parent)
+        self.setObjectName("panelCard")
         self.layout_ = QVBoxLayout(self)
         self.layout_.setContentsMargins(12, 10, 12, 10)
         self.layout_.setSpacing(6)
@@ -53,7 +54,8 @@ class RowsView(QListView):
     row_clicked = Signal(str)
 
     def __init__(self, name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent, objectName=name)
+        super().__init__(parent)
+        self.setObjectName(name)
         self.rows = RowsModel(self)
         self.setModel(self.rows)
         self.setItemDelegate(RowDelegate(self))
@@ -142,19 +144,20 @@ class CompanyCard(Card):
         super().__init__("Company", parent)
         self.stack = QStackedWidget(self)
         self.layout_.addWidget(self.stack)
-        self.loading = QWidget(objectName="companyLoading")
+        self.loading = named(QWidget(), "companyLoading")
         lay = QVBoxLayout(self.loading)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(plain("Looking up the company…", "muted"))
-        bar = QProgressBar(objectName="skeleton", textVisible=False)
+        bar = named(QProgressBar(), "skeleton")
+        bar.setTextVisible(False)
         bar.setRange(0, 0)
         bar.setFixedHeight(4)
         lay.addWidget(bar)
-        self.data = QWidget(objectName="companyData")
+        self.data = named(QWidget(), "companyData")
         data = QVBoxLayout(self.data)
         data.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
-        self.logo = QLabel(objectName="companyLogo")
+        self.logo = named(QLabel(), "companyLogo")
         self.logo.setFixedSize(40, 40)
         self.logo.hide()
         self.company_name = plain("", "companyName")
@@ -170,9 +173,9 @@ class CompanyCard(Card):
         self.description = plain("", "companyDescription")
         data.addWidget(self.description)
         self.message = plain("", "companyMessage")
-        self.retry = QPushButton("Retry", objectName="retryButton")
+        self.retry = named(QPushButton("Retry"), "retryButton")
         self.retry.clicked.connect(self.retry_clicked)
-        msg = QWidget(objectName="companyMessageBox")
+        msg = named(QWidget(), "companyMessageBox")
         mlay = QVBoxLayout(msg)
         mlay.setContentsMargins(0, 0, 0, 0)
         mlay.addWidget(self.message)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from agent_app import protocol as p
 from agent_app.integrations import DuplicatesDetected
+from ui.style import named
 from ui.visitor_panel.cards import RowsView, plain
 from ui.visitor_panel.rows import Row
 
@@ -54,20 +55,21 @@ class CreateLeadDialog(QDialog):
     lead_submitted = Signal(dict)
 
     def __init__(self, fields: dict[str, str], parent: QWidget | None = None) -> None:
-        super().__init__(parent, objectName="createLeadDialog")
+        super().__init__(parent)
+        self.setObjectName("createLeadDialog")
         self.setWindowTitle("Create lead in Salesforce")
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.edits: dict[str, QLineEdit] = {}
         for name, label in LEAD_FIELDS:
-            self.edits[name] = QLineEdit(fields.get(name, ""), objectName=f"lead{name}")
+            self.edits[name] = named(QLineEdit(fields.get(name, "")), f"lead{name}")
             form.addRow(label, self.edits[name])
         layout.addLayout(form)
         self.problem = plain("", "dialogError")
         self.problem.hide()
         layout.addWidget(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.create = buttons.addButton("Create lead", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.create_button = buttons.addButton("Create lead", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.on_buttons_accepted)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -112,7 +114,8 @@ class DuplicatesDialog(QDialog):
     save_anyway_chosen = Signal()
 
     def __init__(self, exc: DuplicatesDetected, parent: QWidget | None = None) -> None:
-        super().__init__(parent, objectName="duplicatesDialog")
+        super().__init__(parent)
+        self.setObjectName("duplicatesDialog")
         self.setWindowTitle("Possible duplicate")
         self.exc = exc
         layout = QVBoxLayout(self)
@@ -122,9 +125,9 @@ class DuplicatesDialog(QDialog):
         self.list.set_rows(_match_rows(exc))
         layout.addWidget(self.list)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.use_existing = QPushButton("Use existing", objectName="useExisting")
+        self.use_existing = named(QPushButton("Use existing"), "useExisting")
         self.use_existing.setEnabled(bool(exc.matches))
-        self.save_anyway = QPushButton("Save anyway", objectName="saveAnyway")
+        self.save_anyway = named(QPushButton("Save anyway"), "saveAnyway")
         self.save_anyway.setEnabled(exc.allow_save)
         buttons.addButton(self.use_existing, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.save_anyway, QDialogButtonBox.ButtonRole.ActionRole)
@@ -151,18 +154,20 @@ class HandoffDialog(QDialog):
     def __init__(
         self, users: list[dict[str, Any]], preselect_email: str, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent, objectName="handoffDialog")
+        super().__init__(parent)
+        self.setObjectName("handoffDialog")
         self.setWindowTitle("Hand off lead")
         self.users = users
         layout = QVBoxLayout(self)
         form = QFormLayout()
-        self.owner = QComboBox(objectName="handoffOwner")
+        self.owner = named(QComboBox(), "handoffOwner")
         for user in users:
             self.owner.addItem(f"{user.get('Name')} ({user.get('Email')})")
         emails = [str(u.get("Email") or "").lower() for u in users]
         if preselect_email.lower() in emails:
             self.owner.setCurrentIndex(emails.index(preselect_email.lower()))
-        self.note = QLineEdit(objectName="handoffNote", placeholderText="Note for the new owner")
+        self.note = named(QLineEdit(), "handoffNote")
+        self.note.setPlaceholderText("Note for the new owner")
         form.addRow("New owner", self.owner)
         form.addRow("Note", self.note)
         layout.addLayout(form)

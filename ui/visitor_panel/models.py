@@ -66,19 +66,19 @@ class RowDelegate(QStyledItemDelegate):
         return 1 + bool(index.data(DetailRole)) + bool(index.data(WarningRole))
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        fm = QFontMetrics(option.font)  # type: ignore[attr-defined]
+        fm = QFontMetrics(option.font)
         return QSize(200, self._lines(index) * (fm.height() + 2) + 2 * self.PAD)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         painter.save()
-        rect: QRect = option.rect  # type: ignore[attr-defined]
-        state = option.state  # type: ignore[attr-defined]
+        rect: QRect = option.rect
+        state = option.state
         warning = str(index.data(WarningRole) or "")
         if warning:
             painter.fillRect(rect.adjusted(0, 1, 0, -1), QColor(Palette.WARN_SOFT))
         if state & QStyle.StateFlag.State_MouseOver and index.data(UrlRole):
             painter.fillRect(rect, QColor(Palette.HOVER))
-        font = QFont(option.font)  # type: ignore[attr-defined]
+        font = QFont(option.font)
         fm = QFontMetrics(font)
         line = fm.height() + 2
         x, y, w = rect.left() + self.PAD, rect.top() + self.PAD, rect.width() - 2 * self.PAD

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout
 from agent_app import protocol as p
 from agent_app.integrations import AuthError, Integrations, LookupStatus, TransportError
 from ui.bridge import StoreBridge
-from ui.style import repolish
+from ui.style import named, repolish
 from ui.tasks import TaskRunner
 from ui.visitor_panel.actions import PanelActions
 from ui.visitor_panel.cards import Card, CompanyCard, RowsView, TerritoryCard, VisitorCard, plain
@@ -52,7 +52,8 @@ class VisitorPanel(PanelActions, QScrollArea):
         settings: Settings | None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent, objectName="visitorPanel")
+        super().__init__(parent)
+        self.setObjectName("visitorPanel")
         self.bridge, self.store, self.runner, self.settings = bridge, bridge.store, runner, settings
         self.integrations = integrations
         self.service = PanelService(integrations, session, bridge.store)
@@ -69,7 +70,7 @@ class VisitorPanel(PanelActions, QScrollArea):
 
     def _build(self) -> None:
         self.setWidgetResizable(True)
-        body = QWidget(objectName="visitorPanelBody")
+        body = named(QWidget(), "visitorPanelBody")
         lay = QVBoxLayout(body)
         lay.setContentsMargins(10, 10, 10, 10)
         lay.setSpacing(10)
