@@ -93,7 +93,9 @@ def _snapshot(ctx: Context, agent: p.Agent, head: int) -> p.Snapshot:
     )  # fmt: skip
 
 
-def _welcome(ctx: Context, ws: ServerConnection, hello: p.Hello, agent: p.Agent, token: str) -> None:
+def _welcome(
+    ctx: Context, ws: ServerConnection, hello: p.Hello, agent: p.Agent, token: str, hashed: str
+) -> None:
     """Welcome, then the backlog or a snapshot, then registration as live: all without yielding, so no
     event can fall between the backlog and the live stream, and none is sent twice."""
     storage, config = ctx.storage, ctx.config
@@ -112,7 +114,7 @@ def _welcome(ctx: Context, ws: ServerConnection, hello: p.Hello, agent: p.Agent,
             send_now(ws, frame)
     else:
         send_now(ws, p.encode_bytes(_snapshot(ctx, agent, head)))
-    if ctx.hub.add_agent_conn(agent.id, ws):
+    if ctx.hub.add_agent_conn(agent.id, ws, hashed):
         with storage.savepoint():
             ctx.hub.broadcast_presence(agent)
 
@@ -137,7 +139,7 @@ async def serve_agent(ctx: Context, ws: ServerConnection) -> None:
     agent, hashed, token = signed_in
     ctx.hub.refresh_agents()  # picks up CLI changes (new agents, roles) at every sign-in
     agent = ctx.hub.agents[agent.id]
-    _welcome(ctx, ws, hello, agent, token)
+    _welcome(ctx, ws, hello, agent, token, hashed)
     await ctx.storage.commit()
     session = AgentSession(ctx, agent.id, hashed)
     try:

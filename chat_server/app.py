@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.server import Server
+from websockets.asyncio.server import Server, ServerConnection
 
 from agent_app.protocol import CloseCode, Conversation, Message, Visitor
 from chat_server.actions import AgentActions
@@ -70,17 +70,21 @@ class ChatServer:
         return done.result(timeout=30)
 
     def _agents_changed(self) -> None:
-        """Reload agents; cut off the connections of agents disabled meanwhile (CLI or admin API)."""
+        """Reload agents; cut off connections of agents disabled, or tokens revoked, meanwhile (CLI or
+        admin API): a revoked token must not keep a live session until it happens to reconnect."""
         self.hub.refresh_agents()
         for agent_id, conns in list(self.hub.agent_conns.items()):
             agent = self.hub.agents.get(agent_id)
-            if agent is None or agent.disabled:
-                for ws in list(conns):
-                    task = asyncio.get_running_loop().create_task(
-                        ws.close(CloseCode.AGENT_DISABLED, "account disabled")
-                    )
-                    self._closing.add(task)
-                    task.add_done_callback(self._closing.discard)
+            for ws in list(conns):
+                if agent is None or agent.disabled:
+                    self._close(ws, CloseCode.AGENT_DISABLED, "account disabled")
+                elif (hashed := self.hub.conn_tokens.get(ws)) and self.storage.token_agent(hashed) is None:
+                    self._close(ws, CloseCode.AUTH_FAILED, "token revoked")
+
+    def _close(self, ws: ServerConnection, code: CloseCode, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(ws.close(code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     @property
     def url(self) -> str:

@@ -59,6 +59,7 @@ class Hub:
         self.agent_buffer_limit = agent_buffer_limit
         self.agents: dict[str, Agent] = {}
         self.agent_conns: dict[str, set[ServerConnection]] = {}
+        self.conn_tokens: dict[ServerConnection, str] = {}  # connection -> hash of the token it used
         self.visitor_conns: dict[str, set[ServerConnection]] = {}
         self.refresh_agents()
 
@@ -118,14 +119,17 @@ class Hub:
 
     # ------------------------------------------------------------ registry
 
-    def add_agent_conn(self, agent_id: str, ws: ServerConnection) -> bool:
+    def add_agent_conn(self, agent_id: str, ws: ServerConnection, token_hash: str = "") -> bool:
         """Registers a live connection; True when the agent just came online."""
         conns = self.agent_conns.setdefault(agent_id, set())
         conns.add(ws)
+        if token_hash:
+            self.conn_tokens[ws] = token_hash
         return len(conns) == 1
 
     def remove_agent_conn(self, agent_id: str, ws: ServerConnection) -> bool:
         """True when the agent's last connection went away."""
+        self.conn_tokens.pop(ws, None)
         conns = self.agent_conns.get(agent_id)
         if conns is None or ws not in conns:
             return False

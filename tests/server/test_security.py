@@ -60,6 +60,15 @@ async def test_revoked_tokens_close_4001(server: ChatServer, team: Team) -> None
     assert await _hello_close_code(server, p.Hello(id=cid(), token=second.token)) == p.CloseCode.AUTH_FAILED
 
 
+async def test_revoking_a_token_cuts_off_its_live_session(server: ChatServer, team: Team) -> None:
+    connected, welcome = await agent_login(server, team.sdr1.email)
+    other_device, _ = await agent_login(server, team.sdr1.email)
+    assert server.admin.revoke_token(welcome.token)
+    assert await connected.closed_code() == p.CloseCode.AUTH_FAILED
+    # The agent's other device signed in with its own token and stays connected.
+    assert (await other_device.ok(p.ListAgents(id=cid())))["agents"]
+
+
 async def test_disabled_agent_is_refused_and_cut_off(server: ChatServer, team: Team) -> None:
     connected, _ = await agent_login(server, team.sdr2.email)
     server.admin.set_disabled(team.sdr2.email)
