@@ -10,23 +10,32 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import qasync
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from agent_app.integrations.config import ENRICHMENT_KEY_SECRET
 from agent_app.secrets import SecretStore
 from agent_app.settings import Settings
 from ui.notifications import NotificationService
 from ui.resources import app_icon
 from ui.shell.app import DemoInfo, Shell
 from ui.shell.errors import ErrorReporter
+from ui.shell.features import MemorySecrets, WindowFeatures
 from ui.shell.logs import setup_logging
 from ui.shell.paths import APP_ID, APP_NAME, DISPLAY_NAME, QT_APP_NAME, AppPaths
 from ui.shell.single_instance import SingleInstance
 from ui.tasks import TaskRunner
 
 log = logging.getLogger("sdr_agent_desk")
+
+# One client for every integration call: explicit limits, because a CRM that hangs must never hold a
+# lookup (or the shutdown) forever. Per-call timeouts can be shorter, never longer.
+HTTP_TIMEOUT = httpx.Timeout(20.0, connect=5.0, pool=10.0)
+DEMO_SALESFORCE_CLIENT_ID = "sdr-agent-desk-demo"  # the Salesforce stand-in accepts any consumer key
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -49,14 +58,41 @@ def profile_paths(args: argparse.Namespace) -> AppPaths:
 
 
 @contextlib.asynccontextmanager
-async def demo_server(paths: AppPaths) -> AsyncIterator[DemoInfo | None]:
+async def demo_server(paths: AppPaths, **options: Any) -> AsyncIterator[DemoInfo]:
+    """The demo workspace, and the integration settings that point at its sandbox (this run only)."""
+    from sandbox.enrichment import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
     from sandbox.workspace import demo_workspace  # only the demo needs the sandbox
 
-    async with demo_workspace(paths.data_dir / "workspace") as ws:
+    async with demo_workspace(paths.data_dir / "workspace", **options) as ws:
         log.info(
             "demo workspace: %s (Salesforce %s, DataFox %s)", ws.chat_url, ws.salesforce_url, ws.datafox_url
         )
-        yield DemoInfo(ws.chat_url, ws.demo_email, ws.demo_password)
+        integrations: dict[str, Any] = {
+            "territory_csv": str(ws.territories_csv),
+            "enrichment_provider": "none",
+        }
+        secrets: dict[str, str] = {}
+        if ws.salesforce_url:
+            integrations |= {"salesforce_login_url": ws.salesforce_url,
+                             "salesforce_client_id": DEMO_SALESFORCE_CLIENT_ID}  # fmt: skip
+        if ws.datafox_url:
+            integrations |= {"enrichment_provider": "datafox", "enrichment_base_url": ws.datafox_url,
+                             "enrichment_client_id": DEFAULT_CLIENT_ID}  # fmt: skip
+            secrets[ENRICHMENT_KEY_SECRET] = DEFAULT_CLIENT_SECRET
+        yield DemoInfo(ws.chat_url, ws.demo_email, ws.demo_password, integrations, secrets, ws)
+
+
+def window_features(
+    settings: Settings,
+    secrets: SecretStore,
+    http: httpx.AsyncClient,
+    runner: TaskRunner,
+    demo: DemoInfo | None,
+) -> WindowFeatures:
+    """The demo uses the sandbox's settings and memory-only credentials; never the user's keychain."""
+    if demo is not None:
+        return WindowFeatures(settings, MemorySecrets(demo.secrets), http, runner, dict(demo.integrations))
+    return WindowFeatures(settings, secrets, http, runner)
 
 
 async def amain(
@@ -85,8 +121,14 @@ async def amain(
     runner.run(notifications.probe(), what="Probe the notification service")
 
     async with contextlib.AsyncExitStack() as stack:
+        # Created on the running (qasync) loop; closed last, after the integrations let go of it.
+        http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
+        stack.push_async_callback(http.aclose)
         demo = await stack.enter_async_context(demo_server(paths)) if args.demo else None
-        shell = Shell(paths, settings, secrets, runner, errors, notifications, state, demo=demo)
+        features = window_features(settings, secrets, http, runner, demo)
+        shell = Shell(
+            paths, settings, secrets, runner, errors, notifications, state, demo=demo, features=features
+        )
         shell.quit_requested.connect(quit_event.set)
         instance.activation_requested.connect(shell.activate)
         if settings.problem:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent_app import protocol as p
+from agent_app.display import display_name
 
 PREVIEW_CHARS = 140
 
@@ -108,8 +109,15 @@ class NotifyPolicy:
         self.open_conversation = open_conversation
 
     def begin_catch_up(self) -> None:
-        """A reconnect started: whatever arrives until ``end_catch_up`` goes into one summary."""
+        """A reconnect started: whatever arrives until ``end_catch_up`` goes into one summary.
+
+        Only for a resume (the server replays what was missed). A first sign-in on an empty store,
+        or a resync, gets a snapshot instead: nothing is replayed, so nothing needs holding back."""
         self._catching_up = True
+
+    @property
+    def catching_up(self) -> bool:
+        return self._catching_up
 
     def end_catch_up(self) -> None:
         self._catching_up = False
@@ -135,7 +143,7 @@ class NotifyPolicy:
             return []
         self._announced.add(conv.id)
         v = conv.visitor
-        who = v.name or "A visitor"
+        who = display_name(conv)
         where = ", ".join(x for x in (v.company, v.location) if x)
         title = f"New chat routed to you: {who}" if routed_to_me else f"New chat: {who}"
         body = conv.last_message_preview or (f"on {v.current_page}" if v.current_page else "is waiting")
@@ -160,7 +168,7 @@ class NotifyPolicy:
             self._suppressed_by_conv[conv.id] = self._suppressed_by_conv.get(conv.id, 0) + 1
             return []
         more = self._suppressed_by_conv.pop(conv.id, 0)
-        who = conv.visitor.name or message.author_name or "Visitor"
+        who = display_name(conv)
         title = f"{who} ({more + 1} new messages)" if more else who
         notice = Notice(NoticeKind.MESSAGE, title, _clip(message.text), conv.id)
         shown = self._offer(notice, message.created_at)
@@ -173,7 +181,7 @@ class NotifyPolicy:
             return []
         if event.agent_id != self.me.id or event.by_id == self.me.id:
             return []
-        who = conv.visitor.name if conv is not None and conv.visitor.name else "a visitor"
+        who = display_name(conv) if conv is not None else "a visitor"
         title = f"You were added to the chat with {who}"
         body = event.note or "A teammate asked for your help."
         return self._offer(Notice(NoticeKind.PARTICIPANT, title, _clip(body), event.conversation_id), None)
@@ -190,7 +198,7 @@ class NotifyPolicy:
         left = round(due_at - self.clock())
         if left <= 0:
             return []  # already due: a replayed warning, or the breach will follow anyway
-        who = conv.visitor.name or "A visitor"
+        who = display_name(conv)
         title = f"{who} is waiting for a reply"
         return self._offer(Notice(NoticeKind.SLA, title, f"Reply within {left} s.", conv.id, True), None)
 

@@ -18,6 +18,8 @@ from ui.tasks import TaskRunner
 log = logging.getLogger(__name__)
 
 CATCH_UP_SETTLE_MS = 1500  # replayed frames arrive right after the welcome; then we are live again
+LIVE_STATES = ("online",)
+CONNECTING_STATES = ("connecting", "reconnecting", "offline")
 
 
 class _Window(Protocol):
@@ -78,18 +80,33 @@ class NotificationWatcher(QObject):
         self.bridge.sla_event.connect(self.on_bridge_sla_event)
         self.bridge.agent_changed.connect(self.on_bridge_agent_changed)
         self.bridge.conversation_removed.connect(self.policy.forget)
+        self.bridge.reset.connect(self.on_bridge_reset)
         self._flush_timer.timeout.connect(self.on_flush_timer_timeout)
         self._settle_timer.timeout.connect(self.on_settle_timer_timeout)
 
     # ------------------------------------------------------------------ inputs
 
     def on_session_state(self, state: str, detail: str = "") -> None:
-        """Called by the shell on every connection state change."""
-        if state in ("connecting", "reconnecting", "offline"):
+        """Called by the shell on every connection state change.
+
+        Catching up (one summary instead of a flood) only makes sense when the store has a stream
+        position the server can replay from. A first sign-in on an empty store (a fresh data dir)
+        gets a resync snapshot instead, which raises no per-event notices: holding back what arrives
+        next would turn the first live visitor into "1 new chat while you were away"."""
+        if state in CONNECTING_STATES:
             self._settle_timer.stop()
-            self.policy.begin_catch_up()
-        elif state == "online":
+            if self.store.seq > 0:
+                self.policy.begin_catch_up()
+        elif state in LIVE_STATES and self.policy.catching_up:
             self._settle_timer.start()
+
+    @Slot()
+    def on_bridge_reset(self) -> None:
+        """A snapshot replaced the store: it is the whole truth, so anything after it is live."""
+        self.policy.set_me(self.store.me)
+        if self.policy.catching_up and self.store.epoch:
+            self._settle_timer.stop()
+            self.on_settle_timer_timeout()
 
     def on_settings_changed(self, name: str, value: Any) -> None:
         if name.startswith("notif") or name.startswith("notify_"):

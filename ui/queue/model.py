@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import enum
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from PySide6.QtCore import (
 )
 
 from agent_app import protocol as p
+from agent_app.display import display_name as display_name  # re-exported: header, summary, proxy
 from ui.bridge import StoreBridge
 
 BATCH_MS = 16  # one model update per frame at most: a burst of 1,000 events/s never blocks painting
@@ -56,16 +58,6 @@ class SlaState(enum.StrEnum):
 TICK_ROLES = [QueueRole.SLA_STATE, QueueRole.SLA_REMAINING, QueueRole.WAITING_SECONDS, QueueRole.URGENCY]
 
 
-def display_name(conv: p.Conversation) -> str:
-    """Visitor name, else "Visitor from <company>", else "Visitor #<short id>"."""
-    v = conv.visitor
-    if v.name.strip():
-        return v.name.strip()
-    if v.company.strip():
-        return f"Visitor from {v.company.strip()}"
-    return f"Visitor #{(v.id or conv.id)[-5:]}"
-
-
 def sla_state(conv: p.Conversation, now: float) -> SlaState:
     if conv.status is not p.ConversationStatus.OPEN or conv.sla_due_at is None:
         return SlaState.NONE
@@ -94,7 +86,12 @@ def initials(name: str) -> str:
 
 
 class QueueModel(QAbstractListModel):
-    """One row per conversation the store holds; rows keep store order, the proxy sorts.
+    """One row per conversation the store holds, kept in urgency order (the proxy only filters).
+
+    Every row has a precomputed sort key ``(urgency, id)`` and a view bitmask (see :func:`view_mask`),
+    so ordering is one C-level sort of tuples and filtering is a bit test; ``data()`` is never called
+    to sort or filter. A key changes only when the conversation changes or its SLA runs out, and
+    rows are then re-placed with one layout change per batch (never a full re-sort through Qt).
 
     Signals:
         counts_changed: rows were inserted, removed or changed (view tab counts may differ).
@@ -109,10 +106,16 @@ class QueueModel(QAbstractListModel):
         self._bridge = bridge
         self._store = bridge.store
         self.clock = clock
-        self._ids: list[str] = []
-        self._rows: dict[str, int] = {}
+        self.me_id = ""
+        self._order: list[tuple[float, str]] = []  # sorted (urgency, id); row i is _order[i]
+        self._key: dict[str, tuple[float, str]] = {}
+        self._mask: dict[str, int] = {}  # id -> view bits (1 << QueueView)
+        self._search: dict[str, str] = {}  # id -> lower-case name/company/email, filled on demand
+        self._waiting: set[str] = set()  # open and waiting for a first response (the tick repaints them)
+        self._timed: dict[str, float] = {}  # id -> SLA due time, not yet breached (its key changes then)
         self._pending: dict[str, None] = {}  # new ids waiting for the next batch (ordered set)
         self._dirty: set[str] = set()
+        self.visible_rows: Callable[[], list[int]] | None = None  # set by the pane: rows on screen
         self._batch = QTimer(self, singleShot=True, interval=BATCH_MS)
         self._batch.timeout.connect(self.flush)
         self._ticks = 0
@@ -129,12 +132,18 @@ class QueueModel(QAbstractListModel):
     # ------------------------------------------------------------------ Qt model API
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._ids)
+        return 0 if parent.isValid() else len(self._order)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid() or index.row() >= len(self._ids):
+        if not index.isValid():
             return None
-        conv = self._store.conversations.get(self._ids[index.row()])
+        return self.data_at(index.row(), role)
+
+    def data_at(self, row: int, role: int) -> object:
+        """``data()`` by row number (the proxy calls this without building source indexes)."""
+        if not 0 <= row < len(self._order):
+            return None
+        conv = self._store.conversations.get(self._order[row][1])
         if conv is None:
             return None
         return self._value(conv, role)
@@ -175,8 +184,7 @@ class QueueModel(QAbstractListModel):
             case QueueRole.URGENCY:
                 return urgency(conv, self.clock())
             case QueueRole.SEARCH_TEXT:
-                v = conv.visitor
-                return f"{display_name(conv)}\n{v.company}\n{v.email}".lower()
+                return self.search_text(conv.id)
         return None
 
     def roleNames(self) -> dict[int, QByteArray]:
@@ -187,32 +195,108 @@ class QueueModel(QAbstractListModel):
     # ------------------------------------------------------------------ lookups
 
     def conversation_at(self, row: int) -> p.Conversation | None:
-        if 0 <= row < len(self._ids):
-            return self._store.conversations.get(self._ids[row])
+        if 0 <= row < len(self._order):
+            return self._store.conversations.get(self._order[row][1])
         return None
 
+    def id_at(self, row: int) -> str:
+        return self._order[row][1] if 0 <= row < len(self._order) else ""
+
     def row_of(self, conversation_id: str) -> int:
-        """Row of a conversation, flushing a pending batch first; -1 when unknown."""
+        """Row of a conversation, flushing a pending batch first; -1 when unknown. O(log n)."""
         if conversation_id in self._pending:
             self.flush()
-        return self._rows.get(conversation_id, -1)
+        return self._find(conversation_id)
+
+    def _find(self, conversation_id: str) -> int:
+        key = self._key.get(conversation_id)
+        if key is None:
+            return -1
+        row = bisect.bisect_left(self._order, key)
+        return row if row < len(self._order) and self._order[row] == key else -1
 
     def conversations(self) -> list[p.Conversation]:
-        return [c for cid in self._ids if (c := self._store.conversations.get(cid)) is not None]
+        convs = self._store.conversations
+        return [c for _, cid in self._order if (c := convs.get(cid)) is not None]
+
+    def ids(self) -> list[str]:
+        """Conversation ids in row (urgency) order."""
+        return [cid for _, cid in self._order]
+
+    def masks(self) -> dict[str, int]:
+        """id -> view bits; the proxy filters and the pane counts with these."""
+        return self._mask
+
+    def search_text(self, conversation_id: str) -> str:
+        text = self._search.get(conversation_id)
+        if text is None:
+            conv = self._store.conversations.get(conversation_id)
+            if conv is None:
+                return ""
+            v = conv.visitor
+            text = self._search[conversation_id] = f"{display_name(conv)}\n{v.company}\n{v.email}".lower()
+        return text
+
+    def fill_search_texts(self) -> dict[str, str]:
+        """Every row's search text (computed once, kept until the conversation changes)."""
+        if len(self._search) < len(self._order):
+            for _, cid in self._order:
+                if cid not in self._search:
+                    self.search_text(cid)
+        return self._search
+
+    def set_me(self, agent_id: str) -> None:
+        """Whose Mine/Participating views the masks describe; re-masks every row when it changes."""
+        if agent_id == self.me_id:
+            return
+        self.layoutAboutToBeChanged.emit()
+        self.me_id = agent_id
+        convs = self._store.conversations
+        self._mask = {cid: view_mask(convs[cid], agent_id) for _, cid in self._order if cid in convs}
+        self.layoutChanged.emit()
+        self.counts_changed.emit()
 
     # ------------------------------------------------------------------ store events
 
+    def _index_conversation(self, conv: p.Conversation, now: float) -> tuple[float, str]:
+        """(Re)compute the key, view mask and SLA bookkeeping of one conversation; returns the key."""
+        cid = conv.id
+        key = (urgency(conv, now), cid)
+        self._key[cid] = key
+        self._mask[cid] = view_mask(conv, self.me_id)
+        self._search.pop(cid, None)
+        if conv.status is p.ConversationStatus.OPEN and (conv.sla_due_at is not None or conv.waiting_since is not None):
+            self._waiting.add(cid)
+        else:
+            self._waiting.discard(cid)
+        if (
+            conv.status is p.ConversationStatus.OPEN
+            and conv.sla_due_at is not None
+            and not conv.sla_breached
+            and conv.sla_due_at > now
+        ):
+            self._timed[cid] = conv.sla_due_at
+        else:
+            self._timed.pop(cid, None)
+        return key
+
     def on_bridge_reset(self) -> None:
         self.beginResetModel()
-        self._ids = list(self._store.conversations)
-        self._rows = {cid: i for i, cid in enumerate(self._ids)}
+        self._key.clear()
+        self._mask.clear()
+        self._search.clear()
+        self._waiting.clear()
+        self._timed.clear()
+        now = self.clock()
+        index = self._index_conversation
+        self._order = sorted([index(conv, now) for conv in self._store.conversations.values()])
         self._pending.clear()
         self._dirty.clear()
         self.endResetModel()
         self.counts_changed.emit()
 
     def on_bridge_conversation_changed(self, conversation: p.Conversation, created: bool) -> None:
-        if conversation.id in self._rows:
+        if conversation.id in self._key:
             self._dirty.add(conversation.id)
         else:
             self._pending[conversation.id] = None
@@ -220,7 +304,7 @@ class QueueModel(QAbstractListModel):
             self._batch.start()
 
     def on_bridge_message_added(self, conversation_id: str, index: int, item: object) -> None:
-        if conversation_id in self._rows:
+        if conversation_id in self._key:
             self._dirty.add(conversation_id)
             if not self._batch.isActive():
                 self._batch.start()
@@ -228,51 +312,137 @@ class QueueModel(QAbstractListModel):
     def on_bridge_conversation_removed(self, conversation_id: str) -> None:
         self._pending.pop(conversation_id, None)
         self._dirty.discard(conversation_id)
-        row = self._rows.get(conversation_id)
-        if row is None:
+        row = self._find(conversation_id)
+        if row < 0:
             return
         self.beginRemoveRows(QModelIndex(), row, row)
-        del self._ids[row]
-        self._rows = {cid: i for i, cid in enumerate(self._ids)}
+        del self._order[row]
+        del self._key[conversation_id]
+        self._mask.pop(conversation_id, None)
+        self._search.pop(conversation_id, None)
+        self._waiting.discard(conversation_id)
+        self._timed.pop(conversation_id, None)
         self.endRemoveRows()
         self.counts_changed.emit()
 
     def on_bridge_agent_changed(self, agent: p.Agent) -> None:
-        if self._ids:  # assignee names and "mine" may change; cheap to repaint all
-            self.dataChanged.emit(self.index(0), self.index(len(self._ids) - 1), [QueueRole.ASSIGNEE_NAME])
+        if self._order:  # assignee names may change; the proxy maps this to the rows it shows
+            self.dataChanged.emit(self.index(0), self.index(len(self._order) - 1), [QueueRole.ASSIGNEE_NAME])
 
     def flush(self) -> None:
-        """Apply the batch: one beginInsertRows for every new conversation, dataChanged for updated ones."""
+        """Apply the batch: one insert for every new conversation, at most one layout change to put new
+        and re-keyed rows in place (and to re-filter rows whose view membership changed), then
+        dataChanged for updated rows that stayed where they were."""
         self._batch.stop()
-        new = [cid for cid in self._pending if cid in self._store.conversations and cid not in self._rows]
+        convs = self._store.conversations
+        now = self.clock()
+        new = [cid for cid in self._pending if cid in convs and cid not in self._key]
         self._pending.clear()
-        if new:
-            first = len(self._ids)
-            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-            self._ids.extend(new)
-            self._rows.update((cid, first + i) for i, cid in enumerate(new))
-            self.endInsertRows()
-        dirty_rows = sorted(self._rows[cid] for cid in self._dirty if cid in self._rows)
+        moved: dict[str, tuple[float, str]] = {}  # id -> old key
+        remasked = False
+        dirty = [cid for cid in self._dirty if cid in self._key and cid in convs]
         self._dirty.clear()
-        for start, end in _ranges(dirty_rows):
-            self.dataChanged.emit(self.index(start), self.index(end), [])
-        if new or dirty_rows:
+        for cid in dirty:
+            old_key, old_mask = self._key[cid], self._mask.get(cid)
+            if self._index_conversation(convs[cid], now) != old_key:
+                moved[cid] = old_key
+            remasked = remasked or self._mask[cid] != old_mask
+        if new:
+            first = len(self._order)
+            keys = [self._index_conversation(convs[cid], now) for cid in new]
+            if moved:  # keep _order consistent with _key while rows are appended
+                self._key.update(moved)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            self._order.extend(keys)
+            self.endInsertRows()
+            if moved:
+                for cid in moved:
+                    self._key[cid] = (moved[cid][0], cid)
+                    self._key[cid] = self._index_conversation(convs[cid], now)
+        if new or moved or remasked:
+            self._relayout(moved, len(new))
+        stayed = [cid for cid in dirty if cid not in moved]
+        if stayed:
+            rows = sorted(self._find(cid) for cid in stayed)
+            for start, end in _ranges([r for r in rows if r >= 0]):
+                self.dataChanged.emit(self.index(start), self.index(end), [])
+        if new or dirty:
             self.counts_changed.emit()
 
+    def _relayout(self, moved: dict[str, tuple[float, str]], appended: int) -> None:
+        """Put re-keyed rows (old keys in ``moved``) and the last ``appended`` rows in order."""
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        persistent_ids = [self.id_at(i.row()) for i in persistent]
+        order = self._order
+        if len(moved) + appended > 64:
+            for i in range(len(order) - appended, len(order)):
+                order[i] = self._key[order[i][1]]
+            for cid in moved:
+                self._order[bisect.bisect_left(order, moved[cid], hi=len(order) - appended)] = self._key[cid]
+            order.sort()
+        else:
+            tail = order[len(order) - appended :] if appended else []
+            if appended:
+                del order[len(order) - appended :]
+            for old in moved.values():
+                i = bisect.bisect_left(order, old)
+                if i < len(order) and order[i] == old:
+                    del order[i]
+            for key in [*tail, *(self._key[cid] for cid in moved)]:
+                bisect.insort(order, key)
+        if persistent:
+            self.changePersistentIndexList(
+                persistent,
+                [self.index(r) if (r := self._find(cid)) >= 0 else QModelIndex() for cid in persistent_ids],
+            )
+        self.layoutChanged.emit()
+
     def tick(self) -> None:
-        """Repaint the countdown of rows waiting for a first response (only those, only time roles)."""
-        rows = sorted(
-            self._rows[cid]
-            for cid in self._ids
-            if (c := self._store.conversations.get(cid)) is not None
-            and c.status is p.ConversationStatus.OPEN
-            and (c.sla_due_at is not None or c.waiting_since is not None)
-        )
+        """Once a second: re-place rows whose SLA just ran out (their key changes), then repaint the
+        countdowns of waiting rows (only those on screen when the pane says which, only time roles)."""
+        now = self.clock()
+        expired = [cid for cid, due in self._timed.items() if due <= now]
+        if expired:
+            convs = self._store.conversations
+            moved = {}
+            for cid in expired:
+                old = self._key[cid]
+                if cid in convs and self._index_conversation(convs[cid], now) != old:
+                    moved[cid] = old
+                self._timed.pop(cid, None)
+            if moved:
+                self._relayout(moved, 0)
+        visible = self.visible_rows() if self.visible_rows is not None else None
+        if visible is None:
+            rows = sorted(r for cid in self._waiting if (r := self._find(cid)) >= 0)
+        else:
+            waiting, order = self._waiting, self._order
+            rows = [r for r in visible if 0 <= r < len(order) and order[r][1] in waiting]
         for start, end in _ranges(rows):
             self.dataChanged.emit(self.index(start), self.index(end), TICK_ROLES)
         self._ticks += 1
-        if self._ticks % 30 == 0 and self._ids:  # "5m" ages of the other rows, twice a minute
-            self.dataChanged.emit(self.index(0), self.index(len(self._ids) - 1), [QueueRole.AGE_SECONDS])
+        if self._ticks % 30 == 0 and self._order:  # "5m" ages of the other rows, twice a minute
+            first, last = (0, len(self._order) - 1) if not visible else (min(visible), max(visible))
+            self.dataChanged.emit(self.index(first), self.index(last), [QueueRole.AGE_SECONDS])
+
+
+def view_mask(conv: p.Conversation, me_id: str) -> int:
+    """The views a conversation belongs in, as bits ``1 << QueueView`` (same rules as ``proxy.in_view``)."""
+    if conv.status is not p.ConversationStatus.OPEN:
+        return VIEW_CLOSED
+    mask = VIEW_ALL
+    if conv.assignee_id is None:
+        mask |= VIEW_WAITING
+    elif me_id and conv.assignee_id == me_id:
+        mask |= VIEW_MINE
+    if me_id and me_id in conv.participant_ids:
+        mask |= VIEW_PARTICIPATING
+    return mask
+
+
+# bits of view_mask, by QueueView value (Mine, Waiting, Participating, All, Closed)
+VIEW_MINE, VIEW_WAITING, VIEW_PARTICIPATING, VIEW_ALL, VIEW_CLOSED = (1 << i for i in range(5))
 
 
 def _ranges(rows: list[int]) -> list[tuple[int, int]]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Signal, Slot
 from PySide6.QtWidgets import QApplication, QLabel, QSystemTrayIcon
@@ -17,6 +18,7 @@ from agent_app.settings import Settings
 from ui.notifications import NotificationService, NotificationWatcher
 from ui.shell.account import Account, WindowFactory, default_window_factory
 from ui.shell.errors import ErrorReporter
+from ui.shell.features import WindowFeatures
 from ui.shell.paths import DISPLAY_NAME, AppPaths, token_key
 from ui.shell.sign_in import SignInDialog
 from ui.shell.single_instance import parse_deep_link
@@ -35,6 +37,9 @@ class DemoInfo:
     server_url: str
     email: str
     password: str
+    integrations: dict[str, Any] = field(default_factory=dict)  # IntegrationSettings fields -> sandbox
+    secrets: dict[str, str] = field(default_factory=dict)  # sandbox credentials, memory only
+    workspace: Any = field(default=None, compare=False, repr=False)  # sandbox.workspace.DemoWorkspace
 
 
 class Shell(QObject):
@@ -62,6 +67,7 @@ class Shell(QObject):
         *,
         demo: DemoInfo | None = None,
         window_factory: WindowFactory = default_window_factory,
+        features: WindowFeatures | None = None,
         use_tray: bool | None = None,
         parent: QObject | None = None,
     ) -> None:
@@ -70,6 +76,8 @@ class Shell(QObject):
         self.runner, self.errors, self.notifications, self.state = runner, errors, notifications, state
         self.demo = demo
         self.window_factory = window_factory
+        self.features = features
+        self._presence_when_online: p.Presence | None = None
         self.use_tray = QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray
         self.account: Account | None = None
         self.glue: WindowGlue | None = None
@@ -88,8 +96,11 @@ class Shell(QObject):
     async def start(self) -> None:
         """Demo: sign in with the workspace's password. Else: the keychain token, else the dialog."""
         if self.demo is not None:
+            # A fresh demo server has the SDR Away (the server's default), and new waiting chats only
+            # notify an Available SDR: ask for Available as soon as the connection is live.
+            self._presence_when_online = p.Presence.AVAILABLE
             if await self.sign_in(self.demo.server_url, self.demo.email, self.demo.password, remember=False):
-                self.set_presence(p.Presence.AVAILABLE)  # the demo's visitors should reach the SDR
+                self._apply_presence_when_online()
             return
         url, email = self.settings.get_str("server_url"), self.settings.get_str("last_email")
         token = await self.secrets.aget(token_key(url, email)) if email else None
@@ -182,6 +193,9 @@ class Shell(QObject):
         self.dialog.hide()
         window = self.window_factory(account.bridge, account.session, self.runner, self.settings, self.state)
         account.window = window
+        if self.features is not None:
+            folder = self.paths.account_dir(account.server_url, account.email)
+            account.extras += self.features.install(account, window, folder)
         self.errors.parent_widget = window
         self.notifications.window = window
         glue = WindowGlue(self, account, window, use_tray=self.use_tray, demo=self.demo is not None)
@@ -215,6 +229,8 @@ class Shell(QObject):
         if account is not self.account or account.window is None:
             return
         account.window.set_connection_state(state, detail)
+        if state is ConnectionState.ONLINE:
+            self._apply_presence_when_online()
         if state is ConnectionState.SIGNED_OUT and not self._signing_out:
             reason = f"Please sign in again: {detail}" if detail else "Please sign in again."
             self.runner.run(self._end_account(reason), what="End the session")
@@ -225,6 +241,14 @@ class Shell(QObject):
             self.runner.run(self.secrets.adelete(key), what="Remove the token from the keychain")
         elif remember:
             self.runner.run(self._keep_token(account.server_url, account.email, token), what="Keep the token")
+
+    def _apply_presence_when_online(self) -> None:
+        account, wanted = self.account, self._presence_when_online
+        if account is None or wanted is None or account.session.state is not ConnectionState.ONLINE:
+            return
+        self._presence_when_online = None
+        if account.store.me is None or account.store.me.presence is not wanted:
+            self.set_presence(wanted)
 
     # ------------------------------------------------------------------ actions from the window/tray
 

@@ -1,0 +1,112 @@
+"""The feature widgets each signed-in window gets: the visitor panel (CRM, research, territory) and the
+qualify features (CQL bolts, participants, calendar, Meetings, CQL report).
+
+The composition root builds one :class:`WindowFeatures` with the app-wide services (settings, the keychain,
+the one shared ``httpx.AsyncClient``); the shell calls :meth:`WindowFeatures.install` once per account when
+its window is built, and disposes what it returned when the account ends (sign-out or quit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from agent_app.integrations.config import (
+    Integrations,
+    IntegrationSettings,
+    build_integrations,
+    integration_settings_from,
+)
+from agent_app.integrations.errors import IntegrationError
+from agent_app.integrations.secret_store import SecretStore as IntegrationSecrets
+from agent_app.settings import Settings
+from ui.tasks import TaskRunner
+
+if TYPE_CHECKING:
+    from ui.shell.account import Account
+
+log = logging.getLogger(__name__)
+
+
+class MemorySecrets:
+    """Secrets for this run only (the demo's sandbox credentials and Salesforce tokens): never written to
+    the user's keychain, gone when the app quits."""
+
+    def __init__(self, initial: dict[str, str] | None = None) -> None:
+        self._values = dict(initial or {})
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    def set(self, key: str, value: str) -> bool:
+        self._values[key] = value
+        return False  # not persisted
+
+    def delete(self, key: str) -> None:
+        self._values.pop(key, None)
+
+
+class _IntegrationsCloser:
+    """Kept in ``Account.extras``: closes the integrations' local resources when the account ends."""
+
+    def __init__(self, integrations: Integrations | None) -> None:
+        self.integrations = integrations
+
+    def dispose(self) -> None:
+        if self.integrations is not None:
+            try:
+                self.integrations.close()
+            except Exception as exc:  # shutting down: log, keep going
+                log.warning("closing the integrations: %s", exc)
+            self.integrations = None
+
+
+@dataclass
+class WindowFeatures:
+    """App-wide services for the per-window features.
+
+    ``overrides`` replace fields of the user's :class:`IntegrationSettings` for this run only (the demo
+    points them at the sandbox without touching the settings file).
+    """
+
+    settings: Settings
+    secrets: IntegrationSecrets
+    http: httpx.AsyncClient
+    runner: TaskRunner
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def integration_settings(self, data_dir: Path) -> IntegrationSettings:
+        return dataclasses.replace(integration_settings_from(self.settings, data_dir), **self.overrides)
+
+    def build(self, data_dir: Path) -> tuple[Integrations | None, str]:
+        """The integrations, or None and why (bad settings must not stop the window from opening)."""
+        try:
+            return build_integrations(self.integration_settings(data_dir), self.http, self.secrets), ""
+        except (IntegrationError, OSError, ValueError) as exc:
+            log.warning("integrations unavailable: %s", exc)
+            return None, f"CRM and research are off: {exc}"
+
+    def install(self, account: Account, window: Any, data_dir: Path) -> list[Any]:
+        """Put the panel and the qualify features into ``window``; returns what to keep and dispose."""
+        if not hasattr(window, "splitter"):  # a stand-in window (tests of the shell alone)
+            return []
+        from ui.qualify.install import install_qualify_features, territory_aligned
+        from ui.visitor_panel import install_visitor_panel
+
+        integrations, problem = self.build(data_dir)
+        closer = _IntegrationsCloser(integrations)
+        panel = install_visitor_panel(window, account.bridge, integrations, self.runner, account.session,
+                                      self.settings)  # fmt: skip
+        if problem:
+            with contextlib.suppress(AttributeError):
+                window.show_banner(problem)
+        loaded = integrations is not None and integrations.territory is not None
+        csv = self.integration_settings(data_dir).territory_csv if loaded else ""
+        qualify = install_qualify_features(window, aligned=territory_aligned(csv) if csv else None)
+        return [closer, panel, qualify]
