@@ -125,6 +125,9 @@ async def amain(
         http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
         stack.push_async_callback(http.aclose)
         demo = await stack.enter_async_context(demo_server(paths)) if args.demo else None
+        if demo is not None and settings.get_str("territory_csv_path") != demo.integrations["territory_csv"]:
+            # The demo profile's own settings file (never the user's): MainWindow's qualify features read it.
+            settings.set("territory_csv_path", demo.integrations["territory_csv"])
         features = window_features(settings, secrets, http, runner, demo)
         shell = Shell(
             paths, settings, secrets, runner, errors, notifications, state, demo=demo, features=features

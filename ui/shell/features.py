@@ -1,5 +1,6 @@
-"""The feature widgets each signed-in window gets: the visitor panel (CRM, research, territory) and the
-qualify features (CQL bolts, participants, calendar, Meetings, CQL report).
+"""What each signed-in window gets from the shell: the visitor panel (CRM, research, territory) on the
+integrations built from the settings, the shared HTTP client and the keychain. (The qualify features --
+CQL bolts, participants, calendar, Meetings, CQL report -- are installed by MainWindow itself.)
 
 The composition root builds one :class:`WindowFeatures` with the app-wide services (settings, the keychain,
 the one shared ``httpx.AsyncClient``); the shell calls :meth:`WindowFeatures.install` once per account when
@@ -96,7 +97,6 @@ class WindowFeatures:
         """Put the panel and the qualify features into ``window``; returns what to keep and dispose."""
         if not hasattr(window, "splitter"):  # a stand-in window (tests of the shell alone)
             return []
-        from ui.qualify.install import install_qualify_features, territory_aligned
         from ui.visitor_panel import install_visitor_panel
 
         integrations, problem = self.build(data_dir)
@@ -106,7 +106,6 @@ class WindowFeatures:
         if problem:
             with contextlib.suppress(AttributeError):
                 window.show_banner(problem)
-        loaded = integrations is not None and integrations.territory is not None
-        csv = self.integration_settings(data_dir).territory_csv if loaded else ""
-        qualify = install_qualify_features(window, aligned=territory_aligned(csv) if csv else None)
-        return [closer, panel, qualify]
+        # The qualify features (CQL, participants, calendar, Meetings, report) are installed by MainWindow
+        # itself (ui.qualify.install); their territory table is the territory_csv_path setting.
+        return [closer, panel]

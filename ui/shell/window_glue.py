@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRAY_HINT_KEY = "shell/tray_hint_shown"
+SPLITTER_KEY = "main/splitter"  # MainWindow's saved splitter state
 
 
 def set_badge(count: int) -> None:
@@ -93,6 +94,20 @@ class WindowGlue(QObject):
         if self.tray is not None:
             self.tray.show()
         self.window.show()
+        if not self.shell.state.contains(SPLITTER_KEY):  # first run: the user has not arranged it yet
+            QTimer.singleShot(0, self.on_first_show_layout)
+
+    @Slot()
+    def on_first_show_layout(self) -> None:
+        """Queue, conversation and visitor panel all readable at the real window width (sizes set before
+        the first show are relative to a default width, and the conversation's stretch takes the rest)."""
+        splitter = getattr(self.window, "splitter", None)
+        sizes = splitter.sizes() if splitter is not None else []
+        total = sum(sizes)
+        if splitter is None or len(sizes) != 3 or total < 900:
+            return
+        queue, side = max(300, round(total * 0.24)), max(340, round(total * 0.26))
+        splitter.setSizes([queue, total - queue - side, side])
 
     def dispose(self) -> None:
         with contextlib.suppress(RuntimeError, TypeError):
