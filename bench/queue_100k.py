@@ -6,11 +6,13 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import msgspec
 from PySide6.QtWidgets import QApplication
 
 from agent_app import protocol as p
@@ -18,6 +20,7 @@ from agent_app.store import Store
 from ui.bridge import StoreBridge
 from ui.queue.model import QueueModel
 from ui.queue.panel import QueuePanel
+from ui.queue.proxy import QueueView
 
 N = int(os.environ.get("QUEUE_ROWS", "100000"))
 
@@ -46,6 +49,7 @@ def main() -> None:
     t0 = time.perf_counter()
     model = QueueModel(bridge)
     panel = QueuePanel(model)
+    panel.set_me(me.id)
     panel.resize(360, 900)
     panel.show()
     app.processEvents()
@@ -63,6 +67,31 @@ def main() -> None:
     print(f"queue_100k: {rows:,} rows built + shown in {built:.3f} s (target <= 0.5 s)")
     print(f"scroll: {len(frames)} frames, p50 {statistics.median(frames):.1f} ms, "
           f"p99 {sorted(frames)[int(len(frames) * 0.99) - 1]:.1f} ms, max {max(frames):.1f} ms")  # fmt: skip
+
+    def timed(action: Callable[[], object]) -> float:
+        t = time.perf_counter()
+        action()
+        panel.list.viewport().repaint()
+        app.processEvents()
+        return (time.perf_counter() - t) * 1000
+
+    tick = [timed(model.tick) for _ in range(20)]
+    print(f"SLA tick + repaint: p50 {statistics.median(tick):.1f} ms, max {max(tick):.1f} ms")
+
+    def live_update(i: int) -> None:  # a new message moves the oldest conversation to the top
+        conv = store.conversations[f"c{N - 1 - i}"]
+        store.upsert_conversation(
+            msgspec.structs.replace(conv, last_message_at=time.time(), waiting_since=None)
+        )
+        model.flush()
+
+    live = [timed(lambda i=i: live_update(i)) for i in range(20)]
+    print(f"live update (row moves, one batch) + repaint: p50 {statistics.median(live):.1f} ms, "
+          f"max {max(live):.1f} ms")  # fmt: skip
+    views = [timed(lambda v=v: panel.set_view(v)) for v in (*QueueView, QueueView.ALL)]
+    print(f"view switch: max {max(views):.1f} ms; counts: {panel.tabs.tabText(int(QueueView.ALL))!r}")
+    search = [timed(lambda t=t: panel.search.setText(t)) for t in ("c", "company 42", "company 421", "")]
+    print(f"search keystroke: first {search[0]:.1f} ms, then max {max(search[1:]):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -206,9 +206,9 @@ class QueueModel(QAbstractListModel):
         """Row of a conversation, flushing a pending batch first; -1 when unknown. O(log n)."""
         if conversation_id in self._pending:
             self.flush()
-        return self._find(conversation_id)
+        return self.find(conversation_id)
 
-    def _find(self, conversation_id: str) -> int:
+    def find(self, conversation_id: str) -> int:
         key = self._key.get(conversation_id)
         if key is None:
             return -1
@@ -265,7 +265,9 @@ class QueueModel(QAbstractListModel):
         self._key[cid] = key
         self._mask[cid] = view_mask(conv, self.me_id)
         self._search.pop(cid, None)
-        if conv.status is p.ConversationStatus.OPEN and (conv.sla_due_at is not None or conv.waiting_since is not None):
+        if conv.status is p.ConversationStatus.OPEN and (
+            conv.sla_due_at is not None or conv.waiting_since is not None
+        ):
             self._waiting.add(cid)
         else:
             self._waiting.discard(cid)
@@ -312,7 +314,7 @@ class QueueModel(QAbstractListModel):
     def on_bridge_conversation_removed(self, conversation_id: str) -> None:
         self._pending.pop(conversation_id, None)
         self._dirty.discard(conversation_id)
-        row = self._find(conversation_id)
+        row = self.find(conversation_id)
         if row < 0:
             return
         self.beginRemoveRows(QModelIndex(), row, row)
@@ -338,6 +340,12 @@ class QueueModel(QAbstractListModel):
         now = self.clock()
         new = [cid for cid in self._pending if cid in convs and cid not in self._key]
         self._pending.clear()
+        if new:  # appended first (one insert), placed by the layout change below
+            first = len(self._order)
+            keys = [self._index_conversation(convs[cid], now) for cid in new]
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            self._order.extend(keys)
+            self.endInsertRows()
         moved: dict[str, tuple[float, str]] = {}  # id -> old key
         remasked = False
         dirty = [cid for cid in self._dirty if cid in self._key and cid in convs]
@@ -347,23 +355,11 @@ class QueueModel(QAbstractListModel):
             if self._index_conversation(convs[cid], now) != old_key:
                 moved[cid] = old_key
             remasked = remasked or self._mask[cid] != old_mask
-        if new:
-            first = len(self._order)
-            keys = [self._index_conversation(convs[cid], now) for cid in new]
-            if moved:  # keep _order consistent with _key while rows are appended
-                self._key.update(moved)
-            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-            self._order.extend(keys)
-            self.endInsertRows()
-            if moved:
-                for cid in moved:
-                    self._key[cid] = (moved[cid][0], cid)
-                    self._key[cid] = self._index_conversation(convs[cid], now)
         if new or moved or remasked:
             self._relayout(moved, len(new))
         stayed = [cid for cid in dirty if cid not in moved]
         if stayed:
-            rows = sorted(self._find(cid) for cid in stayed)
+            rows = sorted(self.find(cid) for cid in stayed)
             for start, end in _ranges([r for r in rows if r >= 0]):
                 self.dataChanged.emit(self.index(start), self.index(end), [])
         if new or dirty:
@@ -375,16 +371,14 @@ class QueueModel(QAbstractListModel):
         persistent = self.persistentIndexList()
         persistent_ids = [self.id_at(i.row()) for i in persistent]
         order = self._order
+        sorted_end = len(order) - appended  # the appended tail already holds its keys, unsorted
         if len(moved) + appended > 64:
-            for i in range(len(order) - appended, len(order)):
-                order[i] = self._key[order[i][1]]
-            for cid in moved:
-                self._order[bisect.bisect_left(order, moved[cid], hi=len(order) - appended)] = self._key[cid]
+            for cid, old in moved.items():
+                order[bisect.bisect_left(order, old, hi=sorted_end)] = self._key[cid]
             order.sort()
         else:
-            tail = order[len(order) - appended :] if appended else []
-            if appended:
-                del order[len(order) - appended :]
+            tail = order[sorted_end:]
+            del order[sorted_end:]
             for old in moved.values():
                 i = bisect.bisect_left(order, old)
                 if i < len(order) and order[i] == old:
@@ -394,7 +388,7 @@ class QueueModel(QAbstractListModel):
         if persistent:
             self.changePersistentIndexList(
                 persistent,
-                [self.index(r) if (r := self._find(cid)) >= 0 else QModelIndex() for cid in persistent_ids],
+                [self.index(r) if (r := self.find(cid)) >= 0 else QModelIndex() for cid in persistent_ids],
             )
         self.layoutChanged.emit()
 
@@ -415,7 +409,7 @@ class QueueModel(QAbstractListModel):
                 self._relayout(moved, 0)
         visible = self.visible_rows() if self.visible_rows is not None else None
         if visible is None:
-            rows = sorted(r for cid in self._waiting if (r := self._find(cid)) >= 0)
+            rows = sorted(r for cid in self._waiting if (r := self.find(cid)) >= 0)
         else:
             waiting, order = self._waiting, self._order
             rows = [r for r in visible if 0 <= r < len(order) and order[r][1] in waiting]
