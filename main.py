@@ -91,7 +91,14 @@ def window_features(
 ) -> WindowFeatures:
     """The demo uses the sandbox's settings and memory-only credentials; never the user's keychain."""
     if demo is not None:
-        return WindowFeatures(settings, MemorySecrets(demo.secrets), http, runner, dict(demo.integrations))
+        return WindowFeatures(
+            settings,
+            MemorySecrets(demo.secrets),
+            http,
+            runner,
+            dict(demo.integrations),
+            demo_login=demo.email,
+        )
     return WindowFeatures(settings, secrets, http, runner)
 
 

@@ -43,19 +43,26 @@ class ConversationHeader(QWidget):
         self.status_button = named(QPushButton(self), "statusButton")
         self.status_button.setCursor(Qt.CursorShape.PointingHandCursor)
 
+        # The visitor's name gets the whole first row (it was elided to "Visitor fro..." when it shared
+        # the row with the CQL bolts and teammate buttons); the actions sit beside the details below.
         top = QHBoxLayout()
         top.setSpacing(8)
         top.addWidget(self.name, 1)
         top.addWidget(self.status)
-        top.addSpacing(8)
-        top.addLayout(self.header_actions)
         top.addWidget(self.status_button)
+        second = QHBoxLayout()
+        second.setSpacing(8)
+        info = QVBoxLayout()
+        info.setSpacing(2)
+        info.addWidget(self.details)
+        info.addWidget(self.page)
+        second.addLayout(info, 1)
+        second.addLayout(self.header_actions)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 10, 14, 10)
-        layout.setSpacing(2)
+        layout.setSpacing(4)
         layout.addLayout(top)
-        layout.addWidget(self.details)
-        layout.addWidget(self.page)
+        layout.addLayout(second)
         self.status_button.clicked.connect(self.on_status_button_clicked)
 
     def set_conversation(self, conv: p.Conversation, assignee: str) -> None:

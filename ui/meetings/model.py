@@ -11,6 +11,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 
 from agent_app import cql
 from agent_app import protocol as p
+from ui.widgets.plain_tooltip import plain_tooltip
 
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("When", "Visitor", "Company", "CQL", "Conversation")
@@ -114,9 +115,9 @@ class MeetingsModel(QAbstractTableModel):
             return (conv.last_message_preview[:60] if conv else "") or "Open conversation"
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0:
-                return f"{meeting.title} (booked in {meeting.timezone})"
+                return plain_tooltip(f"{meeting.title} (booked in {meeting.timezone})")
             if col == 1:
-                return meeting.visitor_email
+                return plain_tooltip(meeting.visitor_email)
             if col == 3 and conv:
                 return cql.tooltip(conv.cql)
             if col == 4:

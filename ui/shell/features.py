@@ -81,6 +81,7 @@ class WindowFeatures:
     http: httpx.AsyncClient
     runner: TaskRunner
     overrides: dict[str, Any] = field(default_factory=dict)
+    demo_login: str = ""  # --demo: connect to the Salesforce stand-in as this user without a browser
 
     def integration_settings(self, data_dir: Path) -> IntegrationSettings:
         return dataclasses.replace(integration_settings_from(self.settings, data_dir), **self.overrides)
@@ -92,6 +93,11 @@ class WindowFeatures:
         except (IntegrationError, OSError, ValueError) as exc:
             log.warning("integrations unavailable: %s", exc)
             return None, f"CRM and research are off: {exc}"
+
+    async def _follow_redirects(self, url: str) -> None:
+        """The demo's "browser": the stand-in's authorize page approves at once and redirects to our
+        loopback listener, so following the redirects completes the real OAuth + PKCE flow."""
+        await self.http.get(url, follow_redirects=True)
 
     def install(self, account: Account, window: Any, data_dir: Path) -> list[Any]:
         """Put the panel and the qualify features into ``window``; returns what to keep and dispose."""
@@ -106,6 +112,12 @@ class WindowFeatures:
         if problem:
             with contextlib.suppress(AttributeError):
                 window.show_banner(problem)
+        if integrations is not None and self.demo_login:
+            self.runner.run(
+                integrations.auth.sign_in(self._follow_redirects, login_hint=self.demo_login, timeout_s=30),
+                what="Connect the demo Salesforce",
+                on_success=lambda _: panel.on_company_retry_clicked(),
+            )
         # The qualify features (CQL, participants, calendar, Meetings, report) are installed by MainWindow
         # itself (ui.qualify.install); their territory table is the territory_csv_path setting.
         return [closer, panel]

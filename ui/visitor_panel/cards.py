@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent_app import protocol as p
+from agent_app.display import visitor_name
 from agent_app.integrations import CompanyProfile
 from ui.style import named, repolish
 from ui.visitor_panel.models import KeyRole, RowDelegate, RowsModel, UrlRole
@@ -106,11 +107,14 @@ class VisitorCard(Card):
         self.pages = RowsView("visitorPages")
         self.previous_title = plain("Previous conversations", "subTitle")
         self.previous = RowsView("previousConversations")
+        # The visit history is long and looked at last: its own card, which the panel puts at the bottom
+        # so duplicates and territory stay above the fold.
+        self.activity = Card("This visit and earlier ones")
         for w in (self.pages_title, self.pages, self.previous_title, self.previous):
-            self.layout_.addWidget(w)
+            self.activity.layout_.addWidget(w)
 
     def show_visitor(self, v: p.Visitor, pages: list[Row], previous: list[Row]) -> None:
-        self.name.setText(v.name or v.email or "Anonymous visitor")
+        self.name.setText(visitor_name(v))
         utm = ", ".join(f"{k.removeprefix('utm_')}={val}" for k, val in sorted(v.utm.items()))
         values = {
             "Email": v.email,

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 
 from ui.style import Palette
 from ui.visitor_panel.rows import Row
+from ui.widgets.plain_tooltip import plain_tooltip
 
 DetailRole = Qt.ItemDataRole.UserRole + 1
 WarningRole = Qt.ItemDataRole.UserRole + 2
@@ -45,7 +46,7 @@ class RowsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return row.title
         if role == Qt.ItemDataRole.ToolTipRole:
-            return "\n".join(x for x in (row.title, row.detail, row.warning, row.url) if x)
+            return plain_tooltip("\n".join(x for x in (row.title, row.detail, row.warning, row.url) if x))
         if role == DetailRole:
             return row.detail
         if role == WarningRole:

@@ -111,6 +111,7 @@ class VisitorPanel(PanelActions, QScrollArea):
             lay.addWidget(w)
         lay.addWidget(self.salesforce)
         lay.addWidget(self.company)
+        lay.addWidget(self.visitor.activity)
         lay.addStretch(1)
         self.setWidget(body)
 
@@ -147,6 +148,7 @@ class VisitorPanel(PanelActions, QScrollArea):
         self.empty.setVisible(conv is None)
         for w in (
             self.visitor,
+            self.visitor.activity,
             self.company,
             self.salesforce,
             self.duplicates,
@@ -234,7 +236,10 @@ class VisitorPanel(PanelActions, QScrollArea):
         self.dup_list.set_rows(dups)
         others = sum(1 for r in dups if r.warning)
         if insight.duplicates is None:
-            self.dup_state.setText("Duplicate check failed." if sf_error else "")
+            if isinstance(sf_error, AuthError):
+                self.dup_state.setText("Connect Salesforce to check for duplicates.")
+            else:
+                self.dup_state.setText("Duplicate check failed." if sf_error else "")
         elif not dups:
             self.dup_state.setText("No duplicates found.")
         else:

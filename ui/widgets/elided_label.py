@@ -6,6 +6,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
+from ui.widgets.plain_tooltip import plain_tooltip
+
 
 class ElidedLabel(QLabel):
     """QLabel forced to plain text, painted elided at the right with the full text as tooltip."""
@@ -18,7 +20,7 @@ class ElidedLabel(QLabel):
 
     def setText(self, text: str) -> None:
         super().setText(text)
-        self.setToolTip(text)  # tooltips auto-detect rich text too
+        self.setToolTip(plain_tooltip(text))  # tooltips auto-detect rich text
         self.update()
 
     def minimumSizeHint(self) -> QSize:
