@@ -45,6 +45,15 @@
   var ICON_CHAT = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
   var ICON_CLOSE = "M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z";
   var ICON_SEND = "M3 20.5 21 12 3 3.5v6.6L15 12 3 13.9z";
+  var ICON_CLOCK = "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm.5-13H11v6l5.2 3.1.8-1.3-4.5-2.7z";
+  var ICON_CHECK = "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm-2 15-5-5 1.4-1.4 3.6 3.6 7.6-7.6L19 8z";
+  var ICON_CAL = "M19 4h-1V2h-2v2H8V2H6v2H5a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 2-2V6a2 2 0 0 0-2-2zm0 16H5V10h14zm0-12H5V6h14z";
+  function withIcon(cls, pathD, text) {
+    var node = el("div", cls + " sdr-with-icon");
+    node.appendChild(svg(pathD, 16));
+    node.appendChild(el("span", "", text));
+    return node;
+  }
 
   var seq = 0;
   function newId(prefix) {
@@ -167,6 +176,8 @@
   var typingTimer = null;
   var myTypingSent = 0;
   var myTypingIdle = null;
+  var chatEmail = ""; // an email address the visitor wrote in the chat (prefills the booking card)
+  var EMAIL_RE = /[^@\s<>()"',;:]+@[^@\s<>()"',;:]+\.[a-z]{2,}/i;
 
   function setOpen(open) {
     panel.hidden = !open;
@@ -217,6 +228,7 @@
     if (kind !== "system") row.appendChild(el("div", "sdr-meta", fmtTime(m.created_at)));
     rendered[m.id] = row;
     log.appendChild(row);
+    var hasCard = row.querySelector(".sdr-card") !== null;
     if (kind !== "visitor") {
       hideTyping();
       if (panel.hidden) {
@@ -225,16 +237,23 @@
         badge.hidden = false;
       }
     }
-    scrollDown();
+    if (hasCard) showTop(row); else scrollDown();
+  }
+
+  // a booking card is taller than the log: show its start (who, how long, the time zone), not its end
+  function showTop(row) {
+    var target = row.querySelector(".sdr-card") || row;
+    var offset = target.getBoundingClientRect().top - log.getBoundingClientRect().top;
+    log.scrollTop = Math.max(0, log.scrollTop + offset - 8);
   }
 
   function renderCard(card) {
     var box = el("div", "sdr-card");
+    box.dataset.agent = String(card.agent_id);
     var mins = card.duration_minutes || 30;
     box.appendChild(el("div", "sdr-card-title", "Book a " + mins + "-minute call with " + card.agent_name));
     if (card.description) box.appendChild(el("div", "sdr-card-desc", card.description));
-    var zoneNote = visitorZone ? "Times shown in your time zone (" + visitorZone + ")" : "Times shown in your time zone";
-    box.appendChild(el("div", "sdr-card-zone", zoneNote));
+    box.appendChild(withIcon("sdr-card-zone", ICON_CLOCK, zoneLabel(new Date(card.slots[0].start * 1000))));
     var dayFmt, timeFmt;
     try {
       dayFmt = new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric" });
@@ -252,6 +271,8 @@
       emailInput.type = "email";
       emailInput.placeholder = "you@company.com";
       emailInput.autocomplete = "email";
+      emailInput.maxLength = 200;
+      emailInput.value = chatEmail; // the address the visitor already typed in the chat, if any
       emailRow.appendChild(emailInput);
       box.appendChild(emailRow);
     }
@@ -272,21 +293,28 @@
       var btn = el("button", "sdr-slot", timeFmt.format(start));
       btn.type = "button";
       btn.dataset.start = String(slot.start);
-      btn.title = day + " " + timeFmt.format(start);
+      btn.setAttribute("aria-label", "Book " + day + " at " + timeFmt.format(start));
+      btn.title = "Book " + day + ", " + timeFmt.format(start);
       btn.addEventListener("click", function () { book(card, slot, box, btn, emailInput); });
       group.appendChild(btn);
     });
-    box.appendChild(days);
-    var note = el("div", "sdr-card-note", "");
+    var note = el("div", "sdr-card-note", ""); // above the slots, where the visitor is looking
+    note.setAttribute("role", "status");
     box.appendChild(note);
+    box.appendChild(days);
     return box;
+  }
+
+  function say(note, text) {
+    note.textContent = text;
+    if (text && note.scrollIntoView) note.scrollIntoView({ block: "nearest" });
   }
 
   function book(card, slot, box, btn, emailInput) {
     var note = box.querySelector(".sdr-card-note");
     var email = emailInput ? emailInput.value.trim() : "";
     if (emailInput && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
-      note.textContent = "Please enter your email so we can send the invite.";
+      say(note, "Please enter your email so we can send the invite.");
       emailInput.focus();
       return;
     }
@@ -300,41 +328,78 @@
     call(frame, function (reply) {
       btn.classList.remove("sdr-busy");
       if (reply.type === "ack" && reply.result && reply.result.meeting) {
-        showBooked(box, reply.result.meeting);
+        showBooked(box, reply.result.meeting, card);
       } else {
-        buttons.forEach(function (b) { b.disabled = false; });
-        if (reply.code === "conflict") {
-          btn.disabled = true;
-          btn.classList.add("sdr-taken");
-          note.textContent = "That time was just taken — please pick another.";
+        buttons.forEach(function (b) { if (!b.classList.contains("sdr-taken")) b.disabled = false; });
+        if (reply.code === "conflict" || reply.code === "invalid") {
+          // gone: strike it out here and in every other card for the same calendar, keep the rest
+          markTaken(card.agent_id, slot.start);
+          var left = box.querySelectorAll(".sdr-slot:not(.sdr-taken)").length;
+          say(note, left
+            ? "That time was just taken — pick another."
+            : "That time was just taken, and there are no other open times. Leave your email in the chat and we'll reach out.");
         } else {
-          note.textContent = (reply.message || "Booking failed") + "";
+          say(note, String(reply.message || "Booking failed — please try again."));
         }
       }
     });
   }
 
-  function showBooked(box, meeting) {
+  function markTaken(agentId, start) {
+    log.querySelectorAll(".sdr-card").forEach(function (c) {
+      if (c.dataset.agent !== agentId) return;
+      c.querySelectorAll(".sdr-slot").forEach(function (b) {
+        if (Number(b.dataset.start) !== start) return;
+        b.disabled = true;
+        b.classList.add("sdr-taken");
+        b.title = "No longer available";
+        b.setAttribute("aria-label", (b.getAttribute("aria-label") || "") + " (taken)");
+      });
+    });
+  }
+
+  function zoneLabel(date) {
+    // "Times in your time zone: Central European Standard Time (Europe/Berlin)"
+    var name = "";
+    try {
+      var parts = new Intl.DateTimeFormat(undefined, { timeZoneName: "long" }).formatToParts(date);
+      parts.forEach(function (p) { if (p.type === "timeZoneName") name = p.value; });
+    } catch (e) { /* old browser */ }
+    if (name && visitorZone) return "Times in your time zone: " + name + " (" + visitorZone + ")";
+    if (name || visitorZone) return "Times in your time zone: " + (name || visitorZone);
+    return "Times are in your time zone";
+  }
+
+  function showBooked(box, meeting, card) {
     box.replaceChildren();
     box.classList.add("sdr-booked");
-    box.appendChild(el("div", "sdr-card-title", "You're booked! ✅"));
+    box.appendChild(withIcon("sdr-card-title", ICON_CHECK, "You're booked!"));
     var when = new Date(meeting.start * 1000);
-    var text;
+    var day, time, zone;
     try {
-      text = new Intl.DateTimeFormat(undefined, {
-        weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "short",
-      }).format(when);
-    } catch (e) { text = when.toString(); }
-    box.appendChild(el("div", "sdr-booked-when", text));
-    if (meeting.title) box.appendChild(el("div", "sdr-card-desc", meeting.title));
+      day = new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric" }).format(when);
+      time = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" }).format(when) + " – " +
+        new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" }).format(new Date(meeting.end * 1000));
+      zone = zoneLabel(when).replace("Times in your time zone: ", "");
+    } catch (e) { day = when.toString(); time = ""; zone = ""; }
+    box.appendChild(el("div", "sdr-booked-when", day));
+    if (time) box.appendChild(el("div", "sdr-booked-time", time));
+    if (zone) box.appendChild(el("div", "sdr-card-zone", zone));
+    var who = card && card.agent_name ? card.agent_name : "";
+    var mins = Math.round((meeting.end - meeting.start) / 60);
+    box.appendChild(el("div", "sdr-card-desc",
+      mins + "-minute call" + (who ? " with " + who : "") + (meeting.visitor_email ? " · invite for " + meeting.visitor_email : "")));
     if (meeting.ics_url) {
-      var link = el("a", "sdr-ics", "Add to calendar (.ics)");
       var url = new URL(meeting.ics_url, ORIGIN);
-      if (url.protocol === "http:" || url.protocol === "https:") link.href = url.href;
-      link.target = "_blank";
-      link.rel = "noopener";
-      link.download = "meeting.ics";
-      box.appendChild(link);
+      if (url.protocol === "http:" || url.protocol === "https:") {
+        var link = el("a", "sdr-ics sdr-with-icon");
+        link.appendChild(svg(ICON_CAL, 16));
+        link.appendChild(el("span", "", "Add to your calendar (.ics)"));
+        link.href = url.href;
+        link.rel = "noopener";
+        link.download = "meeting.ics";
+        box.appendChild(link);
+      }
     }
   }
 
@@ -457,6 +522,8 @@
 
   // ------------------------------------------------------------------ composer
   function sendMessage(text) {
+    var found = EMAIL_RE.exec(text);
+    if (found) chatEmail = found[0];
     var id = newId("m");
     var row = el("div", "sdr-msg sdr-from-visitor sdr-pending");
     row.appendChild(el("div", "sdr-bubble", text));

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from agent_app import protocol as p
-from chat_server.automation import Automation, BookingProvider
+from chat_server.automation import Automation, BookingProvider, booking_provider
 from chat_server.clock import FakeClock
 from chat_server.hub import Hub
 from chat_server.playbook import Playbook, load_playbook
@@ -140,8 +140,11 @@ def build_desk(
     table: TerritoryTable | None = None,
     enrich: Enricher | None = None,
     booking: BookingProvider | None = None,
+    calendar: bool = False,
     seed: bool = True,
 ) -> Desk:
+    """``calendar=True``: booking cards come from the real calendar module (chat_server.meetings) on
+    the same SQLite file, as in the running server; otherwise from ``booking`` (or none)."""
     clock = clock or FakeClock()
     storage = SqliteStorage(str(path))
     if seed and not storage.list_agents():
@@ -163,7 +166,7 @@ def build_desk(
         playbook,
         territories=table,
         enrich=enrich,
-        booking=booking,
+        booking=booking_provider(service) if calendar else booking,
         scheduler=scheduler,
         available=available,
     )
