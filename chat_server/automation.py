@@ -309,7 +309,7 @@ class Automation:
         if decision.branch == "away":
             self._say(conv, (pb.away_message if card else pb.away_no_calendar).format(agent=name), card)
         else:
-            self._say(conv, pb.nobody_message, card)
+            self._say(conv, pb.nobody_message if card else pb.nobody_no_calendar, card)
         if not conv.visitor.email:
             self._say(conv, pb.ask_email_for_followup)
 

@@ -113,7 +113,8 @@ def book_slot(ctx: Context, visitor_id: str, c: p.BookSlot) -> dict[str, Any]:
         who = meeting.visitor_name or "The visitor"
         text = f"{who} booked a call with {owner.name} on {local:%a %d %b %Y, %H:%M} ({meeting.timezone})"
         event = p.MeetingBooked(meeting=meeting)
-        service.system_message(conversation, text, extra_events=[event])
+        # For the team only: the widget shows the visitor its own confirmation in the visitor's time zone.
+        service.add_message(conversation, p.AuthorKind.SYSTEM, text, private=True, extra_events=[event])
         if not can_see(owner, conversation):
             ctx.hub.to_agents([(owner.id, event)])
     return {"meeting": msgspec.to_builtins(meeting)}

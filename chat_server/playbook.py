@@ -246,6 +246,10 @@ class Playbook:
     )
     ask_email_for_followup: str = "What's the best email to reach you at?"
     nobody_message: str = (
+        "Everyone on the team is busy right now — pick a time below for a call, or leave your email and "
+        "we'll reach out within a business day."
+    )
+    nobody_no_calendar: str = (
         "Everyone on the team is busy right now — leave your email and we'll reach out within a business day."
     )
     meeting_offer: str = (
@@ -356,6 +360,7 @@ _TOP_KEYS = {
     "away_no_calendar",
     "ask_email_for_followup",
     "nobody_message",
+    "nobody_no_calendar",
     "meeting_offer",
     "meeting_offer_no_calendar",
     "questions",
@@ -543,6 +548,7 @@ def parse_playbook(data: dict[str, Any], source: str = "<memory>") -> Playbook:
             "away_no_calendar",
             "ask_email_for_followup",
             "nobody_message",
+            "nobody_no_calendar",
             "meeting_offer",
             "meeting_offer_no_calendar",
         )

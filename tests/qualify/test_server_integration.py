@@ -65,6 +65,17 @@ async def test_share_calendar_and_two_visitors_race_for_one_slot(server: ChatSer
     assert meeting.start == start and meeting.end == start + 1800
     booked = await sam.event(p.MeetingBooked)
     assert booked.event.meeting.id == meeting.id
+    # The team gets a system line about the booking; the visitor doesn't (its widget confirms in the
+    # visitor's own time zone): the next message the winner receives is Sam's, not that line.
+    winner, winner_cid = (v1, c1) if isinstance(answers[0], p.Ack) else (v2, c2)
+    for _ in range(10):
+        line = await sam.event(p.MessageCreated)
+        if line.event.message.author_kind == p.AuthorKind.SYSTEM:
+            break
+    assert line is not None and "booked a call" in line.event.message.text and line.event.message.private
+    await sam.ok(p.SendMessage(id=cid(), conversation_id=winner_cid, text="See you then!"))
+    after = await winner.event(p.MessageCreated)
+    assert after.event.message.text == "See you then!"
     listed = await sam.ok(p.ListMeetings(id=cid()))
     assert [m["id"] for m in listed["meetings"]] == [meeting.id]
     http = server.url.replace("ws://", "http://")
