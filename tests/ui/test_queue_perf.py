@@ -133,7 +133,8 @@ def test_tick_repaints_only_waiting_rows_on_screen(qtbot: Any, clock: FakeClock)
     assert all(model.conversation_at(r).waiting_since is not None for r in changed)  # type: ignore[union-attr]
 
 
-def test_large_queue_builds_in_one_reset(qtbot: Any) -> None:
+def test_large_queue_builds_complete_and_ordered(qtbot: Any) -> None:
+    # Its speed is measured by bench/queue_100k.py (docs/performance.md), not asserted here.
     now = time.time()
     store = Store(me=ME)
     for i in range(20_000):
@@ -142,13 +143,10 @@ def test_large_queue_builds_in_one_reset(qtbot: Any) -> None:
         )
         store.conversations[c.id] = c
     bridge = StoreBridge(store)
-    t0 = time.perf_counter()
     model = QueueModel(bridge)
     panel = QueuePanel(model)
     qtbot.addWidget(panel)
     panel.set_me(ME.id)
     panel.show()
-    elapsed = time.perf_counter() - t0
     assert panel.proxy.rowCount() == 20_000
-    assert elapsed < 2.0, elapsed  # ~0.05 s on a dev box; generous for shared CI
     assert model.data(model.index(0), QueueRole.ID) == ids(panel.proxy)[0]
