@@ -81,7 +81,8 @@ async def server(tmp_path: Path) -> AsyncIterator[Any]:
     from chat_server.app import run_server
     from chat_server.config import Config
 
-    config = Config(host="127.0.0.1", port=0, db_path=str(tmp_path / "server.sqlite3"))
+    # The session is tested against the core protocol; the bot/routing/SLA are covered in tests/playbook.
+    config = Config(host="127.0.0.1", port=0, db_path=str(tmp_path / "server.sqlite3"), playbook="off")
     async with run_server(config) as srv:
         srv.test_agent = srv.admin.add_agent(EMAIL, "Sam SDR", PASSWORD)
         yield srv

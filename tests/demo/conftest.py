@@ -15,7 +15,8 @@ from sandbox.workspace import provision_team
 
 @pytest.fixture
 async def chat_server(tmp_path: Path) -> AsyncIterator[Any]:
-    config = Config(host="127.0.0.1", port=0, db_path=str(tmp_path / "chat.sqlite3"))
+    # The simulator speaks the core protocol; demo_workspace tests run it with the real bot.
+    config = Config(host="127.0.0.1", port=0, db_path=str(tmp_path / "chat.sqlite3"), playbook="off")
     async with run_server(config) as server:
         await provision_team(server)
         yield server
