@@ -30,7 +30,7 @@ deps:
 		$$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-run: venv
+run: deps venv
 	$(PY) main.py --demo
 
 lint: venv
