@@ -106,7 +106,8 @@ class WindowGlue(QObject):
         total = sum(sizes)
         if splitter is None or len(sizes) != 3 or total < 900:
             return
-        queue, side = max(300, round(total * 0.24)), max(340, round(total * 0.26))
+        # 360 px is what the five view tabs with their counts need without scroll arrows.
+        queue, side = max(360, round(total * 0.27)), max(340, round(total * 0.25))
         splitter.setSizes([queue, total - queue - side, side])
 
     def dispose(self) -> None:
