@@ -10,26 +10,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends.chainer import ChainerBackend
 
 from agent_app.secrets import SecretStore
-
-
-class MemoryKeyring(KeyringBackend):
-    """A stand-in for the OS keychain (trusted explicitly by the tests)."""
-
-    priority = 10  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.data: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.data.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.data[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.data.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError("not found")
+from tests.memory_keyring import MemoryKeyring
 
 
 class PlaintextKeyring(MemoryKeyring):

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 
 from agent_app.integrations import (
     CrmService,
@@ -20,31 +19,9 @@ from agent_app.integrations import (
 from agent_app.secrets import SecretStore, qualname
 from sandbox.enrichment import FakeEnrichment, start_enrichment
 from sandbox.salesforce import FakeSalesforce, start_salesforce
+from tests.memory_keyring import MemoryKeyring
 
 CLIENT_ID = "SDRAgentDeskTest"
-
-
-class MemoryKeyring(KeyringBackend):
-    """Keyring backend that keeps secrets in a dict (never touches the real keychain)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        from keyring.errors import PasswordDeleteError
-
-        if (service, username) not in self.store:
-            raise PasswordDeleteError(username)
-        del self.store[(service, username)]
 
 
 def trusted_secrets() -> SecretStore:

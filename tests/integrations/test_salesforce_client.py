@@ -30,7 +30,7 @@ async def test_sign_in_stores_refresh_token_in_keychain(
     session = await auth.session()
     assert session.instance_url == sf.base_url
     assert session.user_id == sf.user_by_login("alex@demo.sdr")["Id"]
-    stored = memory_keyring.store[("sdr-agent-desk", auth.refresh_key)]
+    stored = memory_keyring.data[("sdr-agent-desk", auth.refresh_key)]
     assert stored in sf.refresh_tokens
 
 
@@ -61,7 +61,7 @@ async def test_refresh_after_forced_401_retries_once_and_stores_new_token(
     assert len(sf.log) - calls_before == 2  # the 401 and the single replay
     new = (await client.session()).access_token
     assert new != old and new in sf.access_tokens
-    assert new in memory_keyring.store[("sdr-agent-desk", client.auth.session_key)]
+    assert new in memory_keyring.data[("sdr-agent-desk", client.auth.session_key)]
 
 
 async def test_revoked_refresh_token_asks_for_sign_in(
@@ -71,7 +71,7 @@ async def test_revoked_refresh_token_asks_for_sign_in(
     sf.refresh_tokens.clear()
     with pytest.raises(SignInRequired):
         await client.query("SELECT Id FROM Lead")
-    assert ("sdr-agent-desk", client.auth.refresh_key) not in memory_keyring.store
+    assert ("sdr-agent-desk", client.auth.refresh_key) not in memory_keyring.data
 
 
 async def test_session_restored_from_keychain(

@@ -13,7 +13,6 @@ import httpx
 import keyring
 import pytest
 import qasync
-from keyring.backend import KeyringBackend
 from PySide6.QtWidgets import QApplication
 
 from agent_app import protocol as p
@@ -24,6 +23,7 @@ from agent_app.secrets import SecretStore, qualname
 from agent_app.store import Store
 from sandbox.enrichment import DEFAULT_CLEARBIT_KEY, FakeEnrichment, start_enrichment
 from sandbox.salesforce import FakeSalesforce, start_salesforce
+from tests.memory_keyring import MemoryKeyring
 from ui.bridge import StoreBridge
 from ui.tasks import TaskRunner
 
@@ -37,25 +37,6 @@ TEAM = [
     p.Agent(id="a-jordan", name="Jordan Patel", email="jordan@demo.sdr", territory="EMEA"),
     p.Agent(id="a-casey", name="Casey Morgan", email="casey@demo.sdr", role=p.Role.MANAGER),
 ]
-
-
-class MemoryKeyring(KeyringBackend):
-    """Secrets in a dict; trusted explicitly by the SecretStore below (never the real keychain)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.data: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.data.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.data[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.data.pop((service, username), None)
 
 
 class FakeSession:

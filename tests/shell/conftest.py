@@ -12,7 +12,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 import qasync
-from keyring.backend import KeyringBackend
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QWidget
 
@@ -20,6 +19,7 @@ from agent_app import protocol as p
 from agent_app.secrets import SecretStore, qualname
 from agent_app.settings import Settings
 from chat_server import ChatServer, Config, run_server
+from tests.memory_keyring import MemoryKeyring
 from ui.notifications import NotificationService
 from ui.shell.app import DemoInfo, Shell
 from ui.shell.errors import ErrorReporter
@@ -27,28 +27,6 @@ from ui.shell.paths import AppPaths
 from ui.tasks import TaskRunner
 
 PASSWORD = "correct horse battery"
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keychain that lives in a dict (tests never touch a real one)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        import keyring.errors
-
-        if self.items.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError(username)
 
 
 class FakeWindow(QMainWindow):

@@ -65,13 +65,13 @@ def test_dialog_sign_in_wrong_password_then_right(
         shell.dialog.submit.click()
         (me,) = await wait_signal(shell.signed_in)
         assert me.email == "sam@example.com"
-        await wait_until(lambda: keychain.items, what="token in the keychain")
+        await wait_until(lambda: keychain.data, what="token in the keychain")
 
     run(loop, scenario())
     assert not shell.dialog.isVisible()
     assert kit.window.isVisible() and not kit.failures
     key = token_key(chat_server.url, "sam@example.com")
-    assert keychain.items[("sdr-agent-desk", key)]
+    assert keychain.data[("sdr-agent-desk", key)]
     assert kit.settings.get_str("last_email") == "sam@example.com"
 
 
@@ -93,7 +93,7 @@ def test_silent_sign_in_with_a_token_from_the_keychain(
 
     async def scenario() -> None:
         assert await kit.shell.sign_in(chat_server.url, "sam@example.com", PASSWORD)
-        await wait_until(lambda: keychain.items, what="token stored")
+        await wait_until(lambda: keychain.data, what="token stored")
         await kit.shell.shutdown()
         # A second start of the app: same settings file, same keychain, no password.
         again = ShellKit(kit.paths.config_dir.parent.parent, kit.shell.secrets)
@@ -101,7 +101,7 @@ def test_silent_sign_in_with_a_token_from_the_keychain(
         await again.shell.start()
         assert not again.shell.dialog.isVisible()
         account = again.shell.account
-        assert account is not None and account.session.token == next(iter(keychain.items.values()))
+        assert account is not None and account.session.token == next(iter(keychain.data.values()))
         await wait_until(lambda: str(account.session.state) == "online", what="online with the token")
         assert account.store.me is not None and account.store.me.email == "sam@example.com"
         assert again.window.isVisible()
@@ -136,15 +136,15 @@ def test_sign_out_revokes_forgets_and_shows_the_dialog(
 ) -> None:
     async def scenario() -> str:
         assert await kit.shell.sign_in(chat_server.url, "sam@example.com", PASSWORD)
-        await wait_until(lambda: keychain.items, what="token stored")
+        await wait_until(lambda: keychain.data, what="token stored")
         await wait_until(lambda: kit.shell.account and str(kit.shell.account.session.state) == "online")
-        token = next(iter(keychain.items.values()))
+        token = next(iter(keychain.data.values()))
         kit.window.sign_out_requested.emit()
         await wait_signal(kit.shell.signed_out)
         return token
 
     token = run(loop, scenario())
-    assert not keychain.items
+    assert not keychain.data
     assert kit.shell.dialog.isVisible() and kit.shell.account is None
     assert kit.shell.dialog.email.text() == "sam@example.com"
     assert not shiboken6.isValid(kit.window) or not kit.window.isVisible()  # closed and deleted
