@@ -14,7 +14,14 @@ from websockets.exceptions import ConnectionClosed
 
 from agent_app import protocol as p
 from chat_server.agent_commands import HANDLERS, NOT_IDEMPOTENT, AgentSession
-from chat_server.context import BadFrames, Context, run_command, send_error, send_protocol_error
+from chat_server.context import (
+    BadFrames,
+    Context,
+    run_command,
+    send_error,
+    send_protocol_error,
+    wait_for_hello,
+)
 from chat_server.hub import send_now
 from chat_server.security import hash_password, new_token, token_hash, verify_password
 from chat_server.storage.meetings_sql import snapshot_meetings
@@ -22,27 +29,6 @@ from chat_server.visibility import can_see
 
 log = logging.getLogger(__name__)
 _DUMMY_HASH = hash_password("timing equaliser")  # verify against it when the email is unknown
-
-
-async def _first_hello(ctx: Context, ws: ServerConnection, bad: BadFrames) -> p.Hello | None:
-    while True:
-        try:
-            raw = await asyncio.wait_for(ws.recv(), ctx.config.hello_timeout)
-        except TimeoutError:
-            await ws.close(p.CloseCode.POLICY, "no hello")
-            return None
-        try:
-            command = p.decode_agent_command(raw)
-        except p.ProtocolError as exc:
-            send_protocol_error(ws, exc)
-            command = None
-        if isinstance(command, p.Hello):
-            return command
-        if command is not None:
-            send_error(ws, p.ErrorCode.NOT_AUTHENTICATED, "send hello first", command.id)
-        if bad.hit():
-            await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
-            return None
 
 
 async def _authenticate(
@@ -130,7 +116,7 @@ async def _set_offline(ctx: Context, agent_id: str, ws: ServerConnection) -> Non
 
 async def serve_agent(ctx: Context, ws: ServerConnection) -> None:
     bad = BadFrames(ctx.config.bad_frames_per_minute)
-    hello = await _first_hello(ctx, ws, bad)
+    hello = await wait_for_hello(ctx, ws, bad, p.decode_agent_command, p.Hello)
     if hello is None:
         return
     signed_in = await _authenticate(ctx, ws, hello)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -12,6 +13,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from agent_app import protocol as p
 from agent_app.protocol import Ack, Error, ErrorCode, ProtocolError, encode_bytes
 from chat_server.actions import AgentActions
 from chat_server.clock import Clock
@@ -106,3 +108,33 @@ async def run_command(
         return False
     send_now(ws, ack)
     return True
+
+
+async def wait_for_hello[H](
+    ctx: Context,
+    ws: ServerConnection,
+    bad: BadFrames,
+    decode: Callable[[str | bytes], object],
+    hello_type: type[H],
+) -> H | None:
+    """The connection's first hello (agent or visitor). Other commands get ``not_authenticated`` and bad
+    frames an error; silence past the hello timeout or too many bad frames close it (then None)."""
+    while True:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), ctx.config.hello_timeout)
+        except TimeoutError:
+            await ws.close(p.CloseCode.POLICY, "no hello")
+            return None
+        try:
+            command = decode(raw)
+        except p.ProtocolError as exc:
+            send_protocol_error(ws, exc)
+            command = None
+        if isinstance(command, hello_type):
+            return command
+        if command is not None:
+            tag = hello_type.__struct_config__.tag  # type: ignore[attr-defined]
+            send_error(ws, p.ErrorCode.NOT_AUTHENTICATED, f"send {tag} first", getattr(command, "id", ""))
+        if bad.hit():
+            await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
+            return None

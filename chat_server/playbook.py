@@ -349,10 +349,10 @@ _CONDITION_KEYS = {
     "answer_contains",
     "country",
 }
-_TOP_KEYS = {
+# Plain texts of the playbook (greeting, bot lines); the ones with an {agent} placeholder are checked.
+_TEXT_KEYS = (
     "name",
     "bot_name",
-    "pages",
     "greeting",
     "widget_prompt",
     "thanks",
@@ -363,6 +363,11 @@ _TOP_KEYS = {
     "nobody_no_calendar",
     "meeting_offer",
     "meeting_offer_no_calendar",
+)
+_AGENT_TEXT_KEYS = ("away_message", "away_no_calendar", "meeting_offer", "meeting_offer_no_calendar")
+_TOP_KEYS = {
+    *_TEXT_KEYS,
+    "pages",
     "questions",
     "rules",
     "personal_domains",
@@ -536,24 +541,8 @@ def parse_playbook(data: dict[str, Any], source: str = "<memory>") -> Playbook:
         r.bad("routing", "'route_without_playbook' must be true or false")
         route_without = True
 
-    texts = {
-        key: r.str_(data, key, "top level", default=getattr(Playbook, key))
-        for key in (
-            "name",
-            "bot_name",
-            "greeting",
-            "widget_prompt",
-            "thanks",
-            "away_message",
-            "away_no_calendar",
-            "ask_email_for_followup",
-            "nobody_message",
-            "nobody_no_calendar",
-            "meeting_offer",
-            "meeting_offer_no_calendar",
-        )
-    }
-    for key in ("away_message", "away_no_calendar", "meeting_offer", "meeting_offer_no_calendar"):
+    texts = {key: r.str_(data, key, "top level", default=getattr(Playbook, key)) for key in _TEXT_KEYS}
+    for key in _AGENT_TEXT_KEYS:
         try:
             texts[key].format(agent="X")
         except (KeyError, IndexError, ValueError) as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from functools import partial
 from typing import Any
@@ -13,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from agent_app import protocol as p
 from chat_server.calendar_commands import book_slot
-from chat_server.context import BadFrames, Context, run_command, send_error, send_protocol_error
+from chat_server.context import BadFrames, Context, run_command, send_protocol_error, wait_for_hello
 from chat_server.errors import CommandError
 from chat_server.hub import send_now
 from chat_server.security import new_id, new_token, token_hash
@@ -51,24 +50,9 @@ def _add_page(visitor: p.Visitor, url: str, title: str, at: float) -> None:
 async def _hello(
     ctx: Context, ws: ServerConnection, bad: BadFrames
 ) -> tuple[p.VisitorHello, p.Visitor] | None:
-    while True:
-        try:
-            raw = await asyncio.wait_for(ws.recv(), ctx.config.hello_timeout)
-        except TimeoutError:
-            await ws.close(p.CloseCode.POLICY, "no hello")
-            return None
-        try:
-            command = p.decode_visitor_command(raw)
-        except p.ProtocolError as exc:
-            send_protocol_error(ws, exc)
-            command = None
-        if isinstance(command, p.VisitorHello):
-            break
-        if command is not None:
-            send_error(ws, p.ErrorCode.NOT_AUTHENTICATED, "send visitor_hello first", command.id)
-        if bad.hit():
-            await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
-            return None
+    command = await wait_for_hello(ctx, ws, bad, p.decode_visitor_command, p.VisitorHello)
+    if command is None:
+        return None
     if command.version != p.PROTOCOL_VERSION:
         await ws.close(p.CloseCode.UNSUPPORTED_VERSION, f"this server speaks version {p.PROTOCOL_VERSION}")
         return None

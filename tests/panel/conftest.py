@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import keyring
 import pytest
-import qasync
 from PySide6.QtWidgets import QApplication
 
 from agent_app import protocol as p
@@ -24,6 +23,7 @@ from agent_app.store import Store
 from sandbox.enrichment import DEFAULT_CLEARBIT_KEY, FakeEnrichment, start_enrichment
 from sandbox.salesforce import FakeSalesforce, start_salesforce
 from tests.memory_keyring import MemoryKeyring
+from tests.qt_loop import run, wait_until  # noqa: F401  (re-exported to this folder's tests)
 from ui.bridge import StoreBridge
 from ui.tasks import TaskRunner
 
@@ -51,31 +51,6 @@ class FakeSession:
         if self.error is not None:
             raise self.error
         return {}
-
-
-@pytest.fixture
-def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
-    ev = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(ev)
-    yield ev
-    tasks = [t for t in asyncio.all_tasks(ev) if not t.done()]
-    for task in tasks:
-        task.cancel()
-    ev.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    ev.close()
-    asyncio.set_event_loop(None)
-
-
-def run[T](loop: asyncio.AbstractEventLoop, coro: Awaitable[T], timeout: float = 20.0) -> T:
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
-
-
-async def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:  # noqa: ASYNC109
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.01)
 
 
 def _enter[T](

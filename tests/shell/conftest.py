@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-import qasync
 from PySide6.QtCore import QObject, QSettings, Signal
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QWidget
 
 from agent_app import protocol as p
 from agent_app.secrets import SecretStore, qualname
 from agent_app.settings import Settings
 from chat_server import ChatServer, Config, run_server
 from tests.memory_keyring import MemoryKeyring
+from tests.qt_loop import run, wait_until  # noqa: F401  (re-exported to this folder's tests)
 from ui.notifications import NotificationService
 from ui.shell.app import DemoInfo, Shell
 from ui.shell.errors import ErrorReporter
@@ -68,33 +68,6 @@ class FakeWindow(QMainWindow):
 
     def save_state(self) -> None:
         pass
-
-
-@pytest.fixture
-def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
-    """A qasync loop on the test QApplication; tests drive it with ``run(loop, coro)``."""
-    ev = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(ev)
-    yield ev
-    tasks = [t for t in asyncio.all_tasks(ev) if not t.done()]
-    for task in tasks:
-        task.cancel()
-    ev.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    ev.close()
-    asyncio.set_event_loop(None)
-
-
-def run[T](loop: asyncio.AbstractEventLoop, coro: Awaitable[T], timeout: float = 15.0) -> T:
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
-
-
-async def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:  # noqa: ASYNC109
-    """Await a condition while the loop (and Qt) keeps running; fails with ``what`` on timeout."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.01)
 
 
 async def wait_signal(signal: Any, timeout: float = 10.0) -> tuple[Any, ...]:  # noqa: ASYNC109

@@ -1,0 +1,37 @@
+"""A qasync event loop on the test QApplication, and the helpers tests use to drive it without sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+import qasync
+from PySide6.QtWidgets import QApplication
+
+
+@pytest.fixture
+def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    """A qasync loop on the test QApplication; tests drive it with ``run(loop, coro)``."""
+    ev = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(ev)
+    yield ev
+    tasks = [t for t in asyncio.all_tasks(ev) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    ev.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    ev.close()
+    asyncio.set_event_loop(None)
+
+
+def run[T](loop: asyncio.AbstractEventLoop, coro: Awaitable[T], timeout: float = 20.0) -> T:
+    return loop.run_until_complete(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
+
+
+async def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:  # noqa: ASYNC109
+    """Await a condition while the loop (and Qt) keeps running; fails with ``what`` on timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await asyncio.sleep(0.01)
