@@ -57,6 +57,14 @@ def visitor_view(conversation: Conversation) -> Conversation:
     )
 
 
+def visitor_message(message: Message) -> Message:
+    """A message as the visitor receives it: the team's internal ids stay inside (the widget needs the
+    author's name, and its own client ids to match its pending sends)."""
+    if message.author_kind == AuthorKind.VISITOR:
+        return message
+    return msgspec.structs.replace(message, author_id="", client_id="")
+
+
 def check_text(text: str, limit: int = MAX_MESSAGE_TEXT) -> str:
     if len(text) > limit:
         raise CommandError(ErrorCode.TOO_LONG, f"text is {len(text)} characters; the limit is {limit}")
@@ -186,7 +194,9 @@ class Service:
             self.storage.save_conversation(conversation)
             events: list[Event] = [*(extra_events or []), MessageCreated(message=message)]
             events.append(ConversationUpdated(conversation=conversation))
-            visitor_events: list[Event] = [] if private else [MessageCreated(message=message)]
+            visitor_events: list[Event] = (
+                [] if private else [MessageCreated(message=visitor_message(message))]
+            )
             self.publish(before, conversation, events, visitor_events, skip_visitor_conn)
         return message
 

@@ -16,7 +16,7 @@ from chat_server.context import BadFrames, Context, run_command, send_protocol_e
 from chat_server.errors import CommandError
 from chat_server.hub import send_now
 from chat_server.security import new_id, new_token, token_hash
-from chat_server.service import visitor_view
+from chat_server.service import visitor_message, visitor_view
 from chat_server.visibility import can_see
 
 MAX_PAGES = 50  # page history kept per visitor
@@ -86,7 +86,8 @@ def _welcome(ctx: Context, ws: ServerConnection, hello: p.VisitorHello, visitor:
     messages = view.recent_messages(conversation.id, 200, include_private=False) if conversation else []
     welcome = p.VisitorWelcome(
         ref=hello.id, visitor_token=hello.visitor_token, visitor=visitor,
-        conversation=visitor_view(conversation) if conversation else None, messages=messages,
+        conversation=visitor_view(conversation) if conversation else None,
+        messages=[visitor_message(m) for m in messages],
     )  # fmt: skip
     send_now(ws, p.encode_bytes(welcome))
     ctx.hub.add_visitor_conn(visitor.id, ws)

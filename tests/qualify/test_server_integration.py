@@ -160,7 +160,7 @@ async def test_participants_add_notify_reply_and_removal_rules(server: ChatServe
     assert added.event.agent_id == team.sdr2.id and added.event.note == "TX lead"
     await tina.ok(p.SendMessage(id=cid(), conversation_id=conversation_id, text="Hi, I cover Texas"))
     reply = await visitor.event(p.MessageCreated, wait=5)
-    while reply.event.message.author_id != team.sdr2.id:
+    while reply.event.message.author_name != team.sdr2.name:  # visitors see names, not internal ids
         reply = await visitor.event(p.MessageCreated)
     assert reply.event.message.text == "Hi, I cover Texas"
     # a second participant, then removal rules: an SDR can't remove someone else; self and managers can

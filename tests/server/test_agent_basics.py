@@ -43,6 +43,9 @@ async def test_visitor_message_reaches_agents_and_reply_assigns(server: ChatServ
     assert ack["message"]["author_kind"] == "agent"
     seen = await visitor.event(p.MessageCreated)
     assert seen.seq == 0 and seen.event.message.text == "Hello! Happy to help."
+    # The visitor learns who answered, not the team's internal ids.
+    assert seen.event.message.author_name == team.sdr1.name
+    assert seen.event.message.author_id == "" and seen.event.message.client_id == ""
     updated = await manager.event(p.ConversationUpdated)
     assert updated.event.conversation.assignee_id == team.sdr1.id
     assert updated.event.conversation.waiting_since is None
