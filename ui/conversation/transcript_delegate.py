@@ -192,7 +192,7 @@ class TranscriptDelegate(QStyledItemDelegate):
         # meta line: "Author · time" (+ delivery icon for mine)
         author = "You" if kind is MessageKind.MINE else str(index.data(TranscriptRole.AUTHOR) or "")
         if kind is MessageKind.NOTE:
-            author = f"Private note · {author}"
+            author = f"Private note · {author}" if author else "Private note"
         meta = f"{author} · {message_time(created, now)}" if author else message_time(created, now)
         painter.setFont(small)
         painter.setPen(QColor(Palette.TEXT_MUTED if kind is not MessageKind.NOTE else "#8a6d00"))

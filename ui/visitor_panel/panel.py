@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from agent_app import protocol as p
@@ -70,6 +70,8 @@ class VisitorPanel(PanelActions, QScrollArea):
 
     def _build(self) -> None:
         self.setWidgetResizable(True)
+        # Cards wrap to the panel's width; a sideways scrollbar only ever showed a few clipped pixels.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = named(QWidget(), "visitorPanelBody")
         lay = QVBoxLayout(body)
         lay.setContentsMargins(10, 10, 10, 10)
