@@ -64,9 +64,11 @@ async def demo_server(paths: AppPaths, **options: Any) -> AsyncIterator[DemoInfo
     from sandbox.workspace import demo_workspace  # only the demo needs the sandbox
 
     async with demo_workspace(paths.data_dir / "workspace", **options) as ws:
+        website = f"{ws.http_url}/demo"
         log.info(
-            "demo workspace: %s (Salesforce %s, DataFox %s)", ws.chat_url, ws.salesforce_url, ws.datafox_url
-        )
+            "demo workspace: %s (Salesforce %s, DataFox %s); chat as a visitor at %s",
+            ws.chat_url, ws.salesforce_url, ws.datafox_url, website,
+        )  # fmt: skip
         integrations: dict[str, Any] = {
             "territory_csv": str(ws.territories_csv),
             "enrichment_provider": "none",
@@ -79,7 +81,7 @@ async def demo_server(paths: AppPaths, **options: Any) -> AsyncIterator[DemoInfo
             integrations |= {"enrichment_provider": "datafox", "enrichment_base_url": ws.datafox_url,
                              "enrichment_client_id": DEFAULT_CLIENT_ID}  # fmt: skip
             secrets[ENRICHMENT_KEY_SECRET] = DEFAULT_CLIENT_SECRET
-        yield DemoInfo(ws.chat_url, ws.demo_email, ws.demo_password, integrations, secrets, ws)
+        yield DemoInfo(ws.chat_url, ws.demo_email, ws.demo_password, integrations, secrets, ws, website)
 
 
 def window_features(

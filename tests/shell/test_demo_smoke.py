@@ -67,6 +67,13 @@ def test_demo_signs_in_shows_the_queue_and_the_first_visitor_in_the_panel(
                     await b.get(url)
 
             await asyncio.wait_for(integrations.auth.sign_in(browser, login_hint=ws.demo_email), 20)
+
+            # The status bar links to the demo website, where the widget lets you chat as a visitor.
+            assert kit.shell.glue is not None
+            link = kit.shell.glue.website_link
+            assert demo.website_url in link.text() and link.toolTip() == demo.website_url
+            page = await http.get(demo.website_url)
+            assert page.status_code == 200 and "widget.js" in page.text
             result["titles"] = [t for _, t in shown.calls]
             result["failures"] = list(kit.failures)
             await kit.shell.shutdown()

@@ -40,6 +40,7 @@ class DemoInfo:
     integrations: dict[str, Any] = field(default_factory=dict)  # IntegrationSettings fields -> sandbox
     secrets: dict[str, str] = field(default_factory=dict)  # sandbox credentials, memory only
     workspace: Any = field(default=None, compare=False, repr=False)  # sandbox.workspace.DemoWorkspace
+    website_url: str = ""  # the demo website with the chat widget, to try it as a visitor
 
 
 class Shell(QObject):

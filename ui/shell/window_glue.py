@@ -6,8 +6,8 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Slot
-from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QApplication, QLabel
 
 from agent_app import protocol as p
@@ -62,6 +62,15 @@ class WindowGlue(QObject):
         self.caption.setTextFormat(Qt.TextFormat.PlainText)
         with contextlib.suppress(AttributeError):
             window.add_status_widget(self.caption)
+        website = shell.demo.website_url if shell.demo is not None else ""
+        if website:
+            # Our own text and URL (never visitor text), so a rich-text link is fine here.
+            self.website_link = QLabel(f'<a href="{website}">Chat as a visitor on the demo website ↗</a>')
+            self.website_link.setObjectName("demoWebsiteLink")
+            self.website_link.setToolTip(website)
+            self.website_link.linkActivated.connect(self.on_website_link_activated)
+            with contextlib.suppress(AttributeError):
+                window.add_status_widget(self.website_link)
         self._unread_timer = QTimer(self)
         self._unread_timer.setSingleShot(True)
         self._unread_timer.setInterval(50)  # a burst of 1,000 messages updates the badge once
@@ -109,6 +118,10 @@ class WindowGlue(QObject):
         # 360 px is what the five view tabs with their counts need without scroll arrows.
         queue, side = max(360, round(total * 0.27)), max(340, round(total * 0.25))
         splitter.setSizes([queue, total - queue - side, side])
+
+    @Slot(str)
+    def on_website_link_activated(self, url: str) -> None:
+        QDesktopServices.openUrl(QUrl(url))
 
     def dispose(self) -> None:
         with contextlib.suppress(RuntimeError, TypeError):
