@@ -18,6 +18,7 @@ import asyncio
 import enum
 import logging
 import math
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -92,6 +93,7 @@ class Session(CommandsMixin):
         ping_timeout: float = 10.0,
         open_timeout: float = 10.0,
         request_timeout: float = 30.0,
+        ssl: ssl.SSLContext | None = None,  # wss:// trusts the system CAs unless given a context
     ) -> None:
         self.url = agent_url(url)
         self.store, self.outbox = store, outbox
@@ -100,6 +102,7 @@ class Session(CommandsMixin):
         self.clock, self.min_lifetime = clock, min_lifetime
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.open_timeout, self.request_timeout = open_timeout, request_timeout
+        self.ssl = ssl
         self.attempts = 0  # connection attempts so far (diagnostics, tests)
         self._state, self._detail = ConnectionState.OFFLINE, "Not connected"
         self._state_listeners: list[Callable[[ConnectionState, str], None]] = []
@@ -278,6 +281,8 @@ class Session(CommandsMixin):
         """Open, say hello, apply the welcome. Final close codes raise AuthenticationFailed."""
         hello = self._hello()
         self.attempts += 1
+        # Only when given: websockets refuses ssl=None for wss:// (it means "no TLS" there).
+        tls: dict[str, Any] = {} if self.ssl is None else {"ssl": self.ssl}
         ws = await connect(
             self.url,
             subprotocols=[Subprotocol(p.SUBPROTOCOL)],
@@ -285,6 +290,7 @@ class Session(CommandsMixin):
             ping_timeout=self.ping_timeout,
             open_timeout=self.open_timeout,
             max_size=MAX_RECEIVE,
+            **tls,
         )
         try:
             await ws.send(p.encode(hello))

@@ -36,10 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", dest="db_path", help="SQLite database path (env SDR_SERVER_DB_PATH)")
     # --db/--config are accepted before or after the subcommand.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    common.add_argument("--db", dest="db_path", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="TOML file (env SDR_SERVER_CONFIG)")
+    common.add_argument("--db", dest="db_path", default=argparse.SUPPRESS, help="SQLite database path")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="run the server (the default)", parents=[common])
+    serve = sub.add_parser(
+        "serve",
+        help="run the server (the default)",
+        parents=[common],
+        epilog=EPILOG.format(settings=describe()),  # `serve --help` lists every setting too
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int, help="0 picks a free port; the URL is printed")
     serve.add_argument("--allowed-origins", help="comma-separated origins allowed on /visitor ('*' = any)")
@@ -153,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command in (None, "serve"):
-        asyncio.run(_serve(config))
+        try:
+            asyncio.run(_serve(config))
+        except OSError as exc:  # port in use, unreadable TLS certificate or key: one line, no traceback
+            print(f"cannot start the server: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "report":
         from chat_server.sla import report_main

@@ -55,8 +55,66 @@ class Config:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
+# One line of --help per setting (tests/server/test_tls_config.py fails for a setting without one).
+HELP: dict[str, str] = {
+    "host": "interface to listen on",
+    "port": "TCP port; 0 lets the OS pick one (the URL is printed)",
+    "db_path": "SQLite database file",
+    "allowed_origins": "browser origins allowed on /visitor ('*' = any; comma-separated in the environment)",
+    "tls_cert": "PEM certificate (chain): set with tls_key to serve wss://",
+    "tls_key": "PEM private key of tls_cert",
+    "ping_interval": "seconds between keepalive pings",
+    "ping_timeout": "seconds to wait for a pong before dropping the connection",
+    "hello_timeout": "seconds a new connection has to send its hello",
+    "replay_window_seconds": "events are kept for resume at least this many seconds ...",
+    "replay_min_events": "... and at least this many per agent",
+    "replay_max_events": "a bigger resume gap gets a snapshot instead of a replay",
+    "command_retention_seconds": "how long command results are kept for idempotent re-sends",
+    "commit_delay_ms": "group-commit window in milliseconds",
+    "snapshot_closed_days": "closed chats younger than this are in a snapshot",
+    "snapshot_messages_per_conversation": "messages per conversation in a snapshot",
+    "visitor_connections_per_ip": "open /visitor connections per IP address (0 = unlimited)",
+    "visitor_rate_messages": "visitor rate limit: this many messages ...",
+    "visitor_rate_seconds": "... per this many seconds",
+    "bad_frames_per_minute": "more invalid frames than this close the connection (4008)",
+    "agent_write_buffer_limit": "bytes queued for a slow agent connection before it is dropped",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "playbook": "bot playbook TOML ('' = the built-in one, 'off' = no bot, routing or SLA clock)",
+    "territories_csv": "territories CSV, overrides the playbook's [routing] territories_csv",
+    "enrichment_url": "company-data service base URL ('' = company from the email domain)",
+    "enrichment_key": "API key of the company-data service",
+}
 
-def _coerce(name: str, value: Any) -> Any:
+
+def _type_name(default: Any) -> str:
+    if isinstance(default, list):
+        return "a list of strings"
+    if isinstance(default, bool):
+        return "true or false"
+    return {int: "an integer", float: "a number", str: "a string"}[type(default)]
+
+
+def _from_file(name: str, value: Any) -> Any:
+    """A TOML value has a type: it must be the setting's (an integer is fine for a number)."""
+    default = getattr(Config(), name)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, list):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ValueError(f"{name} must be {_type_name(default)}, not {value!r}")
+    return list(value) if isinstance(value, list) else value
+
+
+def _from_text(name: str, value: Any) -> Any:
+    """An environment variable or command-line flag: text (or what argparse already converted)."""
     default = getattr(Config(), name)
     if isinstance(default, bool):
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
@@ -64,10 +122,13 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, list):
             return [str(v) for v in value]
         return [v.strip() for v in str(value).split(",") if v.strip()]
-    if isinstance(default, int):
-        return int(value)
-    if isinstance(default, float):
-        return float(value)
+    try:
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {_type_name(default)}, not {value!r}") from None
     return str(value)
 
 
@@ -76,30 +137,54 @@ def load_config(
     env: dict[str, str] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Config:
-    """Defaults < TOML file (top level or a [server] table) < SDR_SERVER_<NAME> env < explicit overrides."""
+    """Defaults < TOML file (top level or a [server] table) < SDR_SERVER_<NAME> env < explicit overrides.
+
+    Raises OSError (unreadable file) or ValueError (bad TOML, unknown setting, wrong type), each
+    naming the file or variable, for the CLI to print as one line."""
     values: dict[str, Any] = {}
     env = dict(os.environ) if env is None else env
     path = path or env.get(ENV_PREFIX + "CONFIG")
     if path:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        data = data.get("server", data)
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{path}: not valid TOML: {exc}") from None
+        if isinstance(data.get("server"), dict):
+            # Settings go either in a [server] table or at the top level, not both: a top-level key next
+            # to a [server] table would otherwise be ignored without a word.
+            outside = [k for k in data if k != "server"]
+            if outside:
+                raise ValueError(f"{path}: unknown setting {outside[0]!r} outside the [server] table")
+            data = data["server"]
         for key, value in data.items():
             if key not in _FIELDS:
                 raise ValueError(f"{path}: unknown setting {key!r}")
-            values[key] = _coerce(key, value)
+            try:
+                values[key] = _from_file(key, value)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
     for name in _FIELDS:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
-            values[name] = _coerce(name, raw)
+            try:
+                values[name] = _from_text(name, raw)
+            except ValueError as exc:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()}: {exc}") from None
     for key, value in (overrides or {}).items():
         if value is not None:
-            values[key] = _coerce(key, value)
-    return Config(**values)
+            values[key] = _from_text(key, value)
+    config = Config(**values)
+    if config.tls_key and not config.tls_cert:
+        raise ValueError("tls_key is set but tls_cert is not (set both to serve wss://)")
+    return config
 
 
 def describe() -> str:
-    """One line per setting, for --help."""
+    """Two lines per setting, for --help: name, environment variable, default; then what it does."""
+    defaults = Config()
     return "\n".join(
-        f"  {name:<28} {ENV_PREFIX}{name.upper():<36} default {getattr(Config(), name)!r}" for name in _FIELDS
+        f"  {name:<28} {ENV_PREFIX}{name.upper():<36} default {getattr(defaults, name)!r}\n"
+        f"      {HELP.get(name, '')}"
+        for name in _FIELDS
     )

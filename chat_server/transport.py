@@ -85,7 +85,12 @@ async def start(ctx: Context) -> Server:
     tls = None
     if config.tls_cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        tls.load_cert_chain(config.tls_cert, config.tls_key or None)
+        try:
+            tls.load_cert_chain(config.tls_cert, config.tls_key or None)
+        except OSError as exc:  # ssl.SSLError too; neither names the file
+            raise OSError(
+                f"cannot load TLS certificate {config.tls_cert!r} / key {config.tls_key!r}: {exc}"
+            ) from exc
 
     async def on_connection(ws: ServerConnection) -> None:
         await handler(ctx, ws)
