@@ -44,7 +44,7 @@ def proc_stats(pid: int) -> tuple[float, float]:
     return rss, cpu
 
 
-async def start_server(db: Path, agents: int, role: str) -> tuple[subprocess.Popen[str], str]:
+async def start_server(db: Path, agents: int, role: str, playbook: bool) -> tuple[subprocess.Popen[str], str]:
     base = [sys.executable, "-m", "chat_server", "--db", str(db)]
     for i in range(agents):
         cmd = [
@@ -64,6 +64,8 @@ async def start_server(db: Path, agents: int, role: str) -> tuple[subprocess.Pop
         "PYTHONUNBUFFERED": "1",
         "SDR_SERVER_VISITOR_CONNECTIONS_PER_IP": "0",  # every bench visitor comes from 127.0.0.1
         "SDR_SERVER_LOG_LEVEL": "WARNING",
+        # The core's delivery path by default; --playbook adds the bot/routing/SLA on every visitor message.
+        "SDR_SERVER_PLAYBOOK": "" if playbook else "off",
     }
     proc = subprocess.Popen(  # noqa: ASYNC220
         [*base, "serve", "--port", "0"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
@@ -124,15 +126,20 @@ async def main() -> None:
         "--rate", type=float, default=400.0, help="visitor messages per second, all visitors together"
     )
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--playbook", action="store_true", help="run the bot playbook, routing and SLA clock too")
     args = ap.parse_args()
     raise_nofile()
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = await start_server(Path(tmp) / "bench.sqlite3", args.agents, args.role)
+        proc, url = await start_server(Path(tmp) / "bench.sqlite3", args.agents, args.role, args.playbook)
         try:
             await run(args, proc, url)
         finally:
             proc.terminate()
-            proc.wait(30)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:  # a backlogged server must not skew the next run
+                proc.kill()
+                proc.wait()
 
 
 async def run(args: argparse.Namespace, proc: subprocess.Popen[str], url: str) -> None:

@@ -24,6 +24,14 @@ from agent_app.protocol import Agent, Presence, Routing, Visitor
 from chat_server.playbook import RoutingSettings, email_domain
 
 log = logging.getLogger(__name__)
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(rule: str, owner: str) -> None:
+    """A table naming someone who is not an agent is a setup mistake: say it once, not per chat."""
+    if (rule, owner) not in _warned:
+        _warned.add((rule, owner))
+        log.warning("territory rule %r names %r, who is not an agent here", rule, owner)
 
 
 @dataclass(frozen=True)
@@ -163,7 +171,7 @@ def decide(
         pool = match.pool or settings.fallback_pool
         owner = find_agent(agents, match.owner) if match.owner else None
         if match.owner and owner is None:
-            log.warning("territory rule %r names %r, who is not an agent here", match.rule, match.owner)
+            _warn_once(match.rule, match.owner)
         if owner is not None and not owner.disabled:
             if available(owner):
                 return Decision(
