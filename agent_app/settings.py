@@ -74,7 +74,6 @@ SCHEMA: tuple[Setting, ...] = (
         "",
         "SQLite file remembering which chats were logged to Salesforce (empty: in the data folder)",
     ),
-    Setting("theme", str, "system", "Colour theme", ("system", "light", "dark")),
 )
 _BY_NAME = {s.name: s for s in SCHEMA}
 

@@ -42,11 +42,12 @@ def test_invalid_values_and_names_are_refused(tmp_path: Path) -> None:
 
 def test_unknown_keys_are_kept_and_bad_values_fall_back(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
-    path.write_text(json.dumps({"future_option": [1, 2], "theme": 42, "last_email": "a@b.c"}))
+    path.write_text(json.dumps({"future_option": [1, 2], "enrichment_provider": 42, "last_email": "a@b.c"}))
     settings = Settings(path)
     settings.load()
-    assert settings.get("theme") == "system" and settings.get("last_email") == "a@b.c"
-    settings.set("theme", "dark")
+    default = next(x.default for x in SCHEMA if x.name == "enrichment_provider")
+    assert settings.get("enrichment_provider") == default and settings.get("last_email") == "a@b.c"
+    settings.set("enrichment_provider", "clearbit")
     assert json.loads(path.read_text())["future_option"] == [1, 2]
 
 
@@ -68,7 +69,6 @@ def test_schema_is_complete_and_described() -> None:
         "salesforce_cql_field",
         "territory_csv_path",
         "enrichment_provider",
-        "theme",
     } <= names
     assert all(s.description and isinstance(s.default, s.type) for s in SCHEMA)
     assert default_path().parts[-2:] == ("sdr-agent-desk", "settings.json")
