@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import sys
@@ -46,6 +47,8 @@ class Heartbeat:
         self.timer.timeout.connect(self.on_timer_timeout)
         self.last = 0.0
         self.worst = 0.0
+        self.phase = ""  # what the bench is doing, to say where the worst blocks happened
+        self.blocks: list[tuple[float, str]] = []
 
     def start(self) -> None:
         self.last = time.perf_counter()
@@ -53,7 +56,10 @@ class Heartbeat:
 
     def on_timer_timeout(self) -> None:
         now = time.perf_counter()
-        self.worst = max(self.worst, (now - self.last) * 1000 - 5)
+        late = (now - self.last) * 1000 - 5
+        self.worst = max(self.worst, late)
+        if late > 8:
+            self.blocks.append((late, self.phase))
         self.last = now
 
 
@@ -97,6 +103,7 @@ async def main(args: argparse.Namespace) -> None:
                 panel.show()
                 shown: dict[str, float] = {}
                 panel.results_shown.connect(lambda cid: shown.setdefault(cid, time.perf_counter()))
+                gc.freeze()  # as main.py does once the window is up (see ui/shell)
                 beat = Heartbeat()
                 beat.start()
                 timings = []
@@ -104,8 +111,10 @@ async def main(args: argparse.Namespace) -> None:
                     cid = f"c{i}"
                     visitor = p.Visitor(id=f"v{i}", name=f"Visitor {i}", company=company or "")
                     store.upsert_conversation(p.Conversation(id=cid, visitor=visitor))
+                    beat.phase = f"visitor {i}: open conversation"
                     panel.show_conversation(cid)
                     await asyncio.sleep(0.01)
+                    beat.phase = f"visitor {i}: results"
                     t0 = time.perf_counter()
                     updated = p.Visitor(id=f"v{i}", name=f"Visitor {i}", email=email, company=company or "")
                     store.apply_event(p.VisitorUpdated(conversation_id=cid, visitor=updated))
@@ -119,6 +128,8 @@ async def main(args: argparse.Namespace) -> None:
                     f"p99={_pct(timings, 0.99):.1f} ms max={max(timings):.1f} ms "
                     f"longest UI block={beat.worst:.1f} ms"
                 )
+                worst = sorted(beat.blocks, reverse=True)[:5]
+                print("worst UI blocks: " + ", ".join(f"{ms:.1f} ms ({phase})" for ms, phase in worst))
                 runner.cancel_all()
                 it.close()
     finally:
