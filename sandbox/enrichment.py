@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
 
-from sandbox.httpserver import HttpServer, Request, Response, Router
+from sandbox.httpserver import Request, Response, Router, serving
 
 DEFAULT_CLIENT_ID = "demo-datafox"
 DEFAULT_CLIENT_SECRET = "demo-datafox-secret"
@@ -339,11 +339,5 @@ class FakeEnrichment:
 @contextlib.asynccontextmanager
 async def start_enrichment(port: int = 0, **options: Any) -> AsyncIterator[FakeEnrichment]:
     """Run the fake DataFox/Clearbit on 127.0.0.1:port for the block; `.base_url` is its URL."""
-    fake = FakeEnrichment(**options)
-    server = HttpServer(fake.handle, port=port)
-    await server.start()
-    fake.base_url = server.url
-    try:
+    async with serving(FakeEnrichment(**options), port) as fake:
         yield fake
-    finally:
-        await server.close()

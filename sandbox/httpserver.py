@@ -7,9 +7,9 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import h11
@@ -220,3 +220,21 @@ class HttpServer:
             writer.write(conn.send(h11.Data(data=response.body)))
         writer.write(conn.send(h11.EndOfMessage()))
         await writer.drain()
+
+
+class _Fake(Protocol):
+    base_url: str
+
+    async def handle(self, request: Request) -> Response: ...
+
+
+@contextlib.asynccontextmanager
+async def serving[F: _Fake](fake: F, port: int = 0) -> AsyncIterator[F]:
+    """Serve ``fake`` on 127.0.0.1:port (0 = any) for the duration of the block; sets ``fake.base_url``."""
+    server = HttpServer(fake.handle, port=port)
+    await server.start()
+    fake.base_url = server.url
+    try:
+        yield fake
+    finally:
+        await server.close()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from sandbox.httpserver import HttpServer, Request, Response, Router
+from sandbox.httpserver import Request, Response, Router, serving
 from sandbox.sf_store import SCHEMA, Org, RecordError
 from sandbox.soql import QueryError, parse_soql, parse_sosl, term_matches
 
@@ -515,11 +515,5 @@ def _oauth_err(code: str, description: str, status: int = 400) -> Response:
 @contextlib.asynccontextmanager
 async def start_salesforce(port: int = 0, **options: Any) -> AsyncIterator[FakeSalesforce]:
     """Run the fake on 127.0.0.1:port (0 = any) for the duration of the block; `.base_url` is its URL."""
-    fake = FakeSalesforce(**options)
-    server = HttpServer(fake.handle, port=port)
-    await server.start()
-    fake.base_url = server.url
-    try:
+    async with serving(FakeSalesforce(**options), port) as fake:
         yield fake
-    finally:
-        await server.close()

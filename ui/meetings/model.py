@@ -7,11 +7,12 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from agent_app import cql
 from agent_app import protocol as p
 from ui.widgets.plain_tooltip import plain_tooltip
+from ui.widgets.rows_table import RowsTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("When", "Visitor", "Company", "CQL", "Conversation")
@@ -32,9 +33,11 @@ def when_text(meeting: p.Meeting, zone: dt.tzinfo, today: dt.date) -> str:
     return f"{day} {start:%H:%M}-{end:%H:%M}"
 
 
-class MeetingsModel(QAbstractTableModel):
+class MeetingsModel(RowsTableModel):
     """Meetings ending after ``now`` (the clock), soonest first. ``conversation`` looks up a meeting's
     conversation for its CQL and preview (None when the client doesn't hold it)."""
+
+    HEADERS = HEADERS
 
     def __init__(
         self,
@@ -79,23 +82,10 @@ class MeetingsModel(QAbstractTableModel):
         today = dt.datetime.fromtimestamp(self._clock(), self._zone).date()
         return sum(1 for m in self._rows if dt.datetime.fromtimestamp(m.start, self._zone).date() == today)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
-
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        meeting = self.row_at(index)
+        if meeting is None:
             return None
-        meeting = self._rows[index.row()]
         if role == MeetingRole:
             return meeting
         if role == ConversationIdRole:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPoint, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView, QFrame, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
 from agent_app import cql
 from agent_app import protocol as p
+from ui.widgets.rows_table import RowsTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("When", "Who", "From", "To")
@@ -25,8 +26,10 @@ def _who(change: p.CqlChange) -> str:
     return change.by_name or change.by_id or "Someone"
 
 
-class CqlHistoryModel(QAbstractTableModel):
+class CqlHistoryModel(RowsTableModel):
     """Newest change first."""
+
+    HEADERS = HEADERS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,23 +40,10 @@ class CqlHistoryModel(QAbstractTableModel):
         self._rows = list(reversed(history))
         self.endResetModel()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
-
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        change = self.row_at(index)
+        if change is None:
             return None
-        change = self._rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
