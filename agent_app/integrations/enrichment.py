@@ -99,6 +99,20 @@ def _err(exc: Exception) -> LookupResult:
     return LookupResult(LookupStatus.ERROR, message=f"enrichment request {kind}: {exc}")
 
 
+def _failure(r: httpx.Response, message: str | None) -> LookupResult:
+    """A non-200 answer, the same way for every provider: 404 is a (cacheable) "no data", 429 says when to
+    come back, 401/403 is a setup problem, anything else an error."""
+    if r.status_code == 404:
+        return LookupResult(LookupStatus.NOT_FOUND, http_status=404, message=message)
+    if r.status_code == 429:
+        return LookupResult(
+            LookupStatus.RATE_LIMITED, http_status=429, retry_after_s=_retry_after(r), message=message
+        )
+    if r.status_code in (401, 403):
+        return LookupResult(LookupStatus.UNAUTHORIZED, http_status=r.status_code, message=message)
+    return LookupResult(LookupStatus.ERROR, http_status=r.status_code, message=message)
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     if "Retry-After" in response.headers:
         try:
@@ -174,15 +188,7 @@ class ClearbitProvider:
         message = (error or {}).get("message") if isinstance(error, dict) else None
         if r.status_code == 200:
             return LookupResult(LookupStatus.FOUND, self._profile(body), http_status=200)
-        if r.status_code == 404:
-            return LookupResult(LookupStatus.NOT_FOUND, http_status=404, message=message)
-        if r.status_code == 429:
-            return LookupResult(
-                LookupStatus.RATE_LIMITED, http_status=429, retry_after_s=_retry_after(r), message=message
-            )
-        if r.status_code in (401, 403):
-            return LookupResult(LookupStatus.UNAUTHORIZED, http_status=r.status_code, message=message)
-        return LookupResult(LookupStatus.ERROR, http_status=r.status_code, message=message or r.text[:200])
+        return _failure(r, message or r.text[:200])
 
     @staticmethod
     def _profile(c: dict[str, Any]) -> CompanyProfile:
@@ -326,12 +332,4 @@ class DataFoxProvider:
             message = r.json().get("message")
         except ValueError:
             message = r.text[:200]
-        if r.status_code == 404:
-            return LookupResult(LookupStatus.NOT_FOUND, http_status=404, message=message)
-        if r.status_code == 429:
-            return LookupResult(
-                LookupStatus.RATE_LIMITED, http_status=429, retry_after_s=_retry_after(r), message=message
-            )
-        if r.status_code in (401, 403):
-            return LookupResult(LookupStatus.UNAUTHORIZED, http_status=r.status_code, message=message)
-        return LookupResult(LookupStatus.ERROR, http_status=r.status_code, message=message)
+        return _failure(r, message)
