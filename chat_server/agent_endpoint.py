@@ -17,9 +17,9 @@ from chat_server.agent_commands import HANDLERS, NOT_IDEMPOTENT, AgentSession
 from chat_server.context import (
     BadFrames,
     Context,
+    bad_frame,
     run_command,
     send_error,
-    send_protocol_error,
     wait_for_hello,
 )
 from chat_server.hub import send_now
@@ -145,9 +145,7 @@ async def _command_loop(ctx: Context, ws: ServerConnection, session: AgentSessio
         try:
             command = p.decode_agent_command(raw)
         except p.ProtocolError as exc:
-            send_protocol_error(ws, exc)
-            if bad.hit():
-                await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
+            if await bad_frame(ws, bad, exc):
                 return
             continue
         handler: Callable[[AgentSession, Any], dict[str, Any]] | None = HANDLERS.get(type(command))

@@ -128,13 +128,23 @@ async def wait_for_hello[H](
         try:
             command = decode(raw)
         except p.ProtocolError as exc:
-            send_protocol_error(ws, exc)
-            command = None
+            if await bad_frame(ws, bad, exc):
+                return None
+            continue
         if isinstance(command, hello_type):
             return command
-        if command is not None:
-            tag = hello_type.__struct_config__.tag  # type: ignore[attr-defined]
-            send_error(ws, p.ErrorCode.NOT_AUTHENTICATED, f"send {tag} first", getattr(command, "id", ""))
-        if bad.hit():
-            await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
+        tag = hello_type.__struct_config__.tag  # type: ignore[attr-defined]
+        send_error(ws, p.ErrorCode.NOT_AUTHENTICATED, f"send {tag} first", getattr(command, "id", ""))
+        if await bad_frame(ws, bad):
             return None
+
+
+async def bad_frame(ws: ServerConnection, bad: BadFrames, exc: ProtocolError | None = None) -> bool:
+    """Answers an unreadable frame (``exc``) and counts it; True when the peer is now abusive and the
+    connection was closed (the caller stops reading)."""
+    if exc is not None:
+        send_protocol_error(ws, exc)
+    if bad.hit():
+        await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
+        return True
+    return False

@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from agent_app import protocol as p
 from chat_server.calendar_commands import book_slot
-from chat_server.context import BadFrames, Context, run_command, send_protocol_error, wait_for_hello
+from chat_server.context import BadFrames, Context, bad_frame, run_command, wait_for_hello
 from chat_server.errors import CommandError
 from chat_server.hub import send_now
 from chat_server.security import new_id, new_token, token_hash
@@ -106,9 +106,7 @@ async def serve_visitor(ctx: Context, ws: ServerConnection) -> None:
             try:
                 command = p.decode_visitor_command(raw)
             except p.ProtocolError as exc:
-                send_protocol_error(ws, exc)
-                if bad.hit():
-                    await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
+                if await bad_frame(ws, bad, exc):
                     return
                 continue
             idempotent = not isinstance(command, p.VisitorTyping)
