@@ -149,6 +149,12 @@ class Routing(_Struct):
     reason: str = ""
     out_of_territory: bool = False
     at: float = 0.0
+    # The one source of truth for "who owns this visitor's territory": the server's territory table,
+    # re-evaluated whenever something new is known about the visitor (answers, CRM, enrichment).
+    # Clients (panel card, add-participant dialog, hand-off) read these fields and never re-derive them.
+    aligned_agent_id: str | None = None  # the SDR the table names (None: no rule names a person)
+    line: int = 0  # CSV line of the matching rule (0: no rule matched)
+    basis: str = ""  # what the match used, e.g. "visitor answers", "DataFox", "Salesforce account"
 
 
 class CqlChange(_Struct):
@@ -180,6 +186,9 @@ class Conversation(_Struct):
     cql: int | None = None
     cql_history: list[CqlChange] = []
     routing: Routing | None = None
+    # How the current assignee got it, so clients can say "routed to you" vs "Sam handed this off to you".
+    assigned_via: str = ""  # "routing", "take", "assign", "handoff" ("" when unassigned or unknown)
+    assigned_by: str = ""  # the agent id that made the assignment ("" for routing/bot)
 
 
 class Slot(_Struct):
@@ -528,6 +537,22 @@ class RecordHandoff(_Command, tag="record_handoff"):
     to_agent_id: str
     note: str = ""
     crm_record: str = ""
+    reassign: bool = False  # also hand the chat itself to ``to_agent_id`` (they become the assignee)
+
+
+class UpdateVisitor(_Command, tag="update_visitor"):
+    """An agent reports what the CRM knows about the visitor (a lead was created or matched): the server
+    stores it, re-evaluates the aligned SDR, and broadcasts ``visitor_updated``/``conversation_updated``.
+    ``None`` leaves a field as it is. ``source`` names where the facts came from (e.g. "Salesforce lead")."""
+
+    conversation_id: str
+    name: str | None = None
+    email: str | None = None
+    company: str | None = None
+    country: str | None = None
+    region: str | None = None
+    team_size: int | None = None
+    source: str = ""
 
 
 AgentCommand = (
@@ -549,6 +574,7 @@ AgentCommand = (
     | UpdateCalendarSettings
     | ListMeetings
     | RecordHandoff
+    | UpdateVisitor
 )
 
 
