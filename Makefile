@@ -6,12 +6,15 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
 # Debian packages: Qt's xcb platform, a virtual X server and D-Bus for tray/notification tests,
-# the Secret Service keychain, and Chromium for the visitor widget's browser test.
+# the Secret Service keychain, and Chromium for the visitor widget's browser test. The journey tests
+# (tests/journeys) also start a real notification daemon (dunst), an XEmbed tray (trayer), an unlocked
+# gnome-keyring, dbus-monitor (dbus-bin) and the x11-utils probes.
 DEB_PACKAGES := xvfb xauth dbus dbus-x11 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 \
 	libxcb-shape0 libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xkb1 libegl1 libgl1 libfontconfig1 \
-	libdbus-1-3 fonts-dejavu-core chromium chromium-driver
+	libdbus-1-3 fonts-dejavu-core chromium chromium-driver \
+	dbus-bin dunst trayer gnome-keyring libsecret-tools x11-utils
 
-.PHONY: run test check lint typecheck deps venv bench clean
+.PHONY: run test journeys check lint typecheck deps venv bench faults clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is required (none found)"; exit 1; }
@@ -42,11 +45,23 @@ typecheck: venv
 
 check: lint typecheck
 
+# The journeys run in their own process: Qt picks its platform once per process, and they need a real X
+# server (they start their own Xvfb, D-Bus, dunst, trayer and keychain; see tests/journeys/desktop.py).
 test: deps venv check
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest --ignore=tests/journeys
+	$(VENV)/bin/pytest tests/journeys
+
+journeys: deps venv
+	$(VENV)/bin/pytest tests/journeys
 
 bench: venv
 	$(PY) bench/server_throughput.py
+
+# The fault harness at full size (more inputs, connections and floods than in `make test`); each check prints
+# what it held as "[faults] ..." lines (figures in docs/reliability.md).
+faults: venv
+	FAULTS_FULL=1 QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest tests/faults tests/server/test_hardening.py \
+		tests/server/test_durability.py -s -p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,8 @@ async def demo_server(paths: AppPaths, **options: Any) -> AsyncIterator[DemoInfo
             "demo workspace: %s (Salesforce %s, DataFox %s); chat as a visitor at %s",
             ws.chat_url, ws.salesforce_url, ws.datafox_url, website,
         )  # fmt: skip
-        integrations: dict[str, Any] = {
-            "territory_csv": str(ws.territories_csv),
-            "enrichment_provider": "none",
-        }
+        # No territory table here: the workspace's chat server routes by it (Conversation.routing).
+        integrations: dict[str, Any] = {"enrichment_provider": "none"}
         secrets: dict[str, str] = {}
         if ws.salesforce_url:
             integrations |= {"salesforce_login_url": ws.salesforce_url,
@@ -82,7 +81,9 @@ async def demo_server(paths: AppPaths, **options: Any) -> AsyncIterator[DemoInfo
             integrations |= {"enrichment_provider": "datafox", "enrichment_base_url": ws.datafox_url,
                              "enrichment_client_id": DEFAULT_CLIENT_ID}  # fmt: skip
             secrets[ENRICHMENT_KEY_SECRET] = DEFAULT_CLIENT_SECRET
-        yield DemoInfo(ws.chat_url, ws.demo_email, ws.demo_password, integrations, secrets, ws, website)
+        yield DemoInfo(
+            ws.chat_url, ws.demo_email, ws.demo_password, integrations, secrets, ws, website, fresh=ws.fresh
+        )
 
 
 def window_features(
@@ -105,22 +106,48 @@ def window_features(
     return WindowFeatures(settings, secrets, http, runner)
 
 
-async def amain(
-    app: QApplication, args: argparse.Namespace, paths: AppPaths, instance: SingleInstance
-) -> int:
-    """Everything that lives on the event loop, from start to an orderly shutdown."""
+@dataclass
+class AppContext:
+    """What :func:`running_app` composed: the services and the shell of one running app."""
+
+    app: QApplication
+    args: argparse.Namespace
+    paths: AppPaths
+    settings: Settings
+    state: QSettings
+    secrets: SecretStore
+    runner: TaskRunner
+    errors: ErrorReporter
+    notifications: NotificationService
+    http: httpx.AsyncClient
+    demo: DemoInfo | None
+    shell: Shell
+
+
+def configure_app(app: QApplication) -> None:
+    """The application-wide identity: names (desktop file, settings), icon, and quitting only on Quit."""
+    app.setApplicationName(QT_APP_NAME)
+    app.setApplicationDisplayName(DISPLAY_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(False)
+
+
+@contextlib.asynccontextmanager
+async def running_app(
+    app: QApplication,
+    args: argparse.Namespace,
+    paths: AppPaths,
+    *,
+    demo_options: dict[str, Any] | None = None,
+) -> AsyncIterator[AppContext]:
+    """THE composition: settings, keychain, notifications, HTTP, the demo workspace (``--demo``; its
+    ``demo_options`` go to ``sandbox.workspace.demo_workspace``), the shell, signed in; shut down on exit.
+    ``amain`` runs it until Quit; the journey tests (tests/journeys) run it in-process."""
     loop = asyncio.get_running_loop()
     errors = ErrorReporter(paths.log_dir / "sdr-agent-desk.log")
     errors.install(loop)
-    quit_event = asyncio.Event()
-    app.aboutToQuit.connect(quit_event.set)  # the session manager ends the desktop session
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, quit_event.set)
-    signal.signal(signal.SIGINT, lambda *_: quit_event.set())
-    tick = QTimer()  # lets Python run signal handlers while Qt sits in its event loop
-    tick.start(250)
-    tick.timeout.connect(lambda: None)
-
     settings = Settings(paths.config_dir / "settings.json")
     settings.load()
     state = QSettings(str(paths.state_file), QSettings.Format.IniFormat)
@@ -131,32 +158,52 @@ async def amain(
     runner.run(notifications.probe(), what="Probe the notification service")
 
     async with contextlib.AsyncExitStack() as stack:
+        stack.callback(errors.uninstall)  # exit callbacks run last-in first-out: this one last
+        stack.callback(state.sync)
+        # The shell's shutdown closes it too; this covers a start that failed before there was a shell.
+        stack.push_async_callback(notifications.close)
         # Created on the running (qasync) loop; closed last, after the integrations let go of it.
         http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
         stack.push_async_callback(http.aclose)
-        demo = await stack.enter_async_context(demo_server(paths)) if args.demo else None
-        if demo is not None and settings.get_str("territory_csv_path") != demo.integrations["territory_csv"]:
-            # The demo profile's own settings file (never the user's): MainWindow's qualify features read it.
-            settings.set("territory_csv_path", demo.integrations["territory_csv"])
+        options = demo_options or {}
+        demo = await stack.enter_async_context(demo_server(paths, **options)) if args.demo else None
         features = window_features(settings, secrets, http, runner, demo)
         shell = Shell(
             paths, settings, secrets, runner, errors, notifications, state, demo=demo, features=features
         )
-        shell.quit_requested.connect(quit_event.set)
-        instance.activation_requested.connect(shell.activate)
+        stack.push_async_callback(shell.shutdown)  # first on the way out: the account, then the workspace
         if settings.problem:
             errors.report(RuntimeError(settings.problem), "Settings were reset")
         await shell.start()
+        yield AppContext(
+            app, args, paths, settings, state, secrets, runner, errors, notifications, http, demo, shell
+        )
+
+
+async def amain(
+    app: QApplication, args: argparse.Namespace, paths: AppPaths, instance: SingleInstance
+) -> int:
+    """Everything that lives on the event loop, from start to an orderly shutdown."""
+    loop = asyncio.get_running_loop()
+    quit_event = asyncio.Event()
+    app.aboutToQuit.connect(quit_event.set)  # the session manager ends the desktop session
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, quit_event.set)
+    signal.signal(signal.SIGINT, lambda *_: quit_event.set())
+    tick = QTimer()  # lets Python run signal handlers while Qt sits in its event loop
+    tick.start(250)
+    tick.timeout.connect(lambda: None)
+
+    async with running_app(app, args, paths) as ctx:
+        ctx.shell.quit_requested.connect(quit_event.set)
+        instance.activation_requested.connect(ctx.shell.activate)
         # Start-up objects (modules, Qt wrappers) leave the collector's scans: a full collection over
         # them took about 15 ms on the UI thread, a visible hitch (bench/panel_ui.py); now about 2 ms.
         gc.freeze()
         if args.links:
-            shell.activate(args.links)
+            ctx.shell.activate(args.links)
         await quit_event.wait()
         log.info("shutting down")
-        await shell.shutdown()
-    state.sync()
-    errors.uninstall()
     return 0
 
 
@@ -167,12 +214,7 @@ def run(argv: list[str] | None = None) -> int:
     instance_args = [*args.links]
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
-    app.setApplicationName(QT_APP_NAME)
-    app.setApplicationDisplayName(DISPLAY_NAME)
-    app.setOrganizationName(APP_NAME)
-    app.setDesktopFileName(APP_ID)
-    app.setWindowIcon(app_icon())
-    app.setQuitOnLastWindowClosed(False)
+    configure_app(app)
     instance = SingleInstance(paths.instance_key(), paths.state_file.parent)
     if not instance.acquire():
         forwarded = instance.forward(instance_args)

@@ -24,7 +24,7 @@ def problems(settings: p.CalendarSettings) -> list[str]:
     found: list[str] = []
     try:
         ZoneInfo(settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones: OSError
         found.append(f"Pick a time zone from the list ({settings.timezone!r} is unknown).")
     if not settings.description.strip():
         found.append('Add a short description visitors will see, e.g. "Intro call".')

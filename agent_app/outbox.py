@@ -29,6 +29,17 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
+# Errors after which the same command may well succeed later: the server could not store it (its commit
+# failed: "internal ... retry") or asked us to slow down. Everything else (invalid, forbidden, not_found,
+# too_long, conflict ...) is the final answer and marks the send failed.
+RETRYABLE = frozenset({p.ErrorCode.INTERNAL, p.ErrorCode.RATE_LIMITED})
+MAX_ATTEMPTS = 8  # then a retryable error is final too (failed rows can still be retried by hand)
+
+
+def is_retryable(code: p.ErrorCode | str) -> bool:
+    return code in RETRYABLE
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
     order: int

@@ -30,6 +30,11 @@ MAX_VISITOR_FRAME: Final = 16 * 1024
 MAX_AGENT_FRAME: Final = 1024 * 1024
 MAX_MESSAGE_TEXT: Final = 4000
 MAX_NOTE_TEXT: Final = 1000
+# Saved replies: the text follows the message limit; per owner (each agent, and the team) a count cap.
+MAX_SAVED_REPLY_TITLE: Final = 80
+MAX_SAVED_REPLY_SHORTCUT: Final = 32
+MAX_SAVED_REPLIES: Final = 200
+SAVED_REPLY_SHORTCUT_PATTERN: Final = r"[a-z0-9][a-z0-9_-]*"  # what may follow "/" in the composer
 
 
 class CloseCode(enum.IntEnum):
@@ -112,6 +117,9 @@ class Agent(_Struct):
     presence: Presence = Presence.AWAY
     online: bool = False  # has a connected client right now (presence is kept regardless)
     disabled: bool = False
+    # IANA zone from the profile ("" = not set: the server derives calendar defaults from the territory or
+    # its default_timezone; a client shows times in its machine's zone). Clients show times in this zone.
+    timezone: str = ""
 
 
 class PageView(_Struct):
@@ -218,6 +226,9 @@ class Message(_Struct):
     client_id: str = ""  # the command id that created it (lets a client match its pending sends)
     private: bool = False  # internal note: never sent to the visitor
     card: BookingCard | None = None
+    # Set on the team's "X booked a call" system line: clients show meeting.start in their reader's zone
+    # (``text`` is the same line in the calendar's zone, for clients that don't).
+    meeting: Meeting | None = None
 
 
 class Meeting(_Struct):
@@ -253,6 +264,20 @@ class CalendarSettings(_Struct):
     min_notice_minutes: int = 120
     horizon_days: int = 14
     availability: list[Weekly] = []
+
+
+class SavedReply(_Struct):
+    """A canned answer: the team's (``owner_id`` None, managers edit) or one agent's own.
+
+    ``text`` may hold variables such as ``{visitor_first_name}``; clients expand them when inserting."""
+
+    id: str
+    shortcut: str  # typed after "/" in the composer, e.g. "greet" (lowercase letters, digits, - and _)
+    title: str
+    text: str
+    owner_id: str | None = None  # None: a team reply
+    updated_at: float = 0.0
+    updated_by: str = ""  # agent id of the last editor
 
 
 # ---------------------------------------------------------------- events
@@ -335,6 +360,17 @@ class SlaBreached(_Event, tag="sla_breached"):
     due_at: float
 
 
+class SavedReplyChanged(_Event, tag="saved_reply_changed"):
+    """Created or edited; to the owner (personal) or to every agent (team)."""
+
+    reply: SavedReply
+
+
+class SavedReplyDeleted(_Event, tag="saved_reply_deleted"):
+    reply_id: str
+    owner_id: str | None = None
+
+
 Event = (
     ConversationCreated
     | ConversationUpdated
@@ -350,6 +386,8 @@ Event = (
     | MeetingBooked
     | SlaWarning
     | SlaBreached
+    | SavedReplyChanged
+    | SavedReplyDeleted
 )
 
 
@@ -555,6 +593,33 @@ class UpdateVisitor(_Command, tag="update_visitor"):
     source: str = ""
 
 
+class ListSavedReplies(_Command, tag="list_saved_replies"):
+    """Ack result: ``{"replies": [SavedReply...], "seq": n}``: mine and the team's; ``seq`` is the newest
+    event of my stream the list already reflects (later saved_reply_* events are newer than the list)."""
+
+
+class CreateSavedReply(_Command, tag="create_saved_reply"):
+    """Ack result: ``{"reply": SavedReply}``. ``team`` replies need the manager (or admin) role."""
+
+    shortcut: str
+    title: str
+    text: str
+    team: bool = False
+
+
+class UpdateSavedReply(_Command, tag="update_saved_reply"):
+    """Ack result: ``{"reply": SavedReply}``. Personal replies: their owner only; team: managers."""
+
+    reply_id: str
+    shortcut: str
+    title: str
+    text: str
+
+
+class DeleteSavedReply(_Command, tag="delete_saved_reply"):
+    reply_id: str
+
+
 AgentCommand = (
     Hello
     | SignOut
@@ -575,6 +640,10 @@ AgentCommand = (
     | ListMeetings
     | RecordHandoff
     | UpdateVisitor
+    | ListSavedReplies
+    | CreateSavedReply
+    | UpdateSavedReply
+    | DeleteSavedReply
 )
 
 
@@ -656,6 +725,8 @@ def encode_bytes(frame: msgspec.Struct) -> bytes:
 
 
 def _decode_command(data: str | bytes, decoder: msgspec.json.Decoder[Any], tags: frozenset[str]) -> Any:
+    """Any input gives a command or a ProtocolError: never TypeError (a non-string ``type``) nor
+    RecursionError (``[`` nested thousands deep)."""
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
@@ -665,17 +736,20 @@ def _decode_command(data: str | bytes, decoder: msgspec.json.Decoder[Any], tags:
         ref_value = raw.get("id")
         ref = ref_value if isinstance(ref_value, str) else ""
         kind = raw.get("type")
-        if kind not in tags:
-            raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind!r}", ref) from exc
-        raise ProtocolError(ErrorCode.INVALID, str(exc), ref) from exc
+        if not isinstance(kind, str) or kind not in tags:
+            shown = kind[:60] if isinstance(kind, str) else type(kind).__name__
+            raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {shown!r}", ref) from exc
+        raise ProtocolError(ErrorCode.INVALID, str(exc)[:500], ref) from exc
     except msgspec.DecodeError as exc:
-        raise ProtocolError(ErrorCode.MALFORMED, f"not valid JSON: {exc}") from exc
+        raise ProtocolError(ErrorCode.MALFORMED, f"not valid JSON: {exc}"[:500]) from exc
+    except RecursionError as exc:
+        raise ProtocolError(ErrorCode.MALFORMED, "JSON nested too deeply") from exc
 
 
 def _peek(data: str | bytes) -> dict[str, Any] | None:
     try:
         raw = msgspec.json.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return raw if isinstance(raw, dict) else None
 
@@ -698,6 +772,8 @@ def decode_server_frame(data: str | bytes) -> ServerFrame:
         result: ServerFrame = _server_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise ProtocolError(ErrorCode.MALFORMED, str(exc)) from exc
+    except RecursionError as exc:
+        raise ProtocolError(ErrorCode.MALFORMED, "JSON nested too deeply") from exc
     return result
 
 

@@ -32,7 +32,7 @@ from websockets.typing import Subprotocol
 from agent_app import protocol as p
 from agent_app.backoff import Backoff
 from agent_app.errors import AgentAppError, AuthenticationFailed, CommandError, NotConnected, SessionClosed
-from agent_app.outbox import Outbox
+from agent_app.outbox import MAX_ATTEMPTS, Outbox, OutboxEntry, is_retryable
 from agent_app.session_commands import CommandsMixin
 from agent_app.store import Delivery, Store
 
@@ -87,6 +87,7 @@ class Session(CommandsMixin):
         token: str = "",
         device: str = "",
         backoff: Backoff | None = None,
+        retry_backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
         min_lifetime: float = 10.0,
         ping_interval: float = 15.0,  # + ping_timeout: a dead link is noticed within 25 s
@@ -99,6 +100,8 @@ class Session(CommandsMixin):
         self.store, self.outbox = store, outbox
         self.token, self.device = token, device
         self.backoff = backoff or Backoff(base=1.0, cap=60.0)
+        # Re-sends after a retryable error (the server's commit failed, or it rate-limits us).
+        self.retry_backoff = retry_backoff or Backoff(base=0.5, cap=30.0)
         self.clock, self.min_lifetime = clock, min_lifetime
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.open_timeout, self.request_timeout = open_timeout, request_timeout
@@ -119,6 +122,7 @@ class Session(CommandsMixin):
         self._running: asyncio.Event | None = None  # set while run() is active; cleared at its end
         self._tasks: set[asyncio.Task[None]] = set()
         self._typing_sent: dict[str, tuple[bool, float]] = {}
+        self._rewind: int | None = None  # re-send the outbox from this order on, after a backoff
         self._restore_pending()
 
     # ------------------------------------------------------------------ state
@@ -332,10 +336,16 @@ class Session(CommandsMixin):
             self._fail_waiting(NotConnected("the connection was lost before the server answered"))
 
     async def _write_outbox(self, ws: ClientConnection) -> None:
-        """Send outbox entries in order: all of them after connecting, then each new one."""
+        """Send outbox entries in order: all of them after connecting, then each new one. After a
+        retryable error, wait a backoff and send again from the refused entry on, in the same order (an
+        entry sent twice is harmless: the server answers a repeated id with its stored ack)."""
         sent_upto = 0
+        self._rewind = None
         while True:
             self._outbox_changed.clear()  # before reading, so an add during the sends is not missed
+            if self._rewind is not None:
+                await self.retry_backoff.wait(self.retry_backoff.next_delay())
+                sent_upto, self._rewind = min(sent_upto, self._rewind - 1), None
             for entry in self.outbox.pending(after=sent_upto):
                 self.outbox.note_attempt(entry.id)
                 await ws.send(p.encode(entry.command))
@@ -366,7 +376,21 @@ class Session(CommandsMixin):
             # A failing listener (UI bug) must not drop the connection and with it every later event.
             log.exception("applying %s failed", type(frame).__name__)
 
+    def _retry(self, entry: OutboxEntry, error: CommandError) -> bool:
+        """Keeps ``entry`` queued for a re-send when ``error`` is worth retrying (and tries remain)."""
+        if not is_retryable(error.code) or entry.attempts >= MAX_ATTEMPTS:
+            return False
+        log.info("server could not take %s yet (%s); retrying", entry.id, error)
+        self._rewind = entry.order if self._rewind is None else min(self._rewind, entry.order)
+        self._outbox_changed.set()
+        return True
+
     def _answer(self, ref: str, result: dict[str, Any], error: CommandError | None) -> None:
+        queued = self.outbox.get(ref) if ref and error is not None else None
+        if queued is not None and error is not None and self._retry(queued, error):
+            return
+        if error is None and self.retry_backoff.attempt:
+            self.retry_backoff.reset()  # the server takes our writes again
         entry = self.outbox.remove(ref) if ref else None
         if entry is not None and entry.conversation_id:
             if error is None:  # durable on the server; its MessageCreated replaces the pending row

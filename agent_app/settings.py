@@ -67,7 +67,6 @@ SCHEMA: tuple[Setting, ...] = (
     ),
     Setting("enrichment_base_url", str, "", "Enrichment API base URL (empty: the provider's default)"),
     Setting("enrichment_client_id", str, "", "DataFox client id (the secret is kept in the keychain)"),
-    Setting("territory_csv_path", str, "", "Territory table (CSV) used to find the aligned SDR"),
     Setting(
         "activity_log_path",
         str,

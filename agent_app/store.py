@@ -50,6 +50,7 @@ class StoreListener(Protocol):
     def on_sla_event(self, conversation_id: str, breached: bool, due_at: float) -> None: ...
     def on_participant_added(self, event: p.ParticipantAdded) -> None: ...
     def on_typing_changed(self, frame: p.TypingFrame) -> None: ...
+    def on_saved_replies_changed(self) -> None: ...
 
 
 class NullListener:
@@ -85,6 +86,9 @@ class NullListener:
     def on_typing_changed(self, frame: p.TypingFrame) -> None:
         pass
 
+    def on_saved_replies_changed(self) -> None:
+        pass
+
 
 @dataclass
 class Store:
@@ -98,8 +102,10 @@ class Store:
     agents: dict[str, p.Agent] = field(default_factory=dict)
     meetings: dict[str, p.Meeting] = field(default_factory=dict)
     unread: dict[str, int] = field(default_factory=dict)
+    saved_replies: dict[str, p.SavedReply] = field(default_factory=dict)  # mine and the team's
     listeners: list[StoreListener] = field(default_factory=list)
     _index: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _reply_seq: dict[str, int] = field(default_factory=dict, repr=False)  # reply id -> seq of its last event
 
     def add_listener(self, listener: StoreListener) -> None:
         self.listeners.append(listener)
@@ -112,6 +118,7 @@ class Store:
         if welcome.epoch != self.epoch:
             # A new stream: our seq means nothing there. A snapshot follows (resync).
             self.seq = 0
+            self._reply_seq.clear()
         self.epoch = welcome.epoch
 
     def apply_snapshot(self, snap: p.Snapshot) -> None:
@@ -199,6 +206,29 @@ class Store:
                     self._emit_conversation(conv, created=False)
                 for listener in self.listeners:
                     listener.on_sla_event(cid, breached, due)
+            case p.SavedReplyChanged(reply=reply):
+                self.saved_replies[reply.id] = reply
+                self._reply_seq[reply.id] = self.seq
+                self._emit_saved_replies()
+            case p.SavedReplyDeleted(reply_id=rid):
+                self.saved_replies.pop(rid, None)
+                self._reply_seq[rid] = self.seq
+                self._emit_saved_replies()
+
+    def apply_saved_replies(self, replies: Iterable[p.SavedReply], as_of_seq: int) -> None:
+        """The server's list (ListSavedReplies), current as of ``as_of_seq`` of my stream. A reply whose
+        event was applied after that seq keeps its newer state (or stays deleted)."""
+        fresh = {r.id: r for r in replies}
+        for rid, seq in self._reply_seq.items():
+            if seq > as_of_seq:
+                current = self.saved_replies.get(rid)
+                if current is None:
+                    fresh.pop(rid, None)
+                else:
+                    fresh[rid] = current
+        self._reply_seq = {rid: seq for rid, seq in self._reply_seq.items() if seq > as_of_seq}
+        self.saved_replies = fresh
+        self._emit_saved_replies()
 
     def apply_typing(self, frame: p.TypingFrame) -> None:
         for listener in self.listeners:
@@ -321,6 +351,10 @@ class Store:
         if notify:
             for listener in self.listeners:
                 listener.on_message_added(cid, pos, item)
+
+    def _emit_saved_replies(self) -> None:
+        for listener in self.listeners:
+            listener.on_saved_replies_changed()
 
     def _emit_conversation(self, conversation: p.Conversation, created: bool) -> None:
         for listener in self.listeners:

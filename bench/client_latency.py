@@ -138,6 +138,7 @@ def run_client(url: str, args: argparse.Namespace, tmp: Path) -> None:
     from agent_app.store import Store
     from ui.bridge import StoreBridge
     from ui.main_window import MainWindow
+    from ui.shell.features import install_features
     from ui.tasks import TaskRunner
 
     app = QApplication.instance() or QApplication(sys.argv)
@@ -148,6 +149,7 @@ def run_client(url: str, args: argparse.Namespace, tmp: Path) -> None:
     session = Session(url, store, outbox, backoff=Backoff(base=0.05, cap=0.5))
     bridge = StoreBridge(store)
     window = MainWindow(bridge, session, TaskRunner(), settings=None)  # type: ignore[arg-type]
+    install_features(window)  # the whole window, as the shell builds it
     window.resize(1280, 800)
     window.show()
     model, panel = window.queue_model, window.queue

@@ -66,6 +66,7 @@ def child(cache_path: str) -> None:
     from agent_app.store import Store
     from ui.bridge import StoreBridge
     from ui.main_window import MainWindow
+    from ui.shell.features import install_features
     from ui.tasks import TaskRunner
 
     imported = time.time()
@@ -78,6 +79,7 @@ def child(cache_path: str) -> None:
     outbox = Outbox(Path(cache_path).with_name("outbox.sqlite3"))
     session = Session("ws://127.0.0.1:9", store, outbox)  # never run: start-up from the cache only
     window = MainWindow(bridge, session, TaskRunner(), settings=None)  # type: ignore[arg-type]
+    install_features(window)  # the whole window, as the shell builds it
     if store.me is not None:
         window.queue.set_me(store.me.id)
     window.resize(1280, 800)

@@ -1,4 +1,4 @@
-"""Time from "visitor gave an email" to CRM, duplicate, enrichment and territory results (sandbox).
+"""Time from "visitor gave an email" to CRM, duplicate and enrichment results (sandbox).
 
 Usage: .venv/bin/python bench/panel_lookup.py [--visitors 200] [--concurrency 8] [--latency-ms 0]
 The sandboxes run as subprocesses (`python -m sandbox ...`), so their CPU does not share our event loop.
@@ -34,7 +34,6 @@ from agent_app.integrations import (  # noqa: E402
     VisitorLookup,
 )
 from agent_app.secrets import SecretStore, qualname  # noqa: E402
-from agent_app.territory import TerritoryTable  # noqa: E402
 from sandbox.enrichment import DEFAULT_CLEARBIT_KEY, load_companies  # noqa: E402
 
 
@@ -104,13 +103,12 @@ async def _run(args: argparse.Namespace) -> None:
             client = SalesforceClient(auth, http)
             with tempfile.TemporaryDirectory() as tmp:
                 crm = CrmService(client, activity_log=ActivityLog(Path(tmp) / "a.sqlite3"))
-                territory = TerritoryTable.load(ROOT / "sandbox/data/territories.csv")
                 for label, conc in (("sequential", 1), (f"concurrency {args.concurrency}", args.concurrency)):
                     # Fresh enrichment cache per run so both runs see the same mix of hits and misses.
                     enrichment = EnrichmentService(
                         ClearbitProvider(http, DEFAULT_CLEARBIT_KEY, base_url=en_url, poll_interval_s=0.05)
                     )
-                    lookup = VisitorLookup(crm, enrichment, territory)
+                    lookup = VisitorLookup(crm, enrichment)
                     timings: list[float] = []
                     sem = asyncio.Semaphore(conc)
 

@@ -83,7 +83,6 @@ async def main(args: argparse.Namespace) -> None:
                         salesforce_login_url=sf_url,
                         salesforce_client_id="BenchUI",
                         enrichment_base_url=en_url,
-                        territory_csv=str(ROOT / "sandbox/data/territories.csv"),
                         activity_log_path=str(Path(tmp) / "a.sqlite3"),
                     ),
                     http,

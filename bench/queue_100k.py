@@ -89,6 +89,15 @@ def main() -> None:
     live = [timed(functools.partial(live_update, i)) for i in range(20)]
     print(f"live update (row moves, one batch) + repaint: p50 {statistics.median(live):.1f} ms, "
           f"max {max(live):.1f} ms")  # fmt: skip
+    # The pointer rests on a row: updates that would move rows wait (dataChanged only), then one release.
+    anchor = panel.proxy.conversation_id(5)
+    model.anchor = lambda: anchor
+    model.set_held(True)
+    held = [timed(functools.partial(live_update, 20 + i)) for i in range(20)]
+    release = timed(functools.partial(model.set_held, False))
+    model.anchor = panel.list.pointer_id
+    print(f"held (pointer over the list) live update + repaint: p50 {statistics.median(held):.1f} ms, "
+          f"max {max(held):.1f} ms; release of 20 waiting moves: {release:.1f} ms")  # fmt: skip
     views = [timed(functools.partial(panel.set_view, v)) for v in (*QueueView, QueueView.ALL)]
     print(f"view switch: max {max(views):.1f} ms; counts: {panel.tabs.tabText(int(QueueView.ALL))!r}")
     search = [

@@ -16,6 +16,7 @@ from agent_app.protocol import (
     CqlChange,
     CqlChanged,
     ErrorCode,
+    Event,
     Message,
     ParticipantAdded,
     ParticipantRemoved,
@@ -45,11 +46,35 @@ class AgentActions:
             before = msgspec.structs.replace(conversation)
             name = self._target(assignee_id).name if assignee_id else "the queue"
             conversation.assignee_id = assignee_id
-            self.s.system_message(
-                conversation, f"{agent.name} assigned the conversation to {name}", before=before
+            if assignee_id is None:
+                conversation.assigned_via, conversation.assigned_by = "", ""
+            else:  # taking it yourself from the queue is a "take"; giving it to someone an "assign"
+                via = "take" if assignee_id == agent.id else "assign"
+                conversation.assigned_via, conversation.assigned_by = via, agent.id
+            text = (
+                f"{agent.name} took the conversation"
+                if assignee_id == agent.id
+                else f"{agent.name} assigned the conversation to {name}"
             )
+            self._team_line(conversation, text, before)
+            if assignee_id is not None:
+                self._joined(before, conversation, self.s.agent(assignee_id))
             self.s.assigned(conversation)
         return conversation
+
+    def _team_line(
+        self, conversation: Conversation, text: str, before: Conversation, events: list[Event] | None = None
+    ) -> Message:
+        """Who assigned whom, notes, CRM records: team only (docs/protocol.md, "What visitors see")."""
+        return self.s.add_message(
+            conversation, AuthorKind.SYSTEM, check_text(text, 3 * MAX_NOTE_TEXT), private=True, before=before,
+            extra_events=events,
+        )  # fmt: skip
+
+    def _joined(self, before: Conversation, conversation: Conversation, person: Agent) -> None:
+        """The visitor's line when someone new is in the chat: a name, nothing about how or why."""
+        if person.id != before.assignee_id and person.id not in before.participant_ids:
+            self.s.system_message(conversation, f"{person.name} joined the chat")
 
     def close(self, agent: Agent, conversation_id: str) -> Conversation:
         with self.s.storage.savepoint():
@@ -59,6 +84,7 @@ class AgentActions:
             before = msgspec.structs.replace(conversation)
             if conversation.assignee_id is None and not is_supervisor(agent):
                 conversation.assignee_id = agent.id  # else it would vanish from the closer's own history
+                conversation.assigned_via, conversation.assigned_by = "take", agent.id
             conversation.status = ConversationStatus.CLOSED
             conversation.closed_at = self.s.clock.now()
             conversation.waiting_since = None
@@ -112,7 +138,8 @@ class AgentActions:
             added = ParticipantAdded(conversation_id=conversation.id, agent_id=participant_id, by_id=agent.id,
                                      note=note)  # fmt: skip
             text = f"{agent.name} added {target.name}" + (f": {note}" if note else "")
-            self.s.system_message(conversation, text, before, [added])
+            self._team_line(conversation, text, before, [added])
+            self._joined(before, conversation, target)
         return conversation
 
     def remove_participant(self, agent: Agent, conversation_id: str, participant_id: str) -> Conversation:
@@ -128,21 +155,61 @@ class AgentActions:
                 conversation_id=conversation.id, agent_id=participant_id, by_id=agent.id
             )
             name = self.s.agent(participant_id).name
-            self.s.system_message(conversation, f"{agent.name} removed {name}", before, [removed])
+            self._team_line(conversation, f"{agent.name} removed {name}", before, [removed])
+            if participant_id != conversation.assignee_id:
+                self.s.system_message(conversation, f"{name} left the chat")
         return conversation
 
     def record_handoff(
-        self, agent: Agent, conversation_id: str, to_agent_id: str, note: str, crm: str
+        self,
+        agent: Agent,
+        conversation_id: str,
+        to_agent_id: str,
+        note: str,
+        crm: str,
+        reassign: bool = False,
     ) -> Message:
+        """A hand-off: always a team-only line (notes and CRM ids never reach the visitor). Without
+        ``reassign`` it records a CRM owner change; with it the chat itself goes to ``to_agent_id`` (any
+        active teammate), and the previous assignee stays in the chat as a participant."""
         if len(note) > MAX_NOTE_TEXT:
             raise CommandError(ErrorCode.TOO_LONG, f"note is longer than {MAX_NOTE_TEXT} characters")
+        if len(crm) > MAX_NOTE_TEXT:
+            raise CommandError(ErrorCode.TOO_LONG, f"crm_record is longer than {MAX_NOTE_TEXT} characters")
         with self.s.storage.savepoint():
             conversation = self.s.visible_conversation(agent, conversation_id)
             target = self._target(to_agent_id)
-            text = f"{agent.name} handed off to {target.name}"
+            before = msgspec.structs.replace(conversation)
+            if reassign:
+                self._hand_over(agent, conversation, target)
+                text = f"{agent.name} handed the chat off to {target.name}"
+            else:
+                text = f"{agent.name} handed off to {target.name}"
             text += f" ({crm})" if crm else ""
             text += f": {note}" if note else ""
-            return self.s.system_message(conversation, check_text(text, 2 * MAX_NOTE_TEXT))
+            message = self.s.add_message(
+                conversation, AuthorKind.SYSTEM, check_text(text, 3 * MAX_NOTE_TEXT), private=True,
+                before=before,
+            )  # fmt: skip
+            if reassign:
+                self._joined(before, conversation, target)
+                self.s.assigned(conversation)
+            return message
+
+    def _hand_over(self, agent: Agent, conversation: Conversation, target: Agent) -> None:
+        if not can_assign(agent, conversation):
+            raise forbidden("only the assignee or a manager can hand this conversation off")
+        if conversation.status == ConversationStatus.CLOSED:
+            raise CommandError(ErrorCode.CONFLICT, "the conversation is closed; reopen it first")
+        previous = conversation.assignee_id
+        if previous == target.id:
+            raise CommandError(ErrorCode.CONFLICT, f"{target.name} already has this conversation")
+        participants = [p for p in conversation.participant_ids if p != target.id]
+        if previous is not None and previous not in participants:
+            participants.append(previous)  # the one who handed off keeps the context and can still help
+        conversation.participant_ids = participants
+        conversation.assignee_id = target.id
+        conversation.assigned_via, conversation.assigned_by = "handoff", agent.id
 
     def transcript(
         self, agent: Agent, conversation_id: str, before: float | None, limit: int

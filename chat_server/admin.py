@@ -7,8 +7,9 @@ from collections.abc import Callable
 import msgspec
 
 from agent_app.protocol import Agent, Role
+from chat_server.calendar import territory_zone, zone_problem
 from chat_server.clock import Clock, SystemClock
-from chat_server.security import hash_password, new_id, token_hash
+from chat_server.security import OWASP_MINIMUM, ScryptParams, hash_password, new_id, token_hash
 from chat_server.storage.base import AgentRecord, Storage
 
 
@@ -18,6 +19,14 @@ class AdminError(Exception):
 
 def _direct[T](fn: Callable[[], T]) -> T:
     return fn()
+
+
+def _zone(name: str) -> str:
+    """A valid IANA name (stripped), "" for none; AdminError for anything else."""
+    name = name.strip()
+    if name and (problem := zone_problem(name)):
+        raise AdminError(problem)
+    return name
 
 
 class Admin:
@@ -30,8 +39,10 @@ class Admin:
         clock: Clock | None = None,
         on_change: Callable[[], None] | None = None,
         run: Callable[[Callable[[], object]], object] | None = None,
+        params: ScryptParams = OWASP_MINIMUM,
     ) -> None:
         self.storage = storage
+        self.params = params
         self.clock = clock or SystemClock()
         self.on_change = on_change or (lambda: None)
         self._run = run or _direct
@@ -53,17 +64,31 @@ class Admin:
         return record.agent
 
     def add_agent(
-        self, email: str, name: str, password: str, territory: str = "", role: Role | str = Role.SDR
+        self,
+        email: str,
+        name: str,
+        password: str,
+        territory: str = "",
+        role: Role | str = Role.SDR,
+        timezone: str = "",
     ) -> Agent:
+        """``timezone``: IANA name; "" takes the territory's zone when the name lies in one zone
+        ("US-West"), else stays unset (the server's default_timezone applies; see docs/qualify.md)."""
         email = email.strip().lower()
         if "@" not in email:
             raise AdminError(f"not an email address: {email!r}")
         if len(password) < 8:
             raise AdminError("the password must have at least 8 characters")
+        timezone = _zone(timezone) or territory_zone(territory)
         agent = Agent(
-            id=new_id(), name=name.strip() or email, email=email, role=Role(role), territory=territory
+            id=new_id(),
+            name=name.strip() or email,
+            email=email,
+            role=Role(role),
+            territory=territory,
+            timezone=timezone,
         )
-        hashed = hash_password(password)  # slow on purpose; outside the write
+        hashed = hash_password(password, self.params)  # slow on purpose; outside the write
 
         def op() -> Agent:
             if self.storage.agent_by_email(email) is not None:
@@ -94,11 +119,22 @@ class Admin:
 
         return self._write(op)
 
+    def set_timezone(self, email: str, timezone: str) -> Agent:
+        """The agent's own zone (their times in the desk client, their new calendar's default)."""
+        zone = _zone(timezone)
+
+        def op() -> Agent:
+            agent = msgspec.structs.replace(self._find(email), timezone=zone)
+            self.storage.save_agent(agent)
+            return agent
+
+        return self._write(op)
+
     def reset_password(self, email: str, password: str) -> int:
         """Sets a new password and revokes every token of the agent; returns how many were revoked."""
         if len(password) < 8:
             raise AdminError("the password must have at least 8 characters")
-        hashed = hash_password(password)
+        hashed = hash_password(password, self.params)
 
         def op() -> int:
             agent = self._find(email)

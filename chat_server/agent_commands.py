@@ -10,6 +10,7 @@ import msgspec
 
 from agent_app import protocol as p
 from chat_server import calendar_commands as cal
+from chat_server import saved_replies
 from chat_server.errors import not_yet
 from chat_server.visibility import can_see
 
@@ -67,19 +68,26 @@ def remove_participant(s: AgentSession, c: p.RemoveParticipant) -> dict[str, Any
 
 
 def record_handoff(s: AgentSession, c: p.RecordHandoff) -> dict[str, Any]:
-    message = s.ctx.actions.record_handoff(s.agent, c.conversation_id, c.to_agent_id, c.note, c.crm_record)
+    message = s.ctx.actions.record_handoff(
+        s.agent, c.conversation_id, c.to_agent_id, c.note, c.crm_record, c.reassign
+    )
     return {"message": _b(message)}
+
+
+def update_visitor(s: AgentSession, c: p.UpdateVisitor) -> dict[str, Any]:
+    conversation, visitor = s.ctx.service.agent_update_visitor(s.agent, c)
+    return {"visitor": _b(visitor), "conversation": _b(conversation)}
 
 
 def typing(s: AgentSession, c: p.SetTyping) -> dict[str, Any]:
     """Ephemeral: to the visitor (no preview, ever) and to the other agents who see the conversation."""
     agent = s.agent
     conversation = s.ctx.service.visible_conversation(agent, c.conversation_id)
-    frame = p.encode_bytes(
-        p.TypingFrame(conversation_id=c.conversation_id, author_kind=p.AuthorKind.AGENT, author_id=agent.id,
-                      author_name=agent.name, active=c.active)
-    )  # fmt: skip
-    s.ctx.hub.to_visitor(conversation.visitor.id, frame, after_commit=False)
+    typing = p.TypingFrame(conversation_id=c.conversation_id, author_kind=p.AuthorKind.AGENT,
+                           author_name=agent.name, active=c.active)  # fmt: skip
+    # The visitor learns who types by name only; teammates also get the agent's id.
+    s.ctx.hub.to_visitor(conversation.visitor.id, p.encode_bytes(typing), after_commit=False)
+    frame = p.encode_bytes(msgspec.structs.replace(typing, author_id=agent.id))
     others = [a.id for a in s.ctx.hub.agents.values() if a.id != agent.id and can_see(a, conversation)]
     s.ctx.hub.to_agents_now(others, frame)
     return {}
@@ -117,6 +125,7 @@ HANDLERS: dict[type[Any], Callable[[AgentSession, Any], dict[str, Any]]] = {
     p.AddParticipant: add_participant,
     p.RemoveParticipant: remove_participant,
     p.RecordHandoff: record_handoff,
+    p.UpdateVisitor: update_visitor,
     p.SetTyping: typing,
     p.GetTranscript: transcript,
     p.ListAgents: list_agents,
@@ -125,6 +134,7 @@ HANDLERS: dict[type[Any], Callable[[AgentSession, Any], dict[str, Any]]] = {
     p.ShareCalendar: cal.share_calendar,
     p.GetCalendarSettings: cal.get_calendar_settings,
     p.UpdateCalendarSettings: cal.update_calendar_settings,
+    **saved_replies.HANDLERS,
 }
 # Reads and ephemeral frames are not recorded for idempotency (re-running them is harmless).
 NOT_IDEMPOTENT: set[type[Any]] = {
@@ -133,4 +143,5 @@ NOT_IDEMPOTENT: set[type[Any]] = {
     p.ListAgents,
     p.ListMeetings,
     p.GetCalendarSettings,
+    *saved_replies.READS,
 }

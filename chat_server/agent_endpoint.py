@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -22,49 +21,18 @@ from chat_server.context import (
     send_error,
     wait_for_hello,
 )
-from chat_server.hub import send_now
-from chat_server.security import hash_password, new_token, token_hash, verify_password
+from chat_server.sign_in import authenticate
 from chat_server.storage.meetings_sql import snapshot_meetings
 from chat_server.visibility import can_see
 
 log = logging.getLogger(__name__)
-_DUMMY_HASH = hash_password("timing equaliser")  # verify against it when the email is unknown
 
 
 async def _authenticate(
     ctx: Context, ws: ServerConnection, hello: p.Hello
 ) -> tuple[p.Agent, str, str] | None:
-    """(agent, token hash, new token or "") or None after closing with a final close code."""
-    if hello.version != p.PROTOCOL_VERSION:
-        await ws.close(p.CloseCode.UNSUPPORTED_VERSION, f"this server speaks version {p.PROTOCOL_VERSION}")
-        return None
-    storage, token = ctx.storage, ""
-    if hello.token:
-        hashed = token_hash(hello.token)
-        agent_id = storage.token_agent(hashed)
-        agent = storage.get_agent(agent_id) if agent_id else None
-    elif hello.email and hello.password:
-        record = storage.agent_by_email(hello.email)
-        # scrypt takes ~50 ms: off the event loop. Unknown emails cost the same (no account probing).
-        ok = await asyncio.to_thread(
-            verify_password, hello.password, record.password_hash if record else _DUMMY_HASH
-        )
-        agent = record.agent if record and ok else None
-        if agent is not None and not agent.disabled:
-            token = new_token()
-            hashed = token_hash(token)
-            with storage.savepoint():
-                storage.add_token(hashed, agent.id, hello.device[:200], ctx.clock.now())
-            await storage.commit()
-    else:
-        agent = None
-    if agent is None:
-        await ws.close(p.CloseCode.AUTH_FAILED, "bad credentials")
-        return None
-    if agent.disabled:
-        await ws.close(p.CloseCode.AGENT_DISABLED, "account disabled")
-        return None
-    return agent, hashed, token
+    """(agent, token hash, new token or "") or None after closing (see chat_server.sign_in)."""
+    return await authenticate(ctx, ws, hello)
 
 
 def _snapshot(ctx: Context, agent: p.Agent, head: int) -> p.Snapshot:
@@ -94,13 +62,17 @@ def _welcome(
         resume="replay" if backlog is not None else "resync", token=token, server_time=ctx.clock.now(),
         heartbeat_seconds=config.ping_interval,
     )  # fmt: skip
-    send_now(ws, p.encode_bytes(welcome))
+    hub = ctx.hub
+    hub.attach(ws, agent=True)
+    # Unbounded on purpose: the backlog (replay_max_events) and the snapshot are bounded by the server, and a
+    # first look at a big workspace may well exceed the live limit. The stall watchdog still applies.
+    hub.send(ws, p.encode_bytes(welcome), bounded=False)
     if backlog is not None:
         for _, frame in backlog:
-            send_now(ws, frame)
+            hub.send(ws, frame, bounded=False)
     else:
-        send_now(ws, p.encode_bytes(_snapshot(ctx, agent, head)))
-    if ctx.hub.add_agent_conn(agent.id, ws, hashed):
+        hub.send(ws, p.encode_bytes(_snapshot(ctx, agent, head)), bounded=False)
+    if hub.add_agent_conn(agent.id, ws, hashed):
         with storage.savepoint():
             ctx.hub.broadcast_presence(agent)
 
@@ -137,7 +109,9 @@ async def serve_agent(ctx: Context, ws: ServerConnection) -> None:
 
 
 async def _command_loop(ctx: Context, ws: ServerConnection, session: AgentSession, bad: BadFrames) -> None:
-    async for raw in ws:
+    # Reads the next command only once the agent has read (most of) the answers so far: see Hub.writable.
+    while await ctx.hub.writable(ws):
+        raw = await ws.recv()
         agent = ctx.hub.agents.get(session.agent_id)
         if agent is None or agent.disabled:
             await ws.close(p.CloseCode.AGENT_DISABLED, "account disabled")
@@ -145,12 +119,14 @@ async def _command_loop(ctx: Context, ws: ServerConnection, session: AgentSessio
         try:
             command = p.decode_agent_command(raw)
         except p.ProtocolError as exc:
-            if await bad_frame(ws, bad, exc):
+            if await bad_frame(ctx, ws, bad, exc):
                 return
             continue
         handler: Callable[[AgentSession, Any], dict[str, Any]] | None = HANDLERS.get(type(command))
         if handler is None:
-            send_error(ws, p.ErrorCode.INVALID, f"{type(command).__name__} is not accepted here", command.id)
+            send_error(
+                ctx, ws, p.ErrorCode.INVALID, f"{type(command).__name__} is not accepted here", command.id
+            )
             continue
         principal = f"agent:{agent.id}"
         idempotent = type(command) not in NOT_IDEMPOTENT

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from chat_server.automation import Automation
 from chat_server.clock import Clock, SystemClock
 from chat_server.config import Config
-from chat_server.context import Context
+from chat_server.context import Context, RateLimits, Unauthenticated
 from chat_server.hub import Hub
 from chat_server.security import new_id, new_token, token_hash
 from chat_server.service import Service
@@ -38,20 +38,32 @@ class ChatServer:
         self.config = config
         self.clock = clock or SystemClock()
         self.storage = SqliteStorage(config.db_path, commit_delay=config.commit_delay_ms / 1000)
-        self.hub = Hub(self.storage, self.clock, config.agent_write_buffer_limit)
+        self.hub = Hub(
+            self.storage,
+            self.clock,
+            config.agent_write_buffer_limit,
+            config.visitor_write_buffer_limit,
+            config.slow_reader_seconds,
+        )
         self.service = Service(self.storage, self.hub, self.clock)
         self.ctx = Context(
-            config, self.storage, self.clock, self.hub, self.service, AgentActions(self.service)
-        )
+            config, self.storage, self.clock, self.hub, self.service, AgentActions(self.service),
+            unauthenticated=Unauthenticated(config.unauthenticated_per_ip, config.unauthenticated_total),
+            visitor_buckets=RateLimits(config.visitor_rate_messages, config.visitor_rate_seconds),
+        )  # fmt: skip
         self.ctx.routes["/healthz"] = lambda ws, request: json_response(200, b'{"status":"ok"}')
         self.ctx.routes[ICS_PREFIX] = ics_route(self.ctx)  # /meetings/<id>.ics?token=...
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = threading.get_ident()
-        self.admin = Admin(self.storage, self.clock, on_change=self._agents_changed, run=self._on_loop)
+        self.admin = Admin(
+            self.storage, self.clock, on_change=self._agents_changed, run=self._on_loop,
+            params=config.scrypt_params,
+        )  # fmt: skip
         self._server: Server | None = None
         self.automation: Automation | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
+        self._previous_handler: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None = None
         self.port = 0
 
     def _on_loop(self, fn: Callable[[], object]) -> object:
@@ -99,6 +111,11 @@ class ChatServer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
+        self._previous_handler = self._loop.get_exception_handler()
+        self._loop.set_exception_handler(self._on_loop_error)
+        # Start the default executor (sign-in's scrypt runs there) now: it imports its module lazily, and
+        # under a connection flood that has used up the file descriptors that import fails (1011).
+        await asyncio.to_thread(int)
         if self.config.playbook != "off":
             from chat_server.automation import attach_configured
 
@@ -117,7 +134,22 @@ class ChatServer:
         if self._server:
             self._server.close()
             await self._server.wait_closed()
+        if self._loop is not None and self._loop.get_exception_handler() == self._on_loop_error:
+            self._loop.set_exception_handler(self._previous_handler)
         self.storage.close()
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Out of file descriptors, asyncio logs a traceback per accept attempt: rate-limited here (one line
+        and a count a minute); everything else goes to the loop's previous handler."""
+        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
+            self.ctx.log_limit.log(
+                log, logging.ERROR, "accept", "cannot accept connections: %s", context.get("exception")
+            )
+            return
+        if self._previous_handler is not None:
+            self._previous_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
 
     def prune(self) -> None:
         """Drops events outside the replay window and command results older than the retention."""
@@ -126,7 +158,24 @@ class ChatServer:
             self.storage.prune(
                 self.clock.now(), c.replay_window_seconds, c.replay_min_events, c.command_retention_seconds
             )
+        try:
+            with self.storage.savepoint():  # on its own: a failed expiry must not undo the pruning
+                self.expire()
+        except Exception:
+            log.exception("expiring idle tokens and visitors failed")
         self.storage.commit_now()
+
+    def expire(self) -> None:
+        """Idle sign-in tokens stop working (a live connection counts as use) and visitors who opened
+        the widget but never chatted are forgotten (docs/protocol.md, "Sign-in", "Origins and expiry")."""
+        c, now = self.config, self.clock.now()
+        if c.token_idle_days > 0:
+            for hashed in set(self.hub.conn_tokens.values()):
+                self.storage.touch_token(hashed, now)
+            self.storage.expire_idle_tokens(now - c.token_idle_days * 86400, now)
+        if c.visitor_expiry_hours > 0:
+            live = set(self.hub.visitor_conns)
+            self.storage.delete_anonymous_visitors(now - c.visitor_expiry_hours * 3600, live)
 
     async def _housekeep(self) -> None:
         """Every 5 s pick up agent changes made by the CLI (another process); prune once a minute."""

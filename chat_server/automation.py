@@ -9,6 +9,11 @@ the enrichment lookup, the booking-card provider, the scheduler.
 Flow: a visitor message on a playbook page -> the bot greets / asks / validates -> CQL rule -> routing
 (assign, or offer the aligned SDR's calendar when away, or the pool's when nobody is available) -> the SLA
 clock (warning, breach, meeting offer) until the first human reply.
+
+Alignment (``Routing.aligned_agent_id/rule/line/basis``) is evaluated from the first visitor message on
+and re-evaluated whenever something new is known about the visitor (``on_visitor_updated``: bot answers,
+profile, CRM facts); routing uses that same evaluation. A later change never reassigns a chat: the record
+and a team-only note say who owns the territory now, and the SDR decides to add them or hand off.
 """
 
 from __future__ import annotations
@@ -34,19 +39,23 @@ from agent_app.protocol import (
     Message,
     SlaBreached,
     SlaWarning,
+    Visitor,
 )
 from chat_server.bot import Bot
 from chat_server.playbook import CqlRule, Playbook, email_domain, normalize_email
 from chat_server.routing import (
+    Alignment,
     Company,
     Decision,
     Enricher,
     RoundRobin,
     TerritoryTable,
+    align,
     company_from_email,
     decide,
     find_agent,
     is_available,
+    is_routed,
     mark_out_of_territory,
     pool_members,
 )
@@ -61,9 +70,14 @@ from chat_server.sla import (
     TimerKind,
     new_record,
 )
+from chat_server.storage.base import VisitorFacts
 
 log = logging.getLogger(__name__)
 BookingProvider = Callable[[Agent], BookingCard | None]
+# Enrichment answers are cached: alignment re-runs on every visitor update (page views too).
+COMPANY_TTL = 3600.0
+UNKNOWN_COMPANY_TTL = 300.0
+COMPANY_CACHE = 4096
 
 
 class Automation:
@@ -91,6 +105,7 @@ class Automation:
         self.sla = SlaStore(conn if conn is not None else _connection(service))
         self._locks: dict[str, asyncio.Lock] = {}
         self._timers: dict[str, list[TimerHandle]] = {}
+        self._companies: dict[str, tuple[float, Company | None]] = {}
         self._card_kw = "card" in inspect.signature(service.add_message).parameters
 
     # ------------------------------------------------------------ lifecycle
@@ -105,6 +120,9 @@ class Automation:
         assigned = getattr(self.s, "on_assigned", None)
         if isinstance(assigned, list) and self.on_assigned not in assigned:
             assigned.append(self.on_assigned)
+        updated = getattr(self.s, "on_visitor_updated", None)
+        if isinstance(updated, list) and self.on_visitor_updated not in updated:
+            updated.append(self.on_visitor_updated)
 
     async def start(self) -> int:
         """Re-arms the timers of every clock still running (after a restart). Returns how many."""
@@ -130,13 +148,19 @@ class Automation:
     async def on_visitor_message(self, conversation: Conversation, message: Message) -> None:
         async with self._lock(conversation.id):
             conv = self.s.storage.get_conversation(conversation.id)
-            if conv is None or conv.status != ConversationStatus.OPEN or conv.first_response_at is not None:
+            if conv is None or conv.status != ConversationStatus.OPEN:
                 return
-            if conv.routing is not None:
+            routes_now = not self.bot.runs_for(conv.visitor) and self.playbook.routing.route_without_playbook
+            if conv.routing is None and not (routes_now and conv.first_response_at is None):
+                await self._realign(conv)  # a new conversation: say what is known before any routing
+                conv = self.s.storage.get_conversation(conv.id) or conv
+            if conv.first_response_at is not None:
+                return
+            if is_routed(conv.routing):
                 await self._maybe_take_email(conv, message.text)
                 return
             if not self.bot.runs_for(conv.visitor):
-                if self.playbook.routing.route_without_playbook:
+                if routes_now:
                     await self._route(conv)
                 return
             turn = self.bot.handle(conv.id, conv.visitor, message.text, started=self._bot_spoke(conv.id))
@@ -152,8 +176,21 @@ class Automation:
             if turn.done:
                 self.bot.forget(conv.id)
                 fresh = self.s.storage.get_conversation(conv.id)
-                if fresh is not None and fresh.routing is None and fresh.first_response_at is None:
+                if fresh is not None and not is_routed(fresh.routing) and fresh.first_response_at is None:
                     await self._route(fresh)
+
+    async def on_visitor_updated(self, visitor: Visitor) -> None:
+        """Something new about the visitor (answers, profile, CRM facts): re-evaluate the aligned SDR of
+        their latest conversation."""
+        conv = self.s.storage.latest_conversation(visitor.id)
+        if conv is not None:
+            await self.realign(conv.id)
+
+    async def realign(self, conversation_id: str) -> Alignment | None:
+        """Re-evaluates the aligned SDR now (None when the conversation is gone)."""
+        async with self._lock(conversation_id):
+            conv = self.s.storage.get_conversation(conversation_id)
+            return await self._realign(conv) if conv is not None else None
 
     async def on_agent_message(self, conversation: Conversation, message: Message) -> None:
         """A human replied: stop the clock (first response recorded) and flag out-of-territory pickups."""
@@ -230,7 +267,7 @@ class Automation:
             self._say(conv, f"Thanks — we'll reach out at {email} within a business day.")
         await self.s.commit()
 
-    # ------------------------------------------------------------ routing
+    # ------------------------------------------------------------ alignment and routing
 
     async def _company(self, conv: Conversation) -> Company | None:
         visitor = conv.visitor
@@ -238,20 +275,75 @@ class Automation:
         personal = bool(email) and self.playbook.is_personal(email)
         domain = email_domain(email)
         if self.enrich is not None and domain and not personal:
-            try:
-                found = await self.enrich(domain)
-            except Exception:
-                log.exception("enrichment lookup for %s failed", domain)
-                found = None
+            found = await self._lookup(domain)
             if found is not None:
                 return found
         return company_from_email(email, visitor.company, personal)
+
+    async def _lookup(self, domain: str) -> Company | None:
+        now = self.s.clock.now()
+        cached = self._companies.get(domain)
+        if cached is not None:
+            at, found = cached
+            if now - at < (COMPANY_TTL if found is not None else UNKNOWN_COMPANY_TTL):
+                return found
+        assert self.enrich is not None
+        try:
+            found = await self.enrich(domain)
+        except Exception:
+            log.exception("enrichment lookup for %s failed", domain)
+            return None  # not cached: the next update tries again
+        self._companies.pop(domain, None)
+        self._companies[domain] = (now, found)
+        while len(self._companies) > COMPANY_CACHE:
+            self._companies.pop(next(iter(self._companies)))
+        return found
+
+    def _crm(self, conv: Conversation) -> VisitorFacts | None:
+        reader = getattr(self.s.storage, "visitor_facts", None)
+        return reader(conv.visitor.id) if reader is not None else None
+
+    async def _realign(self, conv: Conversation) -> Alignment:
+        """One evaluation of the territory table for what is known now; stores and broadcasts the aligned
+        fields when they changed. Never reassigns. The caller holds the conversation's lock."""
+        company = await self._company(conv)
+        conv = self.s.storage.get_conversation(conv.id) or conv  # the lookup yielded; reload
+        alignment = align(
+            conv.visitor,
+            company,
+            self.s.hub.all_agent_views(),
+            self.territories,
+            self.playbook.routing,
+            self._crm(conv),
+        )
+        routing = alignment.apply(conv.routing)
+        if routing == conv.routing:
+            return alignment
+        moved = conv.routing is not None and conv.routing.aligned_agent_id != routing.aligned_agent_id
+        with self.s.storage.savepoint():
+            before = msgspec.structs.replace(conv)
+            conv.routing = routing
+            if moved and is_routed(routing) and conv.status == ConversationStatus.OPEN:
+                self._note(conv, self._realigned_text(alignment, conv), before)
+            else:
+                self._save(before, conv)
+        await self.s.commit()
+        return alignment
+
+    def _realigned_text(self, alignment: Alignment, conv: Conversation) -> str:
+        where = f"{alignment.label()}, from {alignment.facts.basis}"
+        if alignment.aligned is None:
+            return f"No aligned SDR for what is known now ({where})"
+        text = f"Aligned SDR is now {alignment.aligned.name} ({where})"
+        if conv.assignee_id not in (None, alignment.aligned.id):
+            text += " — add them or hand off"
+        return text
 
     async def route(self, conversation_id: str) -> Decision | None:
         """Routes now (e.g. an admin re-run); None when it was routed already or is gone."""
         async with self._lock(conversation_id):
             conv = self.s.storage.get_conversation(conversation_id)
-            if conv is None or conv.routing is not None:
+            if conv is None or is_routed(conv.routing):
                 return None
             return await self._route(conv)
 
@@ -266,6 +358,7 @@ class Automation:
             self.territories,
             self.playbook.routing,
             now,
+            crm=self._crm(conv),
             available=self.available,
             rotation=self.rotation,
         )
@@ -276,6 +369,7 @@ class Automation:
             conv.routing = decision.routing
             if decision.assignee is not None and conv.assignee_id is None:
                 conv.assignee_id = decision.assignee.id
+                conv.assigned_via, conv.assigned_by = "routing", ""
             elif conv.assignee_id is not None and conv.assignee_id != decision.routing.agent_id:
                 marked = mark_out_of_territory(conv.routing, conv.assignee_id)
                 conv.routing = marked or conv.routing
@@ -419,15 +513,17 @@ def _connection(service: Service) -> sqlite3.Connection:
     return conn
 
 
-def booking_provider(service: Service) -> BookingProvider | None:
-    """Booking cards from the calendar module (chat_server.meetings) when the storage keeps meetings."""
+def booking_provider(service: Service, default_zone: str = "") -> BookingProvider | None:
+    """Booking cards from the calendar module (chat_server.meetings) when the storage keeps meetings;
+    ``default_zone`` (Config.default_timezone) for calendars of agents without a zone of their own."""
     storage = service.storage
     if not hasattr(storage, "add_meeting"):
         return None
     from chat_server import meetings
 
     def card(agent: Agent) -> BookingCard | None:
-        return meetings.booking_card(cast(Any, storage), agent, service.clock.now())
+        now = service.clock.now()
+        return meetings.booking_card(cast(Any, storage), agent, now, default_zone=default_zone)
 
     return card
 
@@ -457,7 +553,7 @@ async def attach(
         playbook,
         territories=territories,
         enrich=enrich,
-        booking=booking_provider(service),
+        booking=booking_provider(service, getattr(getattr(server, "config", None), "default_timezone", "")),
         scheduler=scheduler,
     )
     automation.install()

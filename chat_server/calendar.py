@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agent_app.protocol import CalendarSettings, Slot, Weekly
+from agent_app.protocol import Agent, CalendarSettings, Slot, Weekly
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
@@ -20,9 +20,54 @@ MAX_DESCRIPTION = 500
 # Monday to Friday, 09:00-17:00 in the SDR's zone: what a new calendar offers until its owner edits it.
 DEFAULT_AVAILABILITY = tuple(Weekly(weekday=d, start="09:00", end="17:00") for d in range(5))
 
+DEFAULT_ZONE = "America/New_York"  # Config.default_timezone's default
+# Territory names that lie in one time zone, so a profile without a zone can still get the right one.
+# Names spanning several zones (EMEA, APAC, LATAM, "US") are not guessed: those fall back to the server's
+# default_timezone until the agent's zone is set (``agents set-timezone``).
+TERRITORY_ZONES = {
+    "us-west": "America/Los_Angeles",
+    "us-pacific": "America/Los_Angeles",
+    "us-mountain": "America/Denver",
+    "us-central": "America/Chicago",
+    "us-east": "America/New_York",
+    "us-eastern": "America/New_York",
+    "uk": "Europe/London",
+    "uk&i": "Europe/London",
+    "dach": "Europe/Berlin",
+    "anz": "Australia/Sydney",
+}
 
-def default_settings(agent_id: str) -> CalendarSettings:
-    return CalendarSettings(agent_id=agent_id, availability=list(DEFAULT_AVAILABILITY))
+
+MAX_ZONE_NAME = 64
+
+
+def zone_problem(name: str) -> str:
+    """Why ``name`` is not a usable IANA time zone ("" when it is)."""
+    if len(name) > MAX_ZONE_NAME:  # the longest IANA name has 32 characters
+        return f"unknown time zone {name[:40]!r}...: IANA names have at most {MAX_ZONE_NAME} characters"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory: IsADirectoryError
+        return f"unknown time zone {name!r}: use an IANA name such as America/Chicago or Europe/Berlin"
+    return ""
+
+
+def territory_zone(territory: str) -> str:
+    """The zone of a single-zone territory name ("US-West" -> America/Los_Angeles), else ""."""
+    return TERRITORY_ZONES.get("-".join(territory.strip().lower().replace("_", " ").split()), "")
+
+
+def agent_zone(agent: Agent, default: str = DEFAULT_ZONE) -> str:
+    """An agent's zone: the profile's, else their territory's, else the server's default."""
+    for zone in (agent.timezone, territory_zone(agent.territory)):
+        if zone and not zone_problem(zone):
+            return zone
+    return default or DEFAULT_ZONE
+
+
+def default_settings(agent_id: str, timezone: str = DEFAULT_ZONE) -> CalendarSettings:
+    """A calendar never edited: weekdays 09:00-17:00 in ``timezone`` (the owner's zone, see agent_zone)."""
+    return CalendarSettings(agent_id=agent_id, timezone=timezone, availability=list(DEFAULT_AVAILABILITY))
 
 
 def _minutes(hhmm: str) -> int:
@@ -33,10 +78,8 @@ def _minutes(hhmm: str) -> int:
 def validate_settings(settings: CalendarSettings) -> list[str]:
     """Human-readable problems; an empty list means the settings can be stored."""
     problems: list[str] = []
-    try:
-        ZoneInfo(settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"Unknown time zone {settings.timezone!r}.")
+    if zone_problem(settings.timezone):  # never ZoneInfo() directly: "America" raises IsADirectoryError
+        problems.append(f"Unknown time zone {settings.timezone[:MAX_ZONE_NAME]!r}.")
     if not 5 <= settings.duration_minutes <= MAX_DURATION:
         problems.append(f"Duration must be between 5 and {MAX_DURATION} minutes.")
     if not 0 <= settings.buffer_minutes <= MAX_BUFFER:

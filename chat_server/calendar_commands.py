@@ -16,6 +16,7 @@ from agent_app import protocol as p
 from chat_server import meetings
 from chat_server.errors import CommandError
 from chat_server.ics import CONTENT_TYPE, ics_filename
+from chat_server.security import agent_for_ref, calendar_ref
 from chat_server.visibility import can_see
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ def share_calendar(s: AgentSession, c: p.ShareCalendar) -> dict[str, Any]:
         owner = ctx.service.agent(c.agent_id)
         if owner.disabled:
             raise CommandError(p.ErrorCode.INVALID, f"{owner.name} is disabled")
-        card = meetings.booking_card(_store(ctx), owner, ctx.clock.now())
+        card = meetings.booking_card(
+            _store(ctx), owner, ctx.clock.now(), default_zone=ctx.config.default_timezone
+        )
         if not card.slots:
             problem = f"{owner.name}'s calendar has no open times; check the calendar settings"
             raise CommandError(p.ErrorCode.CONFLICT, problem)
@@ -61,9 +64,9 @@ def share_calendar(s: AgentSession, c: p.ShareCalendar) -> dict[str, Any]:
 
 
 def get_calendar_settings(s: AgentSession, c: p.GetCalendarSettings) -> dict[str, Any]:
-    agent_id = c.agent_id or s.agent_id
-    s.ctx.service.agent(agent_id)  # not_found for unknown agents
-    return {"settings": msgspec.to_builtins(meetings.calendar_settings(_store(s.ctx), agent_id))}
+    owner = s.ctx.service.agent(c.agent_id or s.agent_id)  # not_found for unknown agents
+    settings = meetings.calendar_settings(_store(s.ctx), owner, s.ctx.config.default_timezone)
+    return {"settings": msgspec.to_builtins(settings)}
 
 
 def update_calendar_settings(s: AgentSession, c: p.UpdateCalendarSettings) -> dict[str, Any]:
@@ -95,7 +98,7 @@ def book_slot(ctx: Context, visitor_id: str, c: p.BookSlot) -> dict[str, Any]:
         conversation = storage.latest_conversation(visitor_id)
         if conversation is None:
             raise CommandError(p.ErrorCode.NOT_FOUND, "start a chat before booking")
-        owner = service.agent(c.agent_id)
+        owner = service.agent(agent_for_ref(c.agent_id, ctx.hub.agents))  # the card's calendar_ref
         visitor = conversation.visitor
         if (c.email.strip() and not visitor.email) or (c.name.strip() and not visitor.name):
             visitor.email = visitor.email or c.email.strip()
@@ -105,19 +108,31 @@ def book_slot(ctx: Context, visitor_id: str, c: p.BookSlot) -> dict[str, Any]:
             booked = meetings.book(
                 _store(ctx), agent=owner, conversation=conversation, start=c.start,
                 name=c.name.strip(), email=c.email.strip(), now=ctx.clock.now(),
+                default_zone=ctx.config.default_timezone,
             )  # fmt: skip
         except meetings.BookingRefused as exc:
             raise _refused(exc) from exc
         meeting = booked.meeting
-        local = dt.datetime.fromtimestamp(meeting.start, ZoneInfo(meeting.timezone))
-        who = meeting.visitor_name or "The visitor"
-        text = f"{who} booked a call with {owner.name} on {local:%a %d %b %Y, %H:%M} ({meeting.timezone})"
         event = p.MeetingBooked(meeting=meeting)
         # For the team only: the widget shows the visitor its own confirmation in the visitor's time zone.
-        service.add_message(conversation, p.AuthorKind.SYSTEM, text, private=True, extra_events=[event])
+        # The line carries the meeting (without its invite token) so each desk client shows the time in
+        # its reader's zone; ``text`` says it in the calendar's zone, labelled, for anything else.
+        service.add_message(
+            conversation, p.AuthorKind.SYSTEM, booking_line(meeting, owner.name), private=True,
+            extra_events=[event], meeting=msgspec.structs.replace(meeting, ics_url=""),
+        )  # fmt: skip
         if not can_see(owner, conversation):
             ctx.hub.to_agents([(owner.id, event)])
-    return {"meeting": msgspec.to_builtins(meeting)}
+    # the visitor's copy names the calendar by the reference its card carried, not the agent's id
+    return {"meeting": msgspec.to_builtins(msgspec.structs.replace(meeting, agent_id=calendar_ref(owner.id)))}
+
+
+def booking_line(meeting: p.Meeting, owner_name: str) -> str:
+    """ "Dana booked a call with Sam Chen on Tue 01 Dec 2026, 13:00 EST (America/New_York)"."""
+    local = dt.datetime.fromtimestamp(meeting.start, ZoneInfo(meeting.timezone))
+    who = meeting.visitor_name or "The visitor"
+    when = f"{local:%a %d %b %Y, %H:%M} {local.tzname()}"
+    return f"{who} booked a call with {owner_name} on {when} ({meeting.timezone})"
 
 
 def _plain(status: HTTPStatus, text: str) -> Response:

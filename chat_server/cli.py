@@ -7,11 +7,13 @@ import asyncio
 import getpass
 import logging
 import signal
+import sqlite3
 import sys
 
 from agent_app.protocol import Role
 from chat_server.admin import Admin, AdminError
 from chat_server.app import run_server
+from chat_server.calendar import zone_problem
 from chat_server.config import Config, describe, load_config
 from chat_server.storage.sqlite import SqliteStorage
 
@@ -20,7 +22,9 @@ EPILOG = """configuration (defaults < --config TOML file [server] table < enviro
 
 examples:
   python -m chat_server serve --port 0 --db /var/lib/sdr/chat.sqlite3
-  python -m chat_server agents add --email ana@example.com --name "Ana Ruiz" --territory US-West --role sdr
+  python -m chat_server agents add --email ana@example.com --name "Ana Ruiz" --territory US-West --role sdr \
+      --timezone America/Los_Angeles
+  python -m chat_server agents set-timezone ana@example.com America/Denver
   python -m chat_server tokens revoke --email ana@example.com
 """
 
@@ -60,11 +64,19 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--email", required=True)
     add.add_argument("--name", required=True)
     add.add_argument("--territory", default="")
+    add.add_argument(
+        "--timezone",
+        default="",
+        help="IANA zone, e.g. America/Chicago (default: the territory's when it has one zone, e.g. US-West)",
+    )
     add.add_argument("--role", choices=[r.value for r in Role], default="sdr")
     add.add_argument("--password", help="omit to be prompted (keeps it out of shell history)")
     agents.add_parser("list", help="list agents", parents=[common])
     for name, text in (("disable", "disable (and sign out everywhere)"), ("enable", "enable again")):
         agents.add_parser(name, help=text, parents=[common]).add_argument("email")
+    zone = agents.add_parser("set-timezone", help="change an agent's time zone", parents=[common])
+    zone.add_argument("email")
+    zone.add_argument("timezone", help="IANA zone, e.g. Europe/Berlin")
     role = agents.add_parser("set-role", help="change an agent's role", parents=[common])
     role.add_argument("email")
     role.add_argument("role", choices=[r.value for r in Role])
@@ -103,21 +115,31 @@ def _password(given: str | None) -> str:
 
 def _admin_command(args: argparse.Namespace, config: Config) -> None:
     storage = SqliteStorage(config.db_path)
-    admin = Admin(storage)
+    admin = Admin(storage, params=config.scrypt_params)
     try:
         if args.command == "agents":
             if args.action == "add":
+                if args.timezone and (problem := zone_problem(args.timezone)):
+                    raise AdminError(problem)  # before asking for the password
                 agent = admin.add_agent(
-                    args.email, args.name, _password(args.password), args.territory, args.role
+                    args.email, args.name, _password(args.password), args.territory, args.role, args.timezone
                 )
-                print(f"added {agent.email} ({agent.role}, territory {agent.territory or '-'}) id {agent.id}")
+                zone = agent.timezone or "- (server default_timezone)"
+                where = f"territory {agent.territory or '-'}, time zone {zone}"
+                print(f"added {agent.email} ({agent.role}, {where}) id {agent.id}")
             elif args.action == "list":
                 for a in admin.list_agents():
                     state = "disabled" if a.disabled else a.presence.value
-                    print(f"{a.email:<32} {a.name:<24} {a.role.value:<8} {a.territory:<12} {state}  {a.id}")
+                    print(
+                        f"{a.email:<32} {a.name:<24} {a.role.value:<8} {a.territory:<12} "
+                        f"{a.timezone or '-':<22} {state}  {a.id}"
+                    )
             elif args.action in ("disable", "enable"):
                 admin.set_disabled(args.email, args.action == "disable")
                 print(f"{args.email} {args.action}d")
+            elif args.action == "set-timezone":
+                agent = admin.set_timezone(args.email, args.timezone)
+                print(f"{agent.email} is now in {agent.timezone or '- (server default_timezone)'}")
             elif args.action == "set-role":
                 admin.set_role(args.email, args.role)
                 print(f"{args.email} is now {args.role}")
@@ -127,8 +149,10 @@ def _admin_command(args: argparse.Namespace, config: Config) -> None:
         elif args.command == "tokens":
             if args.email:
                 print(f"{admin.revoke_tokens(args.email)} token(s) revoked")
+            elif admin.revoke_token(args.token):
+                print("revoked")
             else:
-                print("revoked" if admin.revoke_token(args.token) else "no such active token")
+                raise AdminError("no such active token (unknown, already revoked or expired)")
     finally:
         storage.close()
 
@@ -144,8 +168,30 @@ async def _serve(config: Config) -> None:
         await stop.wait()
 
 
+def _token_values(argv: list[str]) -> list[str]:
+    """``--token -abc`` -> ``--token=-abc``: tokens are URL-safe base64 and may start with "-", which
+    argparse would take for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--token" and i + 1 < len(argv):
+            out.append(f"--token={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def _storage_problem(exc: Exception, path: str) -> str:
+    return (
+        f"cannot use the database {path!r}: {exc}. Check that the directory exists and that this user "
+        "may write to it (set --db or SDR_SERVER_DB_PATH)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_token_values(sys.argv[1:] if argv is None else argv))
     overrides = {"db_path": args.db_path}
     if args.command in (None, "serve"):
         for name in ("host", "port", "allowed_origins", "tls_cert", "tls_key", "log_level"):
@@ -161,18 +207,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "serve"):
         try:
             asyncio.run(_serve(config))
+        except sqlite3.Error as exc:  # a missing or read-only data directory: one line, no traceback
+            print(f"cannot start the server: {_storage_problem(exc, config.db_path)}", file=sys.stderr)
+            return 1
         except OSError as exc:  # port in use, unreadable TLS certificate or key: one line, no traceback
             print(f"cannot start the server: {exc}", file=sys.stderr)
             return 1
         return 0
-    if args.command == "report":
-        from chat_server.sla import report_main
-
-        print(report_main(config.db_path, args.days, args.json))
-        return 0
     try:
+        if args.command == "report":
+            from chat_server.sla import report_main
+
+            print(report_main(config.db_path, args.days, args.json))
+            return 0
         _admin_command(args, config)
     except AdminError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"error: {_storage_problem(exc, config.db_path)}", file=sys.stderr)
         return 1
     return 0

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chat_server.calendar import zone_problem
+from chat_server.security import ScryptParams, env_scrypt_n
+
 ENV_PREFIX = "SDR_SERVER_"
 
 
@@ -25,7 +28,10 @@ class Config:
     # Keepalive: a dead link is detected within ping_interval + ping_timeout (25 s < 30 s promised).
     ping_interval: float = 15.0
     ping_timeout: float = 10.0
-    hello_timeout: float = 10.0
+    hello_timeout: float = 10.0  # absolute: counted from the connection, not from the last frame
+    # Connections that have not said hello yet hold a socket for free: capped per IP and in total.
+    unauthenticated_per_ip: int = 16  # 0 = unlimited
+    unauthenticated_total: int = 256  # 0 = unlimited
     # Replay: events are kept at least this long AND at least this many per agent.
     replay_window_seconds: float = 600.0
     replay_min_events: int = 1000
@@ -40,6 +46,11 @@ class Config:
     visitor_rate_seconds: float = 10.0  # ... per this many seconds
     bad_frames_per_minute: int = 20  # more closes the connection with 4008
     agent_write_buffer_limit: int = 16 * 1024 * 1024  # a slower reader is dropped (it resumes by replay)
+    # Every other peer (visitors, connections before sign-in) gets far less: their frames are small.
+    visitor_write_buffer_limit: int = 1024 * 1024
+    # A peer whose queued output makes no progress for this long is closed with 1013 (the keepalive
+    # cannot catch it: its ping waits behind the queue).
+    slow_reader_seconds: float = 20.0
     log_level: str = "INFO"
     # Bot playbook, routing and SLA clock (docs/playbook.md): "" = chat_server/playbook.toml, "off" = no bot,
     # no routing, no SLA clock. territories_csv overrides the playbook's [routing] territories_csv.
@@ -47,10 +58,27 @@ class Config:
     territories_csv: str = ""
     enrichment_url: str = ""  # DataFox/Clearbit stand-in base URL; "" = company data from the email domain
     enrichment_key: str = ""
+    # An agent's zone when neither the profile nor the territory name gives one (calendar defaults).
+    default_timezone: str = "America/New_York"
+    # Browser origins allowed on /agent (the desk client sends none; a web page must be listed here).
+    agent_allowed_origins: list[str] = field(default_factory=list)
+    # The origins this server is reached at from browsers (e.g. https://chat.example.com behind a proxy):
+    # its own pages may open /visitor. The Host header is not trusted for that (DNS rebinding).
+    public_origins: list[str] = field(default_factory=list)
+    # Password hashing (scrypt). Below OWASP's minimum (2**17, 8, 1) the server warns at start.
+    scrypt_n: int = field(default_factory=env_scrypt_n)
+    scrypt_r: int = 8
+    scrypt_p: int = 1
+    token_idle_days: float = 30.0  # a sign-in token unused this long stops working (0 = never)
+    visitor_expiry_hours: float = 24.0  # anonymous visitors who never started a chat are deleted (0 = kept)
 
     @property
     def scheme(self) -> str:
         return "wss" if self.tls_cert else "ws"
+
+    @property
+    def scrypt_params(self) -> ScryptParams:
+        return ScryptParams(self.scrypt_n, self.scrypt_r, self.scrypt_p)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -65,7 +93,9 @@ HELP: dict[str, str] = {
     "tls_key": "PEM private key of tls_cert",
     "ping_interval": "seconds between keepalive pings",
     "ping_timeout": "seconds to wait for a pong before dropping the connection",
-    "hello_timeout": "seconds a new connection has to send its hello",
+    "hello_timeout": "seconds a new connection has to send its hello (from the connection, not per frame)",
+    "unauthenticated_per_ip": "connections per IP address that have not said hello yet (0 = unlimited)",
+    "unauthenticated_total": "connections in all that have not said hello yet (0 = unlimited)",
     "replay_window_seconds": "events are kept for resume at least this many seconds ...",
     "replay_min_events": "... and at least this many per agent",
     "replay_max_events": "a bigger resume gap gets a snapshot instead of a replay",
@@ -78,11 +108,21 @@ HELP: dict[str, str] = {
     "visitor_rate_seconds": "... per this many seconds",
     "bad_frames_per_minute": "more invalid frames than this close the connection (4008)",
     "agent_write_buffer_limit": "bytes queued for a slow agent connection before it is dropped",
+    "visitor_write_buffer_limit": "bytes queued for visitors (and before sign-in) before one is dropped",
+    "slow_reader_seconds": "a connection whose queued output makes no progress this long is closed (1013)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "playbook": "bot playbook TOML ('' = the built-in one, 'off' = no bot, routing or SLA clock)",
     "territories_csv": "territories CSV, overrides the playbook's [routing] territories_csv",
     "enrichment_url": "company-data service base URL ('' = company from the email domain)",
     "enrichment_key": "API key of the company-data service",
+    "default_timezone": "IANA zone for agents whose profile and territory give none (new calendars)",
+    "agent_allowed_origins": "browser origins allowed on /agent (the desk client sends none)",
+    "public_origins": "origins browsers reach this server at, e.g. https://chat.example.com (own pages)",
+    "scrypt_n": "scrypt cost N for password hashes (power of two; OWASP minimum 131072)",
+    "scrypt_r": "scrypt block size r (OWASP minimum 8)",
+    "scrypt_p": "scrypt parallelism p (OWASP minimum 1)",
+    "token_idle_days": "a sign-in token unused for this many days must sign in again (0 = never expires)",
+    "visitor_expiry_hours": "visitors who never started a chat are deleted after this many hours (0 = kept)",
 }
 
 
@@ -177,6 +217,10 @@ def load_config(
     config = Config(**values)
     if config.tls_key and not config.tls_cert:
         raise ValueError("tls_key is set but tls_cert is not (set both to serve wss://)")
+    if problem := zone_problem(config.default_timezone):
+        raise ValueError(f"default_timezone: {problem}")
+    if problem := config.scrypt_params.problem():
+        raise ValueError(problem)
     return config
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from agent_app import protocol as p
@@ -19,7 +20,7 @@ from chat_server.actions import AgentActions
 from chat_server.clock import Clock
 from chat_server.config import Config
 from chat_server.errors import CommandError
-from chat_server.hub import Hub, send_now
+from chat_server.hub import Hub
 from chat_server.service import Service
 from chat_server.storage.base import Storage
 
@@ -38,6 +39,10 @@ class Context:
     # Plain HTTP on the same port: exact paths, or prefixes ending in "/" (widget files, .ics invites).
     routes: dict[str, Route] = field(default_factory=dict)
     visitors_per_ip: dict[str, int] = field(default_factory=dict)
+    unauthenticated: Unauthenticated = field(default_factory=lambda: Unauthenticated(0, 0))
+    visitor_buckets: RateLimits = field(default_factory=lambda: RateLimits(10, 10.0))
+    log_limit: LogLimit = field(default_factory=lambda: LogLimit())
+    sign_in: Any = None  # chat_server.sign_in.SignInGuard, made at the first sign-in (throttle, hashing)
 
     def route(self, path: str) -> Route | None:
         if path in self.routes:
@@ -46,6 +51,127 @@ class Context:
             if prefix.endswith("/") and path.startswith(prefix):
                 return handler
         return None
+
+
+class Unauthenticated:
+    """Connections that have not said hello yet, per IP and in total: they cost a socket and a task each,
+    so they are capped (a signed-in agent or a visitor with a token costs the same, but is accountable)."""
+
+    def __init__(self, per_ip: int, total: int) -> None:
+        self.per_ip = per_ip
+        self.total = total
+        self.by_ip: dict[str, int] = {}
+        self.conns: dict[ServerConnection, str] = {}
+
+    def refusal(self, ip: str) -> tuple[int, str] | None:
+        """(HTTP status, reason) when one more connection from ``ip`` would pass a cap."""
+        if self.per_ip and self.by_ip.get(ip, 0) >= self.per_ip:
+            return 429, "too many unauthenticated connections from this address"
+        if self.total and len(self.conns) >= self.total:
+            return 503, "too many unauthenticated connections"
+        return None
+
+    def enter(self, ws: ServerConnection, ip: str) -> bool:
+        """Counts a new connection; False (not counted) when it passes a cap after all (handshakes run
+        concurrently, so the check at the handshake can be raced)."""
+        if self.refusal(ip) is not None:
+            return False
+        self.conns[ws] = ip
+        self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
+        return True
+
+    def leave(self, ws: ServerConnection) -> None:
+        """The connection said hello (or went away); idempotent."""
+        ip = self.conns.pop(ws, None)
+        if ip is None:
+            return
+        left = self.by_ip[ip] - 1
+        if left:
+            self.by_ip[ip] = left
+        else:
+            del self.by_ip[ip]
+
+
+class TokenBucket:
+    def __init__(self, capacity: int, per_seconds: float, now: float) -> None:
+        self.capacity = capacity
+        self.rate = capacity / per_seconds
+        self.tokens = float(capacity)
+        self.stamp = now
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def take(self, now: float) -> bool:
+        self.refill(now)
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class RateLimits:
+    """One token bucket per visitor, shared by all its connections (tabs) and kept across reloads until
+    it has refilled: a new connection must not mean a fresh allowance."""
+
+    def __init__(
+        self, capacity: int, per_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.capacity = capacity
+        self.per_seconds = per_seconds
+        self.clock = clock
+        self.buckets: dict[str, TokenBucket] = {}
+
+    def take(self, key: str) -> bool:
+        now = self.clock()
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            if len(self.buckets) >= 1000:
+                self._forget_full(now)
+            bucket = self.buckets[key] = TokenBucket(self.capacity, self.per_seconds, now)
+        return bucket.take(now)
+
+    def _forget_full(self, now: float) -> None:
+        """A full bucket is the same as no bucket: forget those (bounded memory, no behaviour change)."""
+        for key, bucket in list(self.buckets.items()):
+            bucket.refill(now)
+            if bucket.tokens >= bucket.capacity:
+                del self.buckets[key]
+
+
+class LogLimit:
+    """At most ``burst`` log lines per key and minute, then one line saying how many were left out: a flood
+    of refused connections must not become a flood of log lines (and of disk)."""
+
+    def __init__(
+        self, burst: int = 3, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.burst = burst
+        self.window = window
+        self.clock = clock
+        self.state: dict[str, tuple[float, int]] = {}  # key -> (window start, lines in it)
+
+    def allow(self, key: str) -> tuple[bool, int]:
+        """(log this one?, lines suppressed in the window that just ended)."""
+        now = self.clock()
+        start, count = self.state.get(key, (now, 0))
+        suppressed = 0
+        if now - start >= self.window:
+            suppressed = max(0, count - self.burst)
+            start, count = now, 0
+        self.state[key] = (start, count + 1)
+        return count < self.burst or suppressed > 0, suppressed
+
+    def log(
+        self, logger: logging.Logger, level: int, key: str, msg: str, *args: object, exc_info: bool = False
+    ) -> None:
+        ok, suppressed = self.allow(key)
+        if ok:
+            if suppressed:
+                msg += " (%d similar lines left out)"
+                args = (*args, suppressed)
+            logger.log(level, msg, *args, exc_info=exc_info)
 
 
 class BadFrames:
@@ -64,12 +190,12 @@ class BadFrames:
         return len(self.times) > self.limit
 
 
-def send_error(ws: ServerConnection, code: ErrorCode, message: str, ref: str = "") -> None:
-    send_now(ws, encode_bytes(Error(code=code, message=message, ref=ref)))
+def send_error(ctx: Context, ws: ServerConnection, code: ErrorCode, message: str, ref: str = "") -> None:
+    ctx.hub.send(ws, encode_bytes(Error(code=code, message=message, ref=ref)))
 
 
-def send_protocol_error(ws: ServerConnection, exc: ProtocolError) -> None:
-    send_error(ws, exc.code, exc.message, exc.ref)
+def send_protocol_error(ctx: Context, ws: ServerConnection, exc: ProtocolError) -> None:
+    send_error(ctx, ws, exc.code, exc.message, exc.ref)
 
 
 async def run_command(
@@ -86,8 +212,12 @@ async def run_command(
     if idempotent:
         stored = storage.command_result(principal, command_id)
         if stored is not None:
-            await storage.commit()  # the first attempt may still sit in the open batch
-            send_now(ws, stored)
+            try:
+                await storage.commit()  # the first attempt may still sit in the open batch
+            except Exception:
+                send_error(ctx, ws, ErrorCode.INTERNAL, "could not store the change; retry", command_id)
+                return False
+            ctx.hub.send(ws, stored)
             return True
     try:
         with storage.savepoint():
@@ -95,18 +225,18 @@ async def run_command(
             if idempotent:
                 storage.put_command_result(principal, command_id, ctx.clock.now(), ack)
     except CommandError as exc:
-        send_error(ws, exc.code, exc.message, command_id)
+        send_error(ctx, ws, exc.code, exc.message, command_id)
         return False
     except Exception:
         log.exception("command %s of %s failed", command_id, principal)
-        send_error(ws, ErrorCode.INTERNAL, "internal error", command_id)
+        send_error(ctx, ws, ErrorCode.INTERNAL, "internal error", command_id)
         return False
     try:
         await storage.commit()
     except Exception:
-        send_error(ws, ErrorCode.INTERNAL, "could not store the change; retry", command_id)
+        send_error(ctx, ws, ErrorCode.INTERNAL, "could not store the change; retry", command_id)
         return False
-    send_now(ws, ack)
+    ctx.hub.send(ws, ack)
     return True
 
 
@@ -118,32 +248,42 @@ async def wait_for_hello[H](
     hello_type: type[H],
 ) -> H | None:
     """The connection's first hello (agent or visitor). Other commands get ``not_authenticated`` and bad
-    frames an error; silence past the hello timeout or too many bad frames close it (then None)."""
-    while True:
-        try:
-            raw = await asyncio.wait_for(ws.recv(), ctx.config.hello_timeout)
-        except TimeoutError:
-            await ws.close(p.CloseCode.POLICY, "no hello")
-            return None
-        try:
-            command = decode(raw)
-        except p.ProtocolError as exc:
-            if await bad_frame(ws, bad, exc):
-                return None
-            continue
-        if isinstance(command, hello_type):
-            return command
-        tag = hello_type.__struct_config__.tag  # type: ignore[attr-defined]
-        send_error(ws, p.ErrorCode.NOT_AUTHENTICATED, f"send {tag} first", getattr(command, "id", ""))
-        if await bad_frame(ws, bad):
-            return None
+    frames an error; the hello timeout counts from the connection (frames do not extend it), and past it,
+    too many bad frames, or the peer leaving, the connection is closed (then None)."""
+    try:
+        async with asyncio.timeout(ctx.config.hello_timeout):
+            while True:
+                if not await ctx.hub.writable(ws):
+                    return None
+                raw = await ws.recv()
+                try:
+                    command = decode(raw)
+                except ProtocolError as exc:
+                    if await bad_frame(ctx, ws, bad, exc):
+                        return None
+                    continue
+                if isinstance(command, hello_type):
+                    ctx.unauthenticated.leave(ws)
+                    return command
+                tag = hello_type.__struct_config__.tag  # type: ignore[attr-defined]
+                ref = getattr(command, "id", "")
+                send_error(ctx, ws, ErrorCode.NOT_AUTHENTICATED, f"send {tag} first", ref)
+                if await bad_frame(ctx, ws, bad):
+                    return None
+    except TimeoutError:
+        await ws.close(p.CloseCode.POLICY, "no hello")
+        return None
+    except ConnectionClosed:  # the peer left before its hello: nothing to report
+        return None
 
 
-async def bad_frame(ws: ServerConnection, bad: BadFrames, exc: ProtocolError | None = None) -> bool:
+async def bad_frame(
+    ctx: Context, ws: ServerConnection, bad: BadFrames, exc: ProtocolError | None = None
+) -> bool:
     """Answers an unreadable frame (``exc``) and counts it; True when the peer is now abusive and the
     connection was closed (the caller stops reading)."""
     if exc is not None:
-        send_protocol_error(ws, exc)
+        send_protocol_error(ctx, ws, exc)
     if bad.hit():
         await ws.close(p.CloseCode.RATE_LIMITED, "too many bad frames")
         return True

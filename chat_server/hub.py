@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from functools import partial
@@ -18,17 +19,16 @@ log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
 
 
-def send_now(ws: ServerConnection, data: bytes, buffer_limit: int = 0) -> bool:
+def send_now(ws: ServerConnection, data: bytes, buffer_limit: int) -> bool:
     """Write a text frame without yielding, so frames leave in exactly the order they were produced.
 
-    (``await ws.send`` would let other tasks interleave.) A peer that stops reading is dropped once its
-    write buffer passes ``buffer_limit``; an agent then resumes by replay, nothing is lost."""
+    (``await ws.send`` would let other tasks interleave.) A peer that stops reading is dropped with 1013
+    once its write buffer passes ``buffer_limit`` (0 = this frame is written whatever is queued: only for
+    the welcome, whose size the server bounds itself); an agent then resumes by replay, nothing is lost."""
     if ws.protocol.state is not State.OPEN:
         return False
     if buffer_limit and ws.transport.get_write_buffer_size() > buffer_limit:
-        log.warning("dropping slow peer %s", ws.remote_address)
-        ws.protocol.fail(CloseCode.TRY_LATER, "too slow")
-        ws.send_data()
+        drop(ws, "too slow: read your frames")
         return False
     try:
         ws.protocol.send_text(data)
@@ -37,6 +37,25 @@ def send_now(ws: ServerConnection, data: bytes, buffer_limit: int = 0) -> bool:
         log.debug("send failed: %s", exc)
         return False
     return True
+
+
+def drop(ws: ServerConnection, reason: str) -> None:
+    """Closes a peer that does not read with 1013, without waiting for it.
+
+    The close frame goes out behind what is already queued (a byte stream cannot overtake), so a peer that
+    reads again sees everything, then 1013. One that still does not read is aborted after the close timeout,
+    which frees the queued bytes: ``ws.close()`` could not do this, it waits for the queue to drain first."""
+    if ws.protocol.state is State.OPEN:
+        log.warning("dropping slow peer %s: %s", ws.remote_address, reason)
+        ws.protocol.fail(CloseCode.TRY_LATER, reason)
+        try:
+            ws.send_data()
+        except Exception as exc:
+            log.debug("send failed: %s", exc)
+    transport = ws.transport
+    # Read (and discard) again, so the peer's own close or EOF is noticed and the socket goes at once.
+    transport.resume_reading()
+    asyncio.get_running_loop().call_later(ws.close_timeout or 10.0, transport.abort)
 
 
 def event_frame(seq: int, epoch: str, at: float, event_json: bytes) -> bytes:
@@ -53,10 +72,21 @@ def _frame_for(epoch: str, at: float, body: bytes, seq: int) -> bytes:
 
 
 class Hub:
-    def __init__(self, storage: Storage, clock: Clock, agent_buffer_limit: int = 16 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        agent_buffer_limit: int = 16 * 1024 * 1024,
+        peer_buffer_limit: int = 1024 * 1024,
+        stall_seconds: float = 20.0,
+    ) -> None:
         self.storage = storage
         self.clock = clock
         self.agent_buffer_limit = agent_buffer_limit
+        self.peer_buffer_limit = peer_buffer_limit  # visitors, and agents before they signed in
+        self.stall_seconds = stall_seconds
+        self.buffer_limits: dict[ServerConnection, int] = {}
+        self._stalls: dict[ServerConnection, tuple[asyncio.TimerHandle, int]] = {}
         self.agents: dict[str, Agent] = {}
         self.agent_conns: dict[str, set[ServerConnection]] = {}
         self.conn_tokens: dict[ServerConnection, str] = {}  # connection -> hash of the token it used
@@ -93,7 +123,7 @@ class Hub:
     def _deliver(self, frames: list[tuple[str, bytes]]) -> None:
         for agent_id, frame in frames:
             for ws in tuple(self.agent_conns.get(agent_id, ())):
-                send_now(ws, frame, self.agent_buffer_limit)
+                self.send(ws, frame)
 
     def broadcast_presence(self, agent: Agent) -> None:
         event = PresenceChanged(agent=self.agent_view(agent))
@@ -105,7 +135,7 @@ class Hub:
         def deliver() -> None:
             for ws in tuple(self.visitor_conns.get(visitor_id, ())):
                 if ws is not skip:
-                    send_now(ws, frame)
+                    self.send(ws, frame)
 
         if after_commit:
             self.storage.after_commit(deliver)
@@ -115,7 +145,59 @@ class Hub:
     def to_agents_now(self, agent_ids: Iterable[str], frame: bytes) -> None:
         for agent_id in agent_ids:
             for ws in tuple(self.agent_conns.get(agent_id, ())):
-                send_now(ws, frame, self.agent_buffer_limit)
+                self.send(ws, frame)
+
+    # ------------------------------------------------------------ bounded writes to every peer
+
+    def attach(self, ws: ServerConnection, agent: bool = False) -> None:
+        """Every connection gets a write bound: the small one until it has signed in as an agent."""
+        self.buffer_limits[ws] = self.agent_buffer_limit if agent else self.peer_buffer_limit
+
+    def detach(self, ws: ServerConnection) -> None:
+        self.buffer_limits.pop(ws, None)
+        stall = self._stalls.pop(ws, None)
+        if stall is not None:
+            stall[0].cancel()
+
+    def send(self, ws: ServerConnection, data: bytes, *, bounded: bool = True) -> bool:
+        """The only way frames reach a peer: bounded by its limit, and watched while the peer lags."""
+        limit = self.buffer_limits.get(ws, self.peer_buffer_limit) if bounded else 0
+        sent = send_now(ws, data, limit)
+        if sent and ws not in self._stalls and self._lagging(ws):
+            self._watch(ws, ws.transport.get_write_buffer_size())
+        return sent
+
+    async def writable(self, ws: ServerConnection) -> bool:
+        """Waits while the peer has not read what it was sent: the command loops read nothing meanwhile,
+        so a peer that floods commands without reading answers is throttled by TCP, then dropped."""
+        if self._lagging(ws):
+            if ws not in self._stalls:
+                self._watch(ws, ws.transport.get_write_buffer_size())
+            try:
+                await ws.drain()  # returns when the buffer drains, or the connection is lost (drop aborts it)
+            except OSError:  # lost with an error (a reset): the peer is gone, nothing to report
+                pass
+        return ws.protocol.state is State.OPEN
+
+    @staticmethod
+    def _lagging(ws: ServerConnection) -> bool:
+        return ws.paused and ws.protocol.state is State.OPEN
+
+    def _watch(self, ws: ServerConnection, queued: int) -> None:
+        """Checks after ``stall_seconds`` whether a lagging peer read anything meanwhile. The keepalive
+        cannot do this: its ping waits behind the queued frames, so its timeout never starts."""
+        handle = asyncio.get_running_loop().call_later(self.stall_seconds, self._check_stall, ws)
+        self._stalls[ws] = (handle, queued)
+
+    def _check_stall(self, ws: ServerConnection) -> None:
+        _, queued = self._stalls.pop(ws, (None, 0))
+        if not self._lagging(ws):
+            return
+        now = ws.transport.get_write_buffer_size()
+        if now >= queued:
+            drop(ws, f"read nothing for {self.stall_seconds:g} s")
+        else:
+            self._watch(ws, now)  # slow but reading (a big snapshot on a thin link): keep going
 
     # ------------------------------------------------------------ registry
 

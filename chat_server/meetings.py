@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agent_app.protocol import Agent, BookingCard, CalendarSettings, Conversation, Meeting
-from chat_server.calendar import default_settings, is_open, open_slots, validate_settings
+from chat_server.calendar import (
+    DEFAULT_ZONE,
+    agent_zone,
+    default_settings,
+    is_open,
+    open_slots,
+    validate_settings,
+)
 from chat_server.ics import meeting_invite
 from chat_server.security import new_id
 from chat_server.storage.meetings_sql import SlotTaken
@@ -60,9 +67,13 @@ class Booked:
     token: str
 
 
-def calendar_settings(store: MeetingStore, agent_id: str) -> CalendarSettings:
-    """Stored settings, or the defaults (weekdays 09:00-17:00 New York) for a calendar never edited."""
-    return store.get_calendar_settings(agent_id) or default_settings(agent_id)
+def calendar_settings(
+    store: MeetingStore, agent: Agent, default_zone: str = DEFAULT_ZONE
+) -> CalendarSettings:
+    """Stored settings, or the defaults for a calendar never edited: weekdays 09:00-17:00 in the agent's
+    own zone (profile, else territory, else ``default_zone``: the server's default_timezone)."""
+    stored = store.get_calendar_settings(agent.id)
+    return stored or default_settings(agent.id, agent_zone(agent, default_zone))
 
 
 def update_settings(store: MeetingStore, actor: Agent, settings: CalendarSettings) -> CalendarSettings:
@@ -82,9 +93,16 @@ def _busy(store: MeetingStore, settings: CalendarSettings, now: float) -> list[t
     return [(m.start, m.end) for m in store.agent_meetings(settings.agent_id, now - 86400, until)]
 
 
-def booking_card(store: MeetingStore, agent: Agent, now: float, limit: int = CARD_SLOTS) -> BookingCard:
+def booking_card(
+    store: MeetingStore,
+    agent: Agent,
+    now: float,
+    limit: int = CARD_SLOTS,
+    *,
+    default_zone: str = DEFAULT_ZONE,
+) -> BookingCard:
     """What "share calendar" puts into the chat: the agent's next open slots."""
-    settings = calendar_settings(store, agent.id)
+    settings = calendar_settings(store, agent, default_zone)
     return BookingCard(
         agent_id=agent.id,
         agent_name=agent.name,
@@ -104,6 +122,7 @@ def book(
     name: str,
     email: str,
     now: float,
+    default_zone: str = DEFAULT_ZONE,
 ) -> Booked:
     """Books ``start`` on ``agent``'s calendar for the conversation's visitor.
 
@@ -114,7 +133,7 @@ def book(
     """
     if agent.disabled:
         raise BookingRefused("not_found", "that calendar is not available")
-    settings = calendar_settings(store, agent.id)
+    settings = calendar_settings(store, agent, default_zone)
     busy = _busy(store, settings, now)
     if not is_open(settings, busy, now, start):
         if is_open(settings, [], now, start):

@@ -1,8 +1,11 @@
 """Territory routing (mirrors the team's LeanData rules): who is the aligned SDR, and what happens now.
 
-Inputs: the visitor's answers, company data (an injected enrichment lookup, or the email domain), the
-territory table (the same CSV the desktop client reads, parsed by ``agent_app.territory``: ordered rules,
-first match wins) and the team's presence. Output: a :class:`Decision` with one of three branches:
+Inputs: the visitor's answers and profile, company data (an injected enrichment lookup, or the email
+domain), CRM facts an agent reported (``update_visitor``), the territory table (the same CSV format the
+desktop client reads, parsed by ``agent_app.territory``: ordered rules, first match wins) and the team's
+presence. :func:`align` is the one evaluation of "whose territory is this" (an :class:`Alignment`, with
+provenance: rule, CSV line, basis); :func:`decide` routes from that same evaluation and returns a
+:class:`Decision` with one of three branches:
 
 * ``assign``: the aligned SDR (or an available member of the rule's pool / the fallback pool) is available;
 * ``away``: the aligned SDR is away: offer their calendar (or ask for an email), leave the chat in the queue;
@@ -13,15 +16,19 @@ Pure functions plus two small adapters (territory table, enrichment) so tests in
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+import msgspec
+
 from agent_app import territory
-from agent_app.protocol import Agent, Presence, Routing, Visitor
+from agent_app.protocol import Agent, Presence, Role, Routing, Visitor
 from chat_server.playbook import RoutingSettings, email_domain
+from chat_server.storage.base import VisitorFacts
 
 log = logging.getLogger(__name__)
 _warned: set[tuple[str, str]] = set()
@@ -57,6 +64,7 @@ class TerritoryMatch:
     pool: str
     rule: str
     line: int
+    catch_all: bool = False  # keys on nothing (country, region and size all "*"): a fallback row
 
 
 class TerritoryTable(Protocol):
@@ -73,6 +81,7 @@ class Decision:
     assignee: Agent | None  # set for "assign"
     contact: Agent | None  # whose calendar to offer ("away"/"nobody"); the assignee for "assign"
     system_text: str  # the system message agents see in the transcript
+    alignment: Alignment | None = None  # the evaluation the decision came from (its fields are in routing)
 
 
 def is_available(agent: Agent) -> bool:
@@ -118,6 +127,12 @@ class Facts:
     region: str
     employees: int | None
     company: Company | None
+    sources: tuple[str, ...] = ()  # where the facts used came from, strongest first, no repeats
+
+    @property
+    def basis(self) -> str:
+        """Provenance for people: "Salesforce lead", "DataFox + visitor answers", "nothing known yet"."""
+        return " + ".join(self.sources) or "nothing known yet"
 
     def describe(self) -> str:
         place = "/".join(x for x in (self.country, self.region) if x) or "unknown location"
@@ -127,12 +142,99 @@ class Facts:
         return f"{name}{place}, {size}{src}"
 
 
-def facts(visitor: Visitor, company: Company | None) -> Facts:
-    """Company data (HQ, headcount) wins over the visitor's own location and team-size answer."""
-    country = (company.country if company and company.country else visitor.country).upper()
-    region = (company.region if company and company.region else visitor.region).upper()
-    employees = company.employees if company and company.employees is not None else visitor.team_size
-    return Facts(country, region, employees, company)
+_SOURCE_NAMES = {"datafox": "DataFox", "clearbit": "Clearbit"}
+
+
+def facts(visitor: Visitor, company: Company | None, crm: VisitorFacts | None = None) -> Facts:
+    """Per fact, the strongest source that knows it: what an agent reported from the CRM (a person looked
+    at the lead/account), then company data (HQ, headcount), then the visitor's own profile and answers."""
+    crm_name = (crm.source or "CRM") if crm is not None else ""
+    company_name = _SOURCE_NAMES.get(company.source, company.source) if company is not None else ""
+    own_size = "visitor answers" if visitor.answers else "visitor profile"
+    used: list[str] = []
+
+    def pick[T](crm_value: T | None, company_value: T | None, own: T | None, own_source: str) -> T | None:
+        for value, source in ((crm_value, crm_name), (company_value, company_name), (own, own_source)):
+            if value not in (None, ""):
+                if source not in used:
+                    used.append(source)
+                return value
+        return None
+
+    country = pick(
+        crm.country if crm else None, company.country if company else None, visitor.country, "visitor profile"
+    )
+    region = pick(
+        crm.region if crm else None, company.region if company else None, visitor.region, "visitor profile"
+    )
+    employees = pick(
+        crm.team_size if crm else None, company.employees if company else None, visitor.team_size, own_size
+    )
+    return Facts((country or "").upper(), (region or "").upper(), employees, company, tuple(used))
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """The one answer to "whose territory is this visitor": the matching rule with its CSV line, the agent
+    it names (``owner``, who routing may still use as the fallback), and the aligned SDR proper (``aligned``:
+    an enabled SDR named by a rule that keys on something; never a manager or the fallback row)."""
+
+    facts: Facts
+    match: TerritoryMatch | None
+    owner: Agent | None
+    aligned: Agent | None
+
+    @property
+    def rule(self) -> str:
+        return self.match.rule if self.match is not None else "fallback"
+
+    @property
+    def line(self) -> int:
+        return self.match.line if self.match is not None else 0
+
+    def label(self) -> str:
+        return f"rule '{self.rule}'" + (f", line {self.line}" if self.line else "")
+
+    def apply(self, routing: Routing | None) -> Routing:
+        """``routing`` with the aligned fields of this evaluation (a not-yet-routed record when None)."""
+        return msgspec.structs.replace(
+            routing or Routing(),
+            aligned_agent_id=self.aligned.id if self.aligned is not None else None,
+            rule=self.rule,
+            line=self.line,
+            basis=self.facts.basis,
+        )
+
+
+def align(
+    visitor: Visitor,
+    company: Company | None,
+    agents: Sequence[Agent],
+    table: TerritoryTable | None,
+    settings: RoutingSettings,
+    crm: VisitorFacts | None = None,
+) -> Alignment:
+    f = facts(visitor, company, crm)
+    match = table.match(f.country, f.region, f.employees) if table is not None else None
+    owner = find_agent(agents, match.owner) if match is not None and match.owner else None
+    if match is not None and match.owner and owner is None:
+        _warn_once(match.rule, match.owner)
+    aligned = (
+        owner if owner is not None and match is not None and _is_aligned(owner, match, settings) else None
+    )
+    return Alignment(f, match, owner, aligned)
+
+
+def _is_aligned(owner: Agent, match: TerritoryMatch, settings: RoutingSettings) -> bool:
+    """Managers and catch-all rows are where chats fall back to, not whose territory it is."""
+    if owner.disabled or owner.role != Role.SDR or match.catch_all:
+        return False
+    return not (match.pool and match.pool == settings.fallback_pool)
+
+
+def is_routed(routing: Routing | None) -> bool:
+    """Routing ran (``at`` is set then); before that the record only carries the aligned fields."""
+    return routing is not None and routing.at > 0
 
 
 class RoundRobin:
@@ -159,64 +261,60 @@ def decide(
     settings: RoutingSettings,
     now: float,
     *,
+    crm: VisitorFacts | None = None,
     available: Callable[[Agent], bool] = is_available,
     rotation: RoundRobin | None = None,
 ) -> Decision:
-    rotation = rotation or RoundRobin()
-    f = facts(visitor, company)
-    match = table.match(f.country, f.region, f.employees) if table is not None else None
-    if match is not None:
-        rule = f"{match.rule}, line {match.line}" if match.line else match.rule
-        label = f"rule '{match.rule}'" + (f", line {match.line}" if match.line else "")
-        pool = match.pool or settings.fallback_pool
-        owner = find_agent(agents, match.owner) if match.owner else None
-        if match.owner and owner is None:
-            _warn_once(match.rule, match.owner)
-        if owner is not None and not owner.disabled:
-            if available(owner):
-                return Decision(
-                    "assign",
-                    Routing(
-                        agent_id=owner.id, pool=pool, rule=rule, reason=f"aligned SDR, {f.describe()}", at=now
-                    ),
-                    owner,
-                    owner,
-                    f"Routed to {owner.name} ({label})",
-                )
+    """Routes from one :func:`align` evaluation; the returned routing carries its aligned fields too."""
+    a = align(visitor, company, agents, table, settings, crm)
+    decision = _route(a, agents, settings, now, available, rotation or RoundRobin())
+    return dataclasses.replace(decision, routing=a.apply(decision.routing), alignment=a)
+
+
+def _route(
+    a: Alignment,
+    agents: Sequence[Agent],
+    settings: RoutingSettings,
+    now: float,
+    available: Callable[[Agent], bool],
+    rotation: RoundRobin,
+) -> Decision:
+    f, match, owner = a.facts, a.match, a.owner
+    if match is None:
+        return _pool(f, agents, settings.fallback_pool, "fallback pool", settings, now, available, rotation)
+    label = a.label()
+    pool = match.pool or settings.fallback_pool
+    if owner is not None and not owner.disabled:
+        # a catch-all row or a manager takes the chat as the fallback; only an aligned SDR is called one
+        who = "aligned SDR" if a.aligned is not None else "fallback"
+        if available(owner):
             return Decision(
-                "away",
-                Routing(
-                    agent_id=owner.id,
-                    pool=pool,
-                    rule=rule,
-                    reason=f"aligned SDR is away; calendar offered; {f.describe()}",
-                    at=now,
-                ),
-                None,
+                "assign",
+                Routing(agent_id=owner.id, pool=pool, reason=f"{who}, {f.describe()}", at=now),
                 owner,
-                f"Aligned SDR {owner.name} is away ({label}); the visitor was offered their calendar",
+                owner,
+                f"Routed to {owner.name} ({label})",
             )
-        return _pool(visitor, f, agents, pool, rule, label, settings, now, available, rotation)
-    return _pool(
-        visitor,
-        f,
-        agents,
-        settings.fallback_pool,
-        "fallback",
-        "fallback pool",
-        settings,
-        now,
-        available,
-        rotation,
-    )
+        return Decision(
+            "away",
+            Routing(
+                agent_id=owner.id,
+                pool=pool,
+                reason=f"{who} is away; calendar offered; {f.describe()}",
+                at=now,
+            ),
+            None,
+            owner,
+            f"{'Aligned SDR' if a.aligned is not None else 'Fallback'} {owner.name} is away ({label}); "
+            "the visitor was offered their calendar",
+        )
+    return _pool(f, agents, pool, label, settings, now, available, rotation)
 
 
 def _pool(
-    visitor: Visitor,
     f: Facts,
     agents: Sequence[Agent],
     pool: str,
-    rule: str,
     label: str,
     settings: RoutingSettings,
     now: float,
@@ -232,7 +330,7 @@ def _pool(
     if chosen is not None:
         return Decision(
             "assign",
-            Routing(agent_id=chosen.id, pool=pool, rule=rule, reason=f"{where}, {f.describe()}", at=now),
+            Routing(agent_id=chosen.id, pool=pool, reason=f"{where}, {f.describe()}", at=now),
             chosen,
             chosen,
             f"Routed to {chosen.name} ({label}, {where})",
@@ -240,9 +338,7 @@ def _pool(
     contact = members[0] if members else None
     return Decision(
         "nobody",
-        Routing(
-            agent_id=None, pool=pool, rule=rule, reason=f"nobody available in {where}; {f.describe()}", at=now
-        ),
+        Routing(agent_id=None, pool=pool, reason=f"nobody available in {where}; {f.describe()}", at=now),
         None,
         contact,
         f"Nobody in {where} is available ({label}); the visitor was offered to book a meeting",
@@ -255,14 +351,7 @@ def mark_out_of_territory(routing: Routing | None, assignee_id: str | None) -> R
         return None
     if routing.out_of_territory:
         return None
-    return Routing(
-        agent_id=routing.agent_id,
-        pool=routing.pool,
-        rule=routing.rule,
-        reason=routing.reason,
-        out_of_territory=True,
-        at=routing.at,
-    )
+    return msgspec.structs.replace(routing, out_of_territory=True)
 
 
 # ---------------------------------------------------------------- adapters
@@ -291,8 +380,19 @@ class AgentAppTable:
         found = self.table.align(country or None, region or None, employees)
         if found is None:
             return None
+        rule = next((r for r in self.table.rules if r.line == found.line), None)
+        catch_all = rule is not None and (
+            rule.countries is None
+            and rule.regions is None
+            and rule.min_employees is None
+            and rule.max_employees is None
+        )
         return TerritoryMatch(
-            owner=found.sdr_email or "", pool=found.pool or "", rule=found.rule, line=found.line
+            owner=found.sdr_email or "",
+            pool=found.pool or "",
+            rule=found.rule,
+            line=found.line,
+            catch_all=catch_all,
         )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -22,9 +23,11 @@ from agent_app.protocol import (
     ErrorCode,
     Event,
     EventFrame,
+    Meeting,
     Message,
     MessageCreated,
     Presence,
+    UpdateVisitor,
     Visitor,
     VisitorUpdated,
     encode_bytes,
@@ -32,13 +35,18 @@ from agent_app.protocol import (
 from chat_server.clock import Clock
 from chat_server.errors import CommandError, forbidden, not_found
 from chat_server.hub import Hub
-from chat_server.security import new_id
-from chat_server.storage.base import Storage
+from chat_server.security import calendar_ref, new_id
+from chat_server.storage.base import Storage, VisitorFacts
 from chat_server.visibility import can_see
 
 log = logging.getLogger(__name__)
 VisitorMessageHook = Callable[[Conversation, Message], Awaitable[None]]
 PREVIEW_CHARS = 140
+MAX_VISITOR_FIELD = 200  # name, email, company, CRM source (the widget's profile limit)
+MAX_TEAM_SIZE = 10_000_000
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")  # ISO 3166-1 alpha-2, as the territory table writes countries
+_REGION = re.compile(r"^[A-Z0-9]{1,3}$")  # ISO 3166-2 subdivision code without the country ("CA", "NSW")
 
 
 def visitor_view(conversation: Conversation) -> Conversation:
@@ -62,7 +70,10 @@ def visitor_message(message: Message) -> Message:
     author's name, and its own client ids to match its pending sends)."""
     if message.author_kind == AuthorKind.VISITOR:
         return message
-    return msgspec.structs.replace(message, author_id="", client_id="")
+    card = message.card
+    if card is not None:  # the widget books with the card's reference, which is not the agent's id
+        card = msgspec.structs.replace(card, agent_id=calendar_ref(card.agent_id))
+    return msgspec.structs.replace(message, author_id="", client_id="", card=card, meeting=None)
 
 
 def check_text(text: str, limit: int = MAX_MESSAGE_TEXT) -> str:
@@ -83,6 +94,8 @@ class Service:
         # ... and to human replies (the SLA clock stops; out-of-territory pickups are recorded).
         self.on_agent_message: list[VisitorMessageHook] = []
         self.on_assigned: list[Callable[[Conversation], Awaitable[None]]] = []
+        # ... and to anything new about a visitor (bot answers, profile, CRM facts): alignment re-runs.
+        self.on_visitor_updated: list[Callable[[Visitor], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def commit(self) -> None:
@@ -173,6 +186,7 @@ class Service:
         before: Conversation | None = None,
         skip_visitor_conn: object = None,
         card: BookingCard | None = None,
+        meeting: Meeting | None = None,
     ) -> Message:
         """Stores a message, updates the conversation, publishes to agents and (unless private) visitor."""
         with self.storage.savepoint():
@@ -188,6 +202,7 @@ class Service:
                 client_id=client_id,
                 private=private,
                 card=card,
+                meeting=meeting,
             )
             self.storage.add_message(message)
             self._apply_message(conversation, message)
@@ -246,15 +261,14 @@ class Service:
 
     def assigned(self, conversation: Conversation) -> None:
         """Runs the on_assigned hooks after the current batch commits (routing marks out-of-territory)."""
-
-        def run() -> None:
-            for hook in self.on_assigned:
-                task = asyncio.get_running_loop().create_task(self._guard(hook(conversation)))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-
         if self.on_assigned:
-            self.storage.after_commit(run)
+            self.storage.after_commit(lambda: self._spawn(hook(conversation) for hook in self.on_assigned))
+
+    def _spawn(self, awaitables: Iterable[Awaitable[None]]) -> None:
+        for awaitable in awaitables:
+            task = asyncio.get_running_loop().create_task(self._guard(awaitable))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _guard(self, awaitable: Awaitable[None]) -> None:
         try:
@@ -274,6 +288,7 @@ class Service:
                 raise CommandError(ErrorCode.CONFLICT, "the conversation is closed; reopen it first")
             if conversation.assignee_id is None and not private:
                 conversation.assignee_id = agent.id
+                conversation.assigned_via, conversation.assigned_by = "take", agent.id
             message = self.add_message(
                 conversation, AuthorKind.AGENT, text, author=agent, client_id=client_id, private=private,
                 before=before,
@@ -293,7 +308,8 @@ class Service:
     # ------------------------------------------------------------ visitors
 
     def update_visitor(self, visitor: Visitor, skip_visitor_conn: object = None) -> Visitor:
-        """Saves the visitor; agents who see its latest conversation get VisitorUpdated."""
+        """Saves the visitor; agents who see its latest conversation get VisitorUpdated; the
+        on_visitor_updated hooks (territory alignment) run after the commit."""
         visitor.last_seen = self.clock.now()
         with self.storage.savepoint():
             self.storage.save_visitor(visitor)
@@ -305,7 +321,58 @@ class Service:
                     conversation,
                     [VisitorUpdated(conversation_id=conversation.id, visitor=visitor)],
                 )
+            if self.on_visitor_updated:
+                self.storage.after_commit(
+                    lambda: self._spawn(hook(visitor) for hook in self.on_visitor_updated)
+                )
         return visitor
+
+    def agent_update_visitor(self, agent: Agent, command: UpdateVisitor) -> tuple[Conversation, Visitor]:
+        """An agent reports what the CRM knows (update_visitor): validated, stored with its source (kept on
+        the server: the visitor never sees it), broadcast; alignment re-runs after the commit."""
+        c = command
+        for name in ("name", "email", "company", "country", "region", "source"):
+            value = getattr(c, name)
+            if value is not None and len(value) > MAX_VISITOR_FIELD:
+                raise CommandError(
+                    ErrorCode.TOO_LONG, f"{name} is longer than {MAX_VISITOR_FIELD} characters"
+                )
+        if c.team_size is not None and not 0 <= c.team_size <= MAX_TEAM_SIZE:
+            raise CommandError(ErrorCode.INVALID, f"team_size must be between 0 and {MAX_TEAM_SIZE}")
+        email = c.email.strip() if c.email is not None else None
+        if email and not _EMAIL.match(email):
+            raise CommandError(ErrorCode.INVALID, f"'{email}' is not an email address")
+        country = c.country.strip().upper() if c.country is not None else None
+        if country and not _COUNTRY.match(country):
+            raise CommandError(ErrorCode.INVALID, "country must be a two-letter ISO code such as US or DE")
+        region = c.region.strip().upper() if c.region is not None else None
+        if region and not _REGION.match(region):
+            raise CommandError(ErrorCode.INVALID, "region must be a state/province code such as CA or NY")
+        with self.storage.savepoint():
+            conversation = self.visible_conversation(agent, c.conversation_id)
+            visitor = self.storage.get_visitor(conversation.visitor.id) or conversation.visitor
+            known = self.storage.visitor_facts(visitor.id) or VisitorFacts()
+            given = {
+                "name": c.name.strip() if c.name is not None else None,
+                "email": email,
+                "company": c.company.strip() if c.company is not None else None,
+                "country": country,
+                "region": region,
+                "team_size": c.team_size,
+            }
+            changes = {k: v for k, v in given.items() if v is not None}
+            visitor = msgspec.structs.replace(visitor, **changes)
+            facts = msgspec.structs.replace(
+                known,
+                **{k: v for k, v in changes.items() if k in ("company", "country", "region", "team_size")},
+                source=c.source.strip() or known.source,
+                by_id=agent.id,
+                at=self.clock.now(),
+            )
+            self.storage.save_visitor_facts(visitor.id, facts)
+            visitor = self.update_visitor(visitor)
+            conversation.visitor = visitor
+        return conversation, visitor
 
     # ------------------------------------------------------------ presence
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import Any
 
@@ -14,30 +13,12 @@ from agent_app import protocol as p
 from chat_server.calendar_commands import book_slot
 from chat_server.context import BadFrames, Context, bad_frame, run_command, wait_for_hello
 from chat_server.errors import CommandError
-from chat_server.hub import send_now
 from chat_server.security import new_id, new_token, token_hash
 from chat_server.service import visitor_message, visitor_view
 from chat_server.visibility import can_see
 
 MAX_PAGES = 50  # page history kept per visitor
 MAX_FIELD = 200
-
-
-class TokenBucket:
-    def __init__(self, capacity: int, per_seconds: float) -> None:
-        self.capacity = capacity
-        self.rate = capacity / per_seconds
-        self.tokens = float(capacity)
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 def _add_page(visitor: p.Visitor, url: str, title: str, at: float) -> None:
@@ -89,7 +70,8 @@ def _welcome(ctx: Context, ws: ServerConnection, hello: p.VisitorHello, visitor:
         conversation=visitor_view(conversation) if conversation else None,
         messages=[visitor_message(m) for m in messages],
     )  # fmt: skip
-    send_now(ws, p.encode_bytes(welcome))
+    # Unbounded: the transcript is at most 200 messages, and nothing else was queued before it.
+    ctx.hub.send(ws, p.encode_bytes(welcome), bounded=False)
     ctx.hub.add_visitor_conn(visitor.id, ws)
 
 
@@ -102,11 +84,13 @@ async def serve_visitor(ctx: Context, ws: ServerConnection) -> None:
     _welcome(ctx, ws, hello, visitor)
     session = VisitorSession(ctx, ws, visitor.id)
     try:
-        async for raw in ws:
+        # Reads the next command only once the visitor has read (most of) the answers so far.
+        while await ctx.hub.writable(ws):
+            raw = await ws.recv()
             try:
                 command = p.decode_visitor_command(raw)
             except p.ProtocolError as exc:
-                if await bad_frame(ws, bad, exc):
+                if await bad_frame(ctx, ws, bad, exc):
                     return
                 continue
             idempotent = not isinstance(command, p.VisitorTyping)
@@ -123,7 +107,6 @@ class VisitorSession:
         self.ctx = ctx
         self.ws = ws
         self.visitor_id = visitor_id
-        self.bucket = TokenBucket(ctx.config.visitor_rate_messages, ctx.config.visitor_rate_seconds)
 
     def _visitor(self) -> p.Visitor:
         visitor = self.ctx.storage.get_visitor(self.visitor_id)
@@ -133,7 +116,7 @@ class VisitorSession:
     def handle(self, command: Any) -> dict[str, Any]:
         service, now = self.ctx.service, self.ctx.clock.now()
         if isinstance(command, p.VisitorSendMessage):
-            if not self.bucket.take():
+            if not self.ctx.visitor_buckets.take(self.visitor_id):  # per visitor: all tabs, reloads
                 raise CommandError(p.ErrorCode.RATE_LIMITED, "too many messages; wait a few seconds")
             conversation, message = service.post_visitor_message(
                 self._visitor(), command.text, command.id, self.ws

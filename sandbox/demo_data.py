@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final, Protocol
 
 from agent_app import protocol as p
 
@@ -245,3 +246,60 @@ def canned_reply(persona: Persona, message: p.Message, replies_so_far: int) -> s
         return "That would be great, I'll pick a slot."
     generic = ("Thanks, that helps!", "Makes sense. What would the next step be?", "Great, thank you!")
     return generic[replies_so_far % len(generic)]
+
+
+# Saved replies of the demo team: the team's (owner None; the manager edits them) and one per SDR.
+TEAM_REPLIES: Final[tuple[tuple[str, str, str], ...]] = (
+    ("greet", "Greeting",
+     "Hi {visitor_first_name}, thanks for reaching out! I'm {my_first_name} from the sales team. "
+     "What brings you to Example SaaS today?"),
+    ("book", "Book a call",
+     "Happy to walk you and the {company} team through it on a short call, {visitor_first_name}. "
+     "{calendar_link}"),
+    ("pricing", "Pricing",
+     "Plans start at $49 per seat per month, billed annually; volume pricing starts at 50 seats. "
+     "I can put together a quote for {company}."),
+    ("salesforce", "Salesforce integration",
+     "Yes: we integrate natively with Salesforce. Leads, contacts and activities sync both ways within a "
+     "minute, and your reps keep working in Salesforce."),
+)  # fmt: skip
+
+
+def personal_reply(member: DemoAgent) -> tuple[str, str, str]:
+    """(shortcut, title, text) of an SDR's own intro."""
+    first = member.name.split()[0]
+    return (
+        "intro",
+        "My intro",
+        f"Hi {{visitor_first_name}}, {first} here: I look after our {member.territory} customers. "
+        "How can I help?",
+    )
+
+
+class _ReplyStorage(Protocol):
+    def agent_by_email(self, email: str) -> Any: ...
+    def count_saved_replies(self, owner_id: str | None) -> int: ...
+    def save_saved_reply(self, reply: p.SavedReply) -> None: ...
+    def commit_now(self) -> None: ...
+
+
+def seed_saved_replies(storage: _ReplyStorage, now: float) -> int:
+    """Adds the demo's saved replies where an owner has none yet (a demo file from before saved replies
+    gets them too); returns how many were added. Runs before any client connects: no events needed."""
+    added: list[p.SavedReply] = []
+    if not storage.count_saved_replies(None):
+        for shortcut, title, text in TEAM_REPLIES:
+            added.append(p.SavedReply(id=uuid.uuid4().hex, shortcut=shortcut, title=title, text=text,
+                                      owner_id=None, updated_at=now))  # fmt: skip
+    for member in TEAM:
+        record = storage.agent_by_email(member.email)
+        if member.role != "sdr" or record is None or storage.count_saved_replies(record.agent.id):
+            continue
+        shortcut, title, text = personal_reply(member)
+        added.append(p.SavedReply(id=uuid.uuid4().hex, shortcut=shortcut, title=title, text=text,
+                                  owner_id=record.agent.id, updated_at=now))  # fmt: skip
+    for reply in added:
+        storage.save_saved_reply(reply)
+    if added:
+        storage.commit_now()
+    return len(added)

@@ -123,6 +123,7 @@ class DemoWorkspace:
     territories_csv: Path = TERRITORIES_CSV
     agents: dict[str, str] = field(default_factory=dict)
     seeded: int = 0  # past conversations created by this start (0 when they existed already)
+    fresh: bool = False  # the demo SDR was created by this start (later starts keep their chosen presence)
     server: Any = None  # chat_server.app.ChatServer
     pool: VisitorPool | None = None
 
@@ -137,10 +138,14 @@ async def provision_team(server: Any) -> list[str]:
     """Adds the demo team where missing (idempotent); returns the emails added."""
     added = []
     for member in TEAM:
-        if server.storage.agent_by_email(member.email) is None:
+        known = server.storage.agent_by_email(member.email)
+        if known is None:
             fields = (member.email, member.name, DEMO_PASSWORD, member.territory, member.role)
-            await asyncio.to_thread(server.admin.add_agent, *fields)  # scrypt: off the loop
+            add = functools.partial(server.admin.add_agent, *fields, timezone=member.timezone)
+            await asyncio.to_thread(add)  # scrypt: off the loop
             added.append(member.email)
+        elif not known.agent.timezone:  # a demo file from before agents had a time zone
+            server.admin.set_timezone(member.email, member.timezone)
     return added
 
 
@@ -207,9 +212,12 @@ async def _seed_one(url: str, past: demo.PastConversation, sdr: AgentLink, boss:
 async def demo_workspace(
     data_dir: Path, *, first_visitor_after: float = 8.0, visitor_interval: tuple[float, float] = (25.0, 60.0),
     seed: int | None = None, speed: float = 1.0, max_visitors: int = 6, visitors: bool = True,
+    server_options: dict[str, Any] | None = None,
 ) -> AsyncIterator[DemoWorkspace]:  # fmt: skip
     """Starts everything (see the module docstring); a second start on the same ``data_dir`` reuses the
-    team and the seeded conversations. Everything is cancelled and closed on exit."""
+    team and the seeded conversations. Everything is cancelled and closed on exit. ``visitors=False``
+    starts no simulated visitors; ``server_options`` are chat_server Config fields (e.g. a playbook with
+    a shorter SLA clock for the journey tests)."""
     from chat_server.app import run_server  # the server is optional for the rest of the sandbox
     from chat_server.config import Config
 
@@ -223,10 +231,15 @@ async def demo_workspace(
             settings["enrichment_url"] = datafox_url
             if "enrichment_key" in known:
                 settings["enrichment_key"] = "sk_demo_clearbit"
+        settings |= server_options or {}
         server = await stack.enter_async_context(run_server(Config(**settings), clock))
         ws = DemoWorkspace(data_dir, chat_url=server.url, http_url=server_origin(server.url), server=server)
         ws.agents = {m.email: DEMO_PASSWORD for m in TEAM}
-        await provision_team(server)
+        ws.fresh = ws.demo_email in await provision_team(server)
+        replies_marker = data_dir / "demo-saved-replies"  # seeded once: what the team deletes stays deleted
+        if not replies_marker.exists():
+            demo.seed_saved_replies(server.storage, time.time())
+            replies_marker.write_text("seeded\n")
         marker = data_dir / SEED_MARKER
         if not marker.exists():
             if not server.storage.committed().conversations(0.0):

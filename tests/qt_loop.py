@@ -10,10 +10,34 @@ import qasync
 from PySide6.QtWidgets import QApplication
 
 
+class QtTestLoop(qasync.QEventLoop):
+    """qasync's loop, fixed for ``run_until_complete``: after its loop stops, qasync processes Qt events
+    once more, with no running loop set, so an asyncio callback run then (e.g. the in-process chat
+    server finishing a connection the client just closed) dies with "RuntimeError: no running event
+    loop" -- an exception nobody retrieves. Here the loop stays set as running for that last pass."""
+
+    _completing = False
+
+    def run_forever(self) -> None:
+        try:
+            super().run_forever()
+        finally:
+            if self._completing:
+                asyncio.events._set_running_loop(self)
+
+    def run_until_complete[T](self, future: Awaitable[T]) -> T:  # type: ignore[override]
+        self._completing = True
+        try:
+            return super().run_until_complete(future)  # type: ignore[no-any-return]
+        finally:
+            self._completing = False
+            asyncio.events._set_running_loop(None)
+
+
 @pytest.fixture
 def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     """A qasync loop on the test QApplication; tests drive it with ``run(loop, coro)``."""
-    ev = qasync.QEventLoop(qapp)
+    ev = QtTestLoop(qapp)
     asyncio.set_event_loop(ev)
     yield ev
     tasks = [t for t in asyncio.all_tasks(ev) if not t.done()]

@@ -20,6 +20,7 @@ class StoreBridge(QObject):
         agent_changed(Agent): presence or profile of a teammate (or me) changed.
         meeting_booked(Meeting), sla_event(str, bool, float): conversation id, breached?, due time.
         participant_added(ParticipantAdded), typing_changed(TypingFrame).
+        saved_replies_changed: my or the team's saved replies were loaded, added, edited or deleted.
     """
 
     reset = Signal()
@@ -32,6 +33,7 @@ class StoreBridge(QObject):
     sla_event = Signal(str, bool, float)
     participant_added = Signal(object)
     typing_changed = Signal(object)
+    saved_replies_changed = Signal()
 
     def __init__(self, store: Store, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -68,3 +70,6 @@ class StoreBridge(QObject):
 
     def on_typing_changed(self, frame: p.TypingFrame) -> None:
         self.typing_changed.emit(frame)
+
+    def on_saved_replies_changed(self) -> None:
+        self.saved_replies_changed.emit()

@@ -69,9 +69,12 @@ class TaskRunner(QObject):
             if t.cancelled():
                 return
             exc = t.exception()
-            if exc is None:
-                if on_success is not None:
+            if exc is None and on_success is not None:
+                try:
                     on_success(t.result())
+                except Exception as handler_exc:  # a bug in the result handler: same one place as failures
+                    exc = handler_exc
+            if exc is None:
                 return
             if not isinstance(exc, Exception):
                 raise exc

@@ -37,7 +37,7 @@ from agent_app.integrations.errors import (
     ValidationFailed,
 )
 from agent_app.integrations.escaping import soql_like, soql_quote, sosl_escape
-from agent_app.integrations.lookup import EnrichmentService, VisitorInsight, VisitorLookup
+from agent_app.integrations.lookup import EnrichmentService, VisitorInsight, VisitorLookup, other_duplicates
 from agent_app.integrations.secret_store import SecretStore
 from agent_app.integrations.sf_auth import OAuthConfig, SalesforceAuth, Session
 from agent_app.integrations.sf_client import ApiUsage, RetryPolicy, SalesforceClient
@@ -87,6 +87,7 @@ __all__ = [
     "build_integrations",
     "integration_settings_from",
     "normalize_domain",
+    "other_duplicates",
     "soql_like",
     "soql_quote",
     "sosl_escape",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,6 @@ from agent_app.integrations.lookup import EnrichmentService, VisitorLookup
 from agent_app.integrations.secret_store import SecretStore
 from agent_app.integrations.sf_auth import OAuthConfig, SalesforceAuth
 from agent_app.integrations.sf_client import DEFAULT_API_VERSION, SalesforceClient
-from agent_app.territory import TerritoryError, TerritoryTable
 
 if TYPE_CHECKING:
     from agent_app.settings import Settings
@@ -38,7 +37,6 @@ class IntegrationSettings:
     enrichment_provider: str = "clearbit"  # "clearbit" | "datafox" | "none"
     enrichment_base_url: str = ""  # empty = the vendor's public URL
     enrichment_client_id: str = ""  # DataFox only
-    territory_csv: str = ""
     activity_log_path: str = ""
 
 
@@ -50,10 +48,8 @@ class Integrations:
     salesforce: SalesforceClient
     crm: CrmService
     enrichment: EnrichmentService | None
-    territory: TerritoryTable | None
     lookup: VisitorLookup
     activity_log: ActivityLog | None
-    territory_errors: list[str] = field(default_factory=list)  # a bad table is shown, not ignored
     http: httpx.AsyncClient | None = None  # the app's shared client (the panel fetches logos with it)
 
     def close(self) -> None:
@@ -99,30 +95,8 @@ def build_integrations(
     elif settings.enrichment_provider not in ("clearbit", "datafox", "none"):
         raise IntegrationError(f"Unknown enrichment provider '{settings.enrichment_provider}'")
     enrichment = EnrichmentService(provider) if provider else None
-    territory, territory_errors = _load_territory(settings.territory_csv)
-    return Integrations(
-        auth,
-        client,
-        crm,
-        enrichment,
-        territory,
-        VisitorLookup(crm, enrichment, territory),
-        log,
-        territory_errors,
-        http,
-    )
-
-
-def _load_territory(path: str) -> tuple[TerritoryTable | None, list[str]]:
-    """The table, or None with every problem ("line N: ...") so the panel can show them."""
-    if not path:
-        return None, []
-    try:
-        return TerritoryTable.load(path), []
-    except TerritoryError as exc:
-        return None, [f"{path}: {e}" for e in exc.errors]
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [f"cannot read the territory table {path}: {exc}"]
+    # No territory table here: the chat server's table decides the aligned SDR (Conversation.routing).
+    return Integrations(auth, client, crm, enrichment, VisitorLookup(crm, enrichment), log, http)
 
 
 def integration_settings_from(settings: Settings, data_dir: str | Path) -> IntegrationSettings:
@@ -138,6 +112,5 @@ def integration_settings_from(settings: Settings, data_dir: str | Path) -> Integ
         enrichment_provider=settings.get_str("enrichment_provider"),
         enrichment_base_url=settings.get_str("enrichment_base_url"),
         enrichment_client_id=settings.get_str("enrichment_client_id"),
-        territory_csv=settings.get_str("territory_csv_path"),
         activity_log_path=activity,
     )

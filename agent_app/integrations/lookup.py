@@ -1,9 +1,10 @@
-"""The panel's one call: from a visitor's email (and company) to CRM, duplicates, enrichment, territory."""
+"""The panel's one call: from a visitor's email (and company) to CRM records, duplicates and enrichment."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from agent_app.integrations.cache import LookupCache
 from agent_app.integrations.crm import CrmService, DuplicateReport, PersonMatch
@@ -14,7 +15,6 @@ from agent_app.integrations.enrichment import (
     normalize_domain,
 )
 from agent_app.integrations.errors import IntegrationError
-from agent_app.territory import Match, TerritoryTable
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,6 @@ class VisitorInsight:
     people: list[PersonMatch] | None
     duplicates: DuplicateReport | None
     company: LookupResult | None
-    territory: Match | None
     errors: dict[str, IntegrationError]
 
 
@@ -55,13 +54,8 @@ class EnrichmentService:
 class VisitorLookup:
     """Runs the CRM, duplicate and enrichment lookups concurrently. Cancel the awaiting task to abandon it."""
 
-    def __init__(
-        self,
-        crm: CrmService,
-        enrichment: EnrichmentService | None = None,
-        territory: TerritoryTable | None = None,
-    ) -> None:
-        self.crm, self.enrichment, self.territory = crm, enrichment, territory
+    def __init__(self, crm: CrmService, enrichment: EnrichmentService | None = None) -> None:
+        self.crm, self.enrichment = crm, enrichment
 
     async def run(self, email: str, company: str | None = None) -> VisitorInsight:
         """Look the visitor up everywhere at once; IntegrationErrors are collected, not raised."""
@@ -83,9 +77,18 @@ class VisitorLookup:
             guarded("duplicates", self.crm.check_duplicates(email=email, company=company, domain=domain)),
             guarded("company", self.enrichment.lookup(email) if self.enrichment and domain else none()),
         )
-        match = None
-        if self.territory is not None:
-            profile = company_result.profile if company_result else None
-            if profile is not None:
-                match = self.territory.align(profile.hq_country, profile.hq_region, profile.employees)
-        return VisitorInsight(email, domain, people, dups, company_result, match, errors)
+        return VisitorInsight(email, domain, people, dups, company_result, errors)
+
+
+def other_duplicates(report: DuplicateReport | None, known: Iterable[str]) -> DuplicateReport | None:
+    """The one rule that keeps the panel's two Salesforce lists from contradicting each other.
+
+    ``known`` are the record ids already shown as *this visitor's* records (the Lead/Contact with their
+    email, their company's Accounts, the lead linked to the chat): those are matches, not "possible
+    duplicates" of the visitor, so they are left out here and a colleague's ownership is flagged on the
+    record itself. What remains are the other records that might be the same person or company.
+    """
+    if report is None:
+        return None
+    ids = set(known)
+    return replace(report, hits=[h for h in report.hits if h.record_id not in ids])

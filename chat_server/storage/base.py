@@ -7,6 +7,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from agent_app.protocol import Agent, Conversation, Message, Visitor
 
 
@@ -14,6 +16,19 @@ from agent_app.protocol import Agent, Conversation, Message, Visitor
 class AgentRecord:
     agent: Agent
     password_hash: str
+
+
+class VisitorFacts(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What agents reported from the CRM about a visitor (``update_visitor``): kept on the server only,
+    with where it came from, so territory alignment can rank it and say so (``Routing.basis``)."""
+
+    source: str = ""  # e.g. "Salesforce lead"; "" = typed in by the agent
+    country: str = ""
+    region: str = ""
+    team_size: int | None = None
+    company: str = ""
+    by_id: str = ""
+    at: float = 0.0
 
 
 class CommittedView(Protocol):
@@ -74,6 +89,16 @@ class Storage(Protocol):
 
     def revoke_agent_tokens(self, agent_id: str, at: float) -> int: ...
 
+    def token_last_used(self, token_hash: str) -> float | None:
+        """When a valid token was last used (or made); None when revoked or unknown."""
+        ...
+
+    def touch_token(self, token_hash: str, at: float) -> None: ...
+
+    def expire_idle_tokens(self, idle_before: float, at: float) -> int: ...
+
+    def delete_anonymous_visitors(self, seen_before: float, keep: set[str], limit: int = 10_000) -> int: ...
+
     # visitors, conversations, messages
     def add_visitor(self, visitor: Visitor, token_hash: str) -> None: ...
 
@@ -82,6 +107,10 @@ class Storage(Protocol):
     def get_visitor(self, visitor_id: str) -> Visitor | None: ...
 
     def save_visitor(self, visitor: Visitor) -> None: ...
+
+    def visitor_facts(self, visitor_id: str) -> VisitorFacts | None: ...
+
+    def save_visitor_facts(self, visitor_id: str, facts: VisitorFacts) -> None: ...
 
     def add_conversation(self, conversation: Conversation) -> None: ...
 

@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS conversations (
     closed_at REAL,
     data BLOB NOT NULL
 );
+-- What agents reported from the CRM about a visitor (update_visitor): server-side only, never sent to
+-- the visitor; territory alignment ranks it above enrichment and the visitor's own answers.
+CREATE TABLE IF NOT EXISTS visitor_facts (
+    visitor_id TEXT PRIMARY KEY REFERENCES visitors(id),
+    data BLOB NOT NULL
+);
 CREATE INDEX IF NOT EXISTS conversations_visitor ON conversations(visitor_id, created_at);
 CREATE INDEX IF NOT EXISTS conversations_status ON conversations(status, closed_at);
 CREATE TABLE IF NOT EXISTS messages (

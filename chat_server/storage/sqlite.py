@@ -6,20 +6,23 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 import msgspec
 
 from agent_app.protocol import Agent, Conversation, Message, Visitor
 from chat_server.security import new_id
-from chat_server.storage.base import AgentRecord
+from chat_server.storage.base import AgentRecord, VisitorFacts
 from chat_server.storage.meetings_sql import MeetingsSql, ensure_schema
 from chat_server.storage.reads import Reads
+from chat_server.storage.replies_sql import RepliesSql, ensure_replies_schema
 from chat_server.storage.schema import SCHEMA, connect
+from chat_server.storage.security_sql import SecuritySql, ensure_security_schema
 
 log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
+_facts = msgspec.json.Decoder(VisitorFacts)
 
 
 @dataclass
@@ -31,11 +34,13 @@ class _Frame:
     callbacks: list[Callable[[], None]] = field(default_factory=list)
 
 
-class SqliteStorage(MeetingsSql, Reads):
+class SqliteStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
     def __init__(self, path: str, commit_delay: float = 0.0) -> None:
         self._w = connect(path)
         self._w.executescript(SCHEMA)
         ensure_schema(self._w)  # meetings and calendar settings
+        ensure_replies_schema(self._w)
+        ensure_security_schema(self._w)  # tokens.last_used_at
         super().__init__(self._w)
         self._view = Reads(connect(path, readonly=True))
         self._commit_delay = commit_delay
@@ -44,6 +49,9 @@ class SqliteStorage(MeetingsSql, Reads):
         self._callbacks: list[Callable[[], None]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._scheduled = False
+        self._scheduled_commit: asyncio.Handle | None = None  # cancelled by close()
+        self._open = False  # a transaction was begun for the current batch
+        self._lost: Exception | None = None  # ... and SQLite rolled it back: the batch fails
         self._next_seq: dict[str, int] = {}  # next seq to allocate (includes uncommitted)
         self._heads: dict[str, int] = dict(
             self._w.execute("SELECT agent_id, max(seq) FROM events GROUP BY 1")
@@ -59,10 +67,16 @@ class SqliteStorage(MeetingsSql, Reads):
 
     def _begin(self) -> None:
         if not self._w.in_transaction:
+            # The batch's transaction vanished (SQLite rolled it back) and something writes again before
+            # the group commit: that starts a new transaction, but the batch is lost all the same.
+            self._transaction_lost(None)
             self._w.execute("BEGIN")
+            self._open = True
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
+        if self._lost is not None and not self._stack:
+            self._group_commit()  # settle a lost batch first: a new command must not inherit its failure
         self._begin()
         self._n += 1
         frame = _Frame(f"sp{self._n}")
@@ -70,14 +84,18 @@ class SqliteStorage(MeetingsSql, Reads):
         self._stack.append(frame)
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             self._stack.pop()
-            self._w.execute(f"ROLLBACK TO {frame.name}")
-            self._w.execute(f"RELEASE {frame.name}")
             for agent_id, seq in frame.seqs.items():
                 self._next_seq[agent_id] = seq
+            if self._transaction_lost(exc):
+                raise
+            self._w.execute(f"ROLLBACK TO {frame.name}")
+            self._w.execute(f"RELEASE {frame.name}")
             raise
         self._stack.pop()
+        if self._transaction_lost(None):
+            raise sqlite3.OperationalError("the transaction was rolled back; the batch is lost")
         self._w.execute(f"RELEASE {frame.name}")
         if self._stack:
             parent = self._stack[-1]
@@ -86,6 +104,21 @@ class SqliteStorage(MeetingsSql, Reads):
             parent.callbacks.extend(frame.callbacks)
         else:
             self._callbacks.extend(frame.callbacks)
+
+    def _transaction_lost(self, exc: BaseException | None) -> bool:
+        """True when SQLite rolled back the whole transaction under us (RAISE(ROLLBACK), SQLITE_FULL,
+        SQLITE_IOERR, ...): not just this savepoint but every command of the batch that already released
+        its own is gone. ``ROLLBACK TO`` would fail ("no such savepoint"), and a COMMIT would commit nothing
+        while the batch's acks and events went out. The batch is marked lost: ``_group_commit`` fails all
+        its waiters and drops its deliveries."""
+        if self._lost is None and self._open and not self._w.in_transaction:
+            self._lost = exc if isinstance(exc, Exception) else sqlite3.OperationalError("transaction lost")
+            log.error("SQLite rolled back the open transaction (%s); its batch fails", self._lost)
+            if not self._scheduled:  # fail the batch's waiters now, even if no one else commits
+                with suppress(RuntimeError):  # no running loop: the next savepoint or commit settles it
+                    asyncio.get_running_loop().call_soon(self._group_commit)
+                    self._scheduled = True
+        return self._lost is not None
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         (self._stack[-1].callbacks if self._stack else self._callbacks).append(callback)
@@ -97,31 +130,43 @@ class SqliteStorage(MeetingsSql, Reads):
         if not self._scheduled:
             self._scheduled = True
             if self._commit_delay > 0:
-                loop.call_later(self._commit_delay, self._group_commit)
+                self._scheduled_commit = loop.call_later(self._commit_delay, self._group_commit)
             else:
-                loop.call_soon(self._group_commit)
+                self._scheduled_commit = loop.call_soon(self._group_commit)
         return fut
 
     def commit_now(self) -> None:
-        """Synchronous commit (startup, admin calls); deliveries of the batch run now as well."""
-        self._group_commit()
+        """Synchronous commit (startup, admin calls); deliveries of the batch run now as well. Raises
+        sqlite3.Error when the batch was lost."""
+        error = self._group_commit()
+        if error is not None:
+            raise error
 
-    def _group_commit(self) -> None:
+    def _group_commit(self) -> Exception | None:
+        """Commits the batch, then runs its deliveries and resolves its waiters; or, when the batch is
+        lost, fails every waiter and drops every delivery (nothing is acked or sent that is not stored).
+        Returns the error of a lost batch."""
         self._scheduled = False
         waiters, self._waiters = self._waiters, []
         callbacks, self._callbacks = self._callbacks, []
-        try:
-            if self._w.in_transaction:
-                self._w.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.exception("commit failed; the batch is lost and its commands get errors")
+        self._transaction_lost(None)
+        error = self._lost
+        if error is None:
+            try:
+                if self._w.in_transaction:
+                    self._w.execute("COMMIT")
+            except sqlite3.Error as exc:
+                log.exception("commit failed; the batch is lost and its commands get errors")
+                error = exc
+        self._open, self._lost = False, None
+        if error is not None:
             if self._w.in_transaction:
                 self._w.execute("ROLLBACK")
-            self._next_seq.clear()
+            self._next_seq.clear()  # seqs handed out in the batch were never stored
             for fut in waiters:
                 if not fut.done():
-                    fut.set_exception(exc)
-            return
+                    fut.set_exception(error)
+            return error
         for agent_id, seq in self._next_seq.items():
             self._heads[agent_id] = seq - 1
         for callback in callbacks:
@@ -132,11 +177,14 @@ class SqliteStorage(MeetingsSql, Reads):
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
+        return None
 
     def committed(self) -> Reads:
         return self._view
 
     def close(self) -> None:
+        if self._scheduled_commit is not None:  # committed right here: it must not run on a closed database
+            self._scheduled_commit.cancel()
         self._group_commit()
         self._view.conn.close()
         self._w.close()
@@ -193,6 +241,18 @@ class SqliteStorage(MeetingsSql, Reads):
     def save_visitor(self, visitor: Visitor) -> None:
         self._begin()
         self._w.execute("UPDATE visitors SET data=? WHERE id=?", (_enc.encode(visitor), visitor.id))
+
+    def visitor_facts(self, visitor_id: str) -> VisitorFacts | None:
+        row = self._w.execute("SELECT data FROM visitor_facts WHERE visitor_id=?", (visitor_id,)).fetchone()
+        return _facts.decode(row[0]) if row else None
+
+    def save_visitor_facts(self, visitor_id: str, facts: VisitorFacts) -> None:
+        self._begin()
+        self._w.execute(
+            "INSERT INTO visitor_facts (visitor_id, data) VALUES (?, ?) "
+            "ON CONFLICT(visitor_id) DO UPDATE SET data=excluded.data",
+            (visitor_id, _enc.encode(facts)),
+        )
 
     def add_conversation(self, conversation: Conversation) -> None:
         self._begin()

@@ -291,10 +291,11 @@
         days.appendChild(dayBox);
       }
       var btn = el("button", "sdr-slot", timeFmt.format(start));
+      var abbr = zoneAbbr(start);
       btn.type = "button";
       btn.dataset.start = String(slot.start);
-      btn.setAttribute("aria-label", "Book " + day + " at " + timeFmt.format(start));
-      btn.title = "Book " + day + ", " + timeFmt.format(start);
+      btn.setAttribute("aria-label", "Book " + day + " at " + timeFmt.format(start) + (abbr ? " " + abbr : ""));
+      btn.title = "Book " + day + ", " + timeFmt.format(start) + (abbr ? " " + abbr : "");
       btn.addEventListener("click", function () { book(card, slot, box, btn, emailInput); });
       group.appendChild(btn);
     });
@@ -358,6 +359,16 @@
     });
   }
 
+  // "PST", "CET", or "GMT-3" where the browser knows no abbreviation: labels each time shown
+  function zoneAbbr(date) {
+    var name = "";
+    try {
+      var parts = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(date);
+      parts.forEach(function (p) { if (p.type === "timeZoneName") name = p.value; });
+    } catch (e) { /* old browser */ }
+    return name;
+  }
+
   function zoneLabel(date) {
     // "Times in your time zone: Central European Standard Time (Europe/Berlin)"
     var name = "";
@@ -380,6 +391,8 @@
       day = new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric" }).format(when);
       time = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" }).format(when) + " – " +
         new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" }).format(new Date(meeting.end * 1000));
+      var abbr = zoneAbbr(when);
+      if (abbr) time += " " + abbr; // "10:00 AM – 10:30 AM PST"
       zone = zoneLabel(when).replace("Times in your time zone: ", "");
     } catch (e) { day = when.toString(); time = ""; zone = ""; }
     box.appendChild(el("div", "sdr-booked-when", day));

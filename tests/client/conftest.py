@@ -117,10 +117,27 @@ class Client:
             await asyncio.wait_for(self.task, 10)
 
 
+_outboxes: list[Outbox] = []
+
+
+def outbox_at(path: Path) -> Outbox:
+    """An Outbox closed after the test (an unclosed SQLite connection fails the test under -W error)."""
+    outbox = Outbox(path)
+    _outboxes.append(outbox)
+    return outbox
+
+
+@pytest.fixture(autouse=True)
+def close_outboxes() -> Iterator[None]:
+    yield
+    while _outboxes:
+        _outboxes.pop().close()
+
+
 def new_client(url: str, tmp_path: Path, *, token: str = "", name: str = "outbox.sqlite3") -> Client:
     store, recorder, gate = Store(), Recorder(), Gate()
     store.add_listener(recorder)
-    outbox = Outbox(tmp_path / name)
+    outbox = outbox_at(tmp_path / name)
     session = make_session(url, store, outbox, gate, token=token)
     return Client(session, store, outbox, gate, recorder)
 

@@ -22,6 +22,15 @@ def saved_seq(path: Path) -> int:
         db.close()
 
 
+def load_into(path: Path, store: Store) -> None:
+    """What the next start of the app does: open the cache, load it, close it."""
+    cache = ClientCache(path)
+    try:
+        cache.load_into(store)
+    finally:
+        cache.close()
+
+
 def test_reload_shows_queue_transcripts_and_unread(tmp_path: Path) -> None:
     store = Store(me=ME, epoch="e1")
     cache = ClientCache(tmp_path / "c.sqlite3")
@@ -48,7 +57,7 @@ def test_reload_shows_queue_transcripts_and_unread(tmp_path: Path) -> None:
     cache.close()  # flushes
 
     fresh = Store()
-    ClientCache(tmp_path / "c.sqlite3").load_into(fresh)
+    load_into(tmp_path / "c.sqlite3", fresh)
     assert (fresh.epoch, fresh.seq) == ("e1", 3)
     assert fresh.me is not None and fresh.me.id == "me"
     assert list(fresh.conversations) == ["c1"]
@@ -83,7 +92,7 @@ def test_keeps_only_the_newest_messages_and_forgets_revoked(tmp_path: Path) -> N
     store.apply_event_frame(frame(20, p.ConversationRevoked(conversation_id="c2")))
     cache.flush()
     fresh = Store()
-    ClientCache(tmp_path / "c.sqlite3").load_into(fresh)
+    load_into(tmp_path / "c.sqlite3", fresh)
     assert [i.message.text for i in fresh.transcripts["c1"]] == ["7", "8", "9", "10", "11"]
     assert set(fresh.conversations) == {"c1"}
     cache.close()
@@ -98,5 +107,5 @@ def test_a_snapshot_rewrites_the_cache(tmp_path: Path) -> None:
     store.apply_snapshot(p.Snapshot(epoch="e2", seq=7, agents=[ME], conversations=[conv()], messages=[]))
     cache.close()
     fresh = Store()
-    ClientCache(tmp_path / "c.sqlite3").load_into(fresh)
+    load_into(tmp_path / "c.sqlite3", fresh)
     assert set(fresh.conversations) == {"c1"} and (fresh.epoch, fresh.seq) == ("e2", 7)

@@ -12,10 +12,9 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from agent_app import protocol as p
 from agent_app.backoff import Backoff
-from agent_app.outbox import Outbox
 from agent_app.session import ConnectionState, Session
 from agent_app.store import Store
-from tests.client.conftest import until
+from tests.client.conftest import outbox_at, until
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -62,7 +61,7 @@ async def attempts_within(url: str, tmp_path: Path, window: float) -> tuple[int,
     fake = FakeTime(window)
     backoff = Backoff(base=1.0, cap=30.0, rand=lambda: 1.0, sleep=fake.sleep)
     session = Session(
-        url, Store(), Outbox(tmp_path / "o.sqlite3"), token="t", backoff=backoff, clock=fake.clock
+        url, Store(), outbox_at(tmp_path / "o.sqlite3"), token="t", backoff=backoff, clock=fake.clock
     )
     details: list[str] = []
     session.add_state_listener(lambda state, detail: details.append(detail))
@@ -110,7 +109,7 @@ async def test_backoff_resets_after_a_connection_that_lived(tmp_path: Path) -> N
     backoff = Backoff(base=1.0, cap=30.0, rand=lambda: 1.0, sleep=sleep)
     async with raw_server(lived) as url:
         session = Session(
-            url, Store(), Outbox(tmp_path / "o.sqlite3"), token="t", backoff=backoff, clock=fake.clock
+            url, Store(), outbox_at(tmp_path / "o.sqlite3"), token="t", backoff=backoff, clock=fake.clock
         )
         session.add_state_listener(on_state)
         task = asyncio.create_task(session.run())
@@ -131,7 +130,7 @@ async def test_final_close_codes_stop_without_retry(code: p.CloseCode, tmp_path:
     async with raw_server(refuse) as url:
         fake = FakeTime(window=1e9)
         backoff = Backoff(base=1.0, cap=30.0, sleep=fake.sleep)
-        session = Session(url, Store(), Outbox(tmp_path / "o.sqlite3"), token="t", backoff=backoff)
+        session = Session(url, Store(), outbox_at(tmp_path / "o.sqlite3"), token="t", backoff=backoff)
         await asyncio.wait_for(session.run(), 10)
     assert session.state is ConnectionState.SIGNED_OUT
     assert session.attempts == 1 and fake.now == 0.0
@@ -161,7 +160,7 @@ async def test_typing_is_throttled_and_signed_in_elsewhere_stops(tmp_path: Path)
 
     now = [0.0]
     async with raw_server(record) as url:
-        session = Session(url, Store(), Outbox(tmp_path / "o.sqlite3"), token="t", clock=lambda: now[0])
+        session = Session(url, Store(), outbox_at(tmp_path / "o.sqlite3"), token="t", clock=lambda: now[0])
         task = asyncio.create_task(session.run())
         await until(lambda: session.state is ConnectionState.ONLINE, what="ONLINE")
         for t in (0.0, 0.5, 1.0, 2.9):  # one "typing" per 3 s while it goes on

@@ -173,7 +173,9 @@ async def test_outbox_and_cache_survive_a_restart(server: Any, tmp_path: Path, s
         await visitor.say("hello??")  # happened while the app was closed
 
         store = Store()
-        ClientCache(tmp_path / "cache.sqlite3").load_into(store)
+        restart_cache = ClientCache(tmp_path / "cache.sqlite3")
+        restart_cache.load_into(store)
+        restart_cache.close()
         recorder = Recorder()
         store.add_listener(recorder)
         outbox = Outbox(tmp_path / "outbox.sqlite3")

@@ -67,7 +67,6 @@ def test_schema_is_complete_and_described() -> None:
     assert {
         "server_url",
         "salesforce_cql_field",
-        "territory_csv_path",
         "enrichment_provider",
     } <= names
     assert all(s.description and isinstance(s.default, s.type) for s in SCHEMA)

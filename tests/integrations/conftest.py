@@ -93,7 +93,9 @@ def client(auth: SalesforceAuth, http: httpx.AsyncClient, sleeps: Sleeps) -> Sal
 
 
 @pytest.fixture
-def crm(client: SalesforceClient, tmp_path: Any) -> CrmService:
+def crm(client: SalesforceClient, tmp_path: Any) -> Iterator[CrmService]:
     from agent_app.integrations import ActivityLog
 
-    return CrmService(client, activity_log=ActivityLog(tmp_path / "activity.sqlite3"))
+    log = ActivityLog(tmp_path / "activity.sqlite3")
+    yield CrmService(client, activity_log=log)
+    log.close()

@@ -18,7 +18,6 @@ from agent_app.integrations import (
     VisitorLookup,
     normalize_domain,
 )
-from agent_app.territory import TerritoryTable
 from sandbox.enrichment import DEFAULT_CLEARBIT_KEY, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeEnrichment
 
 from .conftest import Sleeps
@@ -183,18 +182,9 @@ async def test_cache_exception_not_cached() -> None:
 async def test_visitor_lookup_end_to_end(
     crm: CrmService, http: httpx.AsyncClient, enrich: FakeEnrichment, sleeps: Sleeps
 ) -> None:
-    lookup = VisitorLookup(
-        crm,
-        EnrichmentService(clearbit(http, enrich, sleeps)),
-        TerritoryTable.load("sandbox/data/territories.csv"),
-    )
+    lookup = VisitorLookup(crm, EnrichmentService(clearbit(http, enrich, sleeps)))
     insight = await lookup.run("peter.gibbons@initech.com", "Initech")
     assert not insight.errors and insight.domain == "initech.com"
     assert insight.people and insight.people[0].owner_name == "Sam Chen"
     assert insight.duplicates and insight.duplicates.owned_by_others
     assert insight.company and isinstance(insight.company, LookupResult) and insight.company.profile
-    assert (
-        insight.territory
-        and insight.territory.rule == "us-central"
-        and insight.territory.sdr_email == "alex@demo.sdr"
-    )

@@ -86,3 +86,48 @@ def test_integrations_import_without_qt() -> None:
 
     code = "import sys, agent_app.integrations, agent_app.territory; assert 'PySide6' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_client_only_words_the_servers_alignment() -> None:
+    """agent_app.alignment reads Conversation.routing (the server's table); it never matches territories."""
+    from agent_app import protocol as p
+    from agent_app.alignment import alignment
+
+    sam = p.Agent(id="s", name="Sam Chen", email="sam@demo.sdr", territory="US-East")
+    boss = p.Agent(id="b", name="Casey", email="casey@demo.sdr", territory="CA", role=p.Role.MANAGER)
+    agents = {a.id: a for a in (sam, boss)}
+    visitor = p.Visitor(id="v", country="US", region="CA")  # Casey's "territory": irrelevant here
+    fresh = alignment(p.Conversation(id="c", visitor=visitor), agents, "me")
+    assert (fresh.agent_id, fresh.known, fresh.headline()) == (
+        "",
+        False,
+        "No aligned SDR is known for this visitor yet",
+    )
+    routing = p.Routing(aligned_agent_id="s", rule="us-east", line=7, basis="Salesforce lead")
+    a = alignment(p.Conversation(id="c", visitor=visitor, routing=routing), agents, "me")
+    assert (a.agent, a.mine, a.headline()) == (sam, False, "Sam Chen owns this territory")
+    assert a.provenance == "rule 'us-east', line 7, from Salesforce lead"
+    assert alignment(p.Conversation(id="c", visitor=visitor, routing=routing), agents, "s").headline() == (
+        "You own this territory"
+    )
+    nobody = p.Routing(aligned_agent_id=None, rule="fallback", line=14)
+    n = alignment(p.Conversation(id="c", visitor=visitor, routing=nobody), agents, "me")
+    assert (n.agent, n.known, n.headline(), n.provenance) == (
+        None,
+        True,
+        "No aligned SDR is known for this visitor",
+        "rule 'fallback', line 14",
+    )
+
+
+def test_possible_duplicates_never_repeat_the_visitors_own_records() -> None:
+    from agent_app.integrations import DuplicateHit, DuplicateReport, other_duplicates
+
+    def hit(record_id: str) -> DuplicateHit:
+        return DuplicateHit("Lead", record_id, record_id, ("same email",), 100.0, "u", "U", "", False)
+
+    report = DuplicateReport([hit("own-lead"), hit("other"), hit("own-account")])
+    left = other_duplicates(report, ["own-lead", "own-account"])
+    assert left is not None and [h.record_id for h in left.hits] == ["other"]
+    assert [h.record_id for h in report.hits] == ["own-lead", "other", "own-account"]  # not mutated
+    assert other_duplicates(None, ["x"]) is None

@@ -29,7 +29,6 @@ from ui.tasks import TaskRunner
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[2]
-TERRITORIES = ROOT / "sandbox" / "data" / "territories.csv"
 ALEX = p.Agent(id="a-alex", name="Alex Rivera", email="alex@demo.sdr", territory="US-West")
 TEAM = [
     ALEX,
@@ -98,7 +97,6 @@ def make_integrations(
     secrets: SecretStore,
     tmp_path: Path,
     *,
-    territory: Path = TERRITORIES,
     sign_in: bool = True,
 ) -> Integrations:
     secrets.set(ENRICHMENT_KEY_SECRET, DEFAULT_CLEARBIT_KEY)
@@ -107,7 +105,6 @@ def make_integrations(
         salesforce_client_id="PanelTest",
         enrichment_provider="clearbit",
         enrichment_base_url=enrich.base_url,
-        territory_csv=str(territory),
         activity_log_path=str(tmp_path / "activity.sqlite3"),
     )
     it = build_integrations(settings, http, secrets)
@@ -135,10 +132,17 @@ def integrations(
 
 
 def visitor_conv(
-    cid: str, name: str = "", email: str = "", company: str = "", **visitor: Any
+    cid: str,
+    name: str = "",
+    email: str = "",
+    company: str = "",
+    routing: p.Routing | None = None,
+    **visitor: Any,
 ) -> p.Conversation:
     v = p.Visitor(id=f"v-{cid}", name=name, email=email, company=company, **visitor)
-    return p.Conversation(id=cid, visitor=v, created_at=1_700_000_000.0, updated_at=1_700_000_000.0)
+    return p.Conversation(
+        id=cid, visitor=v, created_at=1_700_000_000.0, updated_at=1_700_000_000.0, routing=routing
+    )
 
 
 @pytest.fixture

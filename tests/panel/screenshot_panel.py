@@ -43,7 +43,6 @@ async def main() -> None:
                 salesforce_login_url=sf.base_url,
                 salesforce_client_id="Shot",
                 enrichment_base_url=en.base_url,
-                territory_csv=str(ROOT / "sandbox/data/territories.csv"),
                 activity_log_path=str(Path(tmp) / "a.sqlite3"),
             ),
             http,
@@ -87,7 +86,9 @@ async def main() -> None:
                 last_message_preview="Thanks, talk soon",
             )
         )
-        store.upsert_conversation(p.Conversation(id="c1", visitor=visitor, created_at=now))
+        # What the chat server's territory table decided (the panel only shows it).
+        routing = p.Routing(aligned_agent_id="a-alex", rule="us-west", line=4, basis="visitor answers")
+        store.upsert_conversation(p.Conversation(id="c1", visitor=visitor, created_at=now, routing=routing))
         panel = VisitorPanel(StoreBridge(store), it, TaskRunner(), Session(), None)
         panel.setStyleSheet(panel_stylesheet())
         panel.setWindowTitle("Visitor panel")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
@@ -21,7 +22,7 @@ from ui.bridge import StoreBridge
 from ui.tasks import TaskRunner
 from ui.visitor_panel import VisitorPanel
 from ui.visitor_panel.cards import RowsView
-from ui.visitor_panel.dialogs import CreateLeadDialog, DuplicatesDialog, HandoffDialog
+from ui.visitor_panel.dialogs import ChangeOwnerDialog, CreateLeadDialog, DuplicatesDialog
 
 from .conftest import FakeSession, make_integrations, run, visitor_conv, wait_until
 
@@ -72,18 +73,43 @@ def test_duplicate_persona_loading_then_data(
     assert any(t.startswith("Lead: Jane Doe") for t in titles(panel.records))
     assert any(t.startswith("Contact: Jane Doe") for t in titles(panel.records))
     assert any(t.startswith("Account: Acme Robotics") for t in titles(panel.records))
-    warnings = [r for r in panel.dup_list.rows.rows() if r.warning]
-    assert warnings and "owned by Sam Chen, talk to them before creating a lead" in warnings[0].warning
-    assert (
-        "same email" in warnings[0].detail
-        and "100%" in warnings[0].detail
-        and "Sam Chen" in warnings[0].detail
-    )
-    assert panel.dup_state.property("warning") is True
-    assert all(
-        r.url.startswith(integrations.salesforce.auth.config.login_url) or r.url
-        for r in panel.records.rows.rows()
-    )
+    lead = next(r for r in panel.records.rows.rows() if r.title.startswith("Lead: Jane Doe"))
+    assert lead.warning == "owned by Sam Chen, talk to them before creating a lead"
+    assert "Owner Sam Chen" in lead.detail
+    instance = run(loop, integrations.salesforce.session()).instance_url
+    assert all(r.url.startswith(instance) for r in panel.records.rows.rows())
+    assert panel.salesforce.title.text() == "Salesforce" and panel.sf_state.property("warning") is True
+    assert "owned by a colleague" in panel.sf_state.text()
+
+
+def test_duplicates_never_repeat_what_the_salesforce_card_shows(
+    qtbot: QtBot,
+    loop: asyncio.AbstractEventLoop,
+    store: Store,
+    bridge: StoreBridge,
+    integrations: Integrations,
+    runner: TaskRunner,
+    session: FakeSession,
+    tmp_path: Path,
+) -> None:
+    """Defect 9: a record on the Salesforce card (this visitor's own Lead/Contact, their Account) is never
+    also a "possible duplicate" of the visitor, and the duplicates headline counts exactly what is listed."""
+    store.upsert_conversation(visitor_conv("c1", "Peter Gibbons", "peter.gibbons@initech.com", "Initech"))
+    store.upsert_conversation(visitor_conv("c2", "Jane Doe", "jane.doe@acme-robotics.com", "Acme Robotics"))
+    panel = make_panel(qtbot, bridge, integrations, runner, session, tmp_path)
+    for cid in ("c1", "c2"):
+        panel.show_conversation(cid)
+        shown(loop, panel, cid)
+        own = {r.key for r in panel.records.rows.rows()}
+        dups = panel.dup_list.rows.rows()
+        assert own and not own & {r.key for r in dups}, (cid, titles(panel.records), titles(panel.dup_list))
+        text = panel.dup_state.text()
+        if dups:
+            colleagues = sum(1 for r in dups if r.warning)
+            assert text.startswith(f"{len(dups)} other possible duplicate"), text
+            assert (f"{colleagues} owned by a colleague" in text) == (colleagues > 0), text
+        else:
+            assert text == "No other possible duplicates.", text
 
 
 def test_models_pass_qtmodeltester(
@@ -197,11 +223,127 @@ def test_email_given_later_reruns_duplicate_check(
     assert titles(panel.visitor.pages)[0] == "Pricing (current)"
     shown(loop, panel, "c1")
     hits = panel.dup_list.rows.rows()
-    assert len(hits) >= 3 and any("Initech" in h.title for h in hits)
-    assert sum(1 for h in hits if h.warning) >= 2
+    assert titles(panel.records) == ["Lead: Peter Gibbons (Initech)", "Account: Initech, Inc."]
+    assert len(hits) >= 2 and all("Initech" in h.title for h in hits)
+    assert not {h.key for h in hits} & {r.key for r in panel.records.rows.rows()}
 
 
-def test_territory_me_not_me_and_bad_table(
+def aligned(agent_id: str | None, rule: str = "us-east", line: int = 6) -> p.Routing:
+    return p.Routing(aligned_agent_id=agent_id, rule=rule, line=line, basis="visitor answers")
+
+
+def test_territory_card_reads_the_servers_aligned_sdr(
+    qtbot: QtBot,
+    loop: asyncio.AbstractEventLoop,
+    store: Store,
+    bridge: StoreBridge,
+    integrations: Integrations,
+    runner: TaskRunner,
+    session: FakeSession,
+    tmp_path: Path,
+) -> None:
+    """Defect 1: the card says what the server's territory table decided (routing.aligned_agent_id, with
+    rule and line), never a second guess from a client-side table: this visitor is in CA (Alex's state by
+    the demo CSV), but the server aligned them to Sam (e.g. from their answers)."""
+    store.upsert_conversation(visitor_conv("ca", "A", country="US", region="CA", routing=aligned("a-sam")))
+    store.upsert_conversation(visitor_conv("mine", "B", routing=aligned("a-alex", "us-west", 4)))
+    store.upsert_conversation(visitor_conv("nobody", "C", routing=aligned(None, "fallback", 14)))
+    store.upsert_conversation(visitor_conv("new", "D", country="US", region="NY"))
+    panel = make_panel(qtbot, bridge, integrations, runner, session, tmp_path)
+    panel.show_conversation("ca")
+    assert panel.territory.text.text() == "Sam Chen owns this territory"
+    assert panel.territory.detail.text() == "rule 'us-east', line 6, from visitor answers"
+    assert panel.territory.text.property("mine") is False
+    panel.show_conversation("mine")
+    assert panel.territory.text.text() == "You own this territory"
+    assert panel.territory.detail.text() == "rule 'us-west', line 4, from visitor answers"
+    assert panel.territory.text.property("mine") is True
+    panel.show_conversation("nobody")
+    assert panel.territory.text.text() == "No aligned SDR is known for this visitor"
+    assert panel.territory.detail.text() == "rule 'fallback', line 14, from visitor answers"
+    panel.show_conversation("new")
+    assert panel.territory.text.text() == "No aligned SDR is known for this visitor yet"
+    # The server re-aligns when it learns more (CRM, enrichment): the card follows the conversation.
+    conv = store.conversations["new"]
+    routing = p.Routing(aligned_agent_id="a-jordan", rule="emea", line=10, basis="Salesforce lead")
+    store.upsert_conversation(msgspec.structs.replace(conv, routing=routing))
+    assert panel.territory.text.text() == "Jordan Patel owns this territory"
+    assert panel.territory.detail.text() == "rule 'emea', line 10, from Salesforce lead"
+    # ... and so does the owner-change dialog's preselection (Salesforce users are matched by email).
+    panel.show_conversation("ca")
+    panel.service.use_existing("ca", "00Q5e000000000YEAQ", "Lead")
+    panel._on_users_loaded(
+        "ca",
+        [
+            {"Id": "0055e0000000001AAA", "Name": "Alex Rivera", "Email": "alex@demo.sdr"},
+            {"Id": "0055e0000000002AAA", "Name": "Sam Chen", "Email": "sam@demo.sdr"},
+        ],
+    )
+    owner = panel.dialog
+    assert isinstance(owner, ChangeOwnerDialog) and owner.owner.currentText() == "Sam Chen (sam@demo.sdr)"
+
+
+def test_scroll_position_resets_when_another_chat_opens(
+    qtbot: QtBot,
+    store: Store,
+    bridge: StoreBridge,
+    runner: TaskRunner,
+    session: FakeSession,
+    tmp_path: Path,
+) -> None:
+    """Defect 9: scrolled down in one chat, the next chat's panel starts at the top (same chat: kept)."""
+    pages = [p.PageView(url=f"https://x.test/{i}", title=f"Page {i}") for i in range(12)]
+    store.upsert_conversation(visitor_conv("c1", "Ann", pages=pages))
+    store.upsert_conversation(visitor_conv("c2", "Bob", pages=pages))
+    panel = make_panel(qtbot, bridge, None, runner, session, tmp_path)
+    panel.resize(380, 300)
+    panel.show_conversation("c1")
+    bar = panel.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 300)
+    bar.setValue(bar.maximum())
+    store.upsert_conversation(msgspec.structs.replace(store.conversations["c1"], message_count=3))
+    assert bar.value() == bar.maximum()  # an update of the open chat keeps the place
+    panel.show_conversation("c2")
+    assert bar.value() == 0
+    bar.setValue(200)
+    panel.set_conversation(store.conversations["c1"])  # MainWindow's path
+    assert bar.value() == 0
+
+
+def test_change_owner_button_says_what_it_does_and_why_it_is_disabled(
+    qtbot: QtBot,
+    loop: asyncio.AbstractEventLoop,
+    store: Store,
+    bridge: StoreBridge,
+    integrations: Integrations,
+    runner: TaskRunner,
+    session: FakeSession,
+    tmp_path: Path,
+) -> None:
+    """Defect 9: the panel's button changes the Salesforce owner (it is named so), and it is disabled with a
+    tooltip saying why whenever no Salesforce connection and linked lead allow it."""
+    store.upsert_conversation(visitor_conv("lead", "Jane Doe", "jane.doe@acme-robotics.com", "Acme Robotics"))
+    store.upsert_conversation(visitor_conv("none", "Nobody", "someone@unknown-company-xyz.com"))
+    off = make_panel(qtbot, bridge, None, runner, session, tmp_path)
+    off.show_conversation("lead")
+    button = off.owner_button
+    assert button.text() == "Change Salesforce owner…"
+    assert not button.isEnabled() and "Salesforce is not configured" in button.toolTip()
+    panel = make_panel(qtbot, bridge, integrations, runner, session, tmp_path)
+    panel.show_conversation("none")
+    shown(loop, panel, "none")
+    button = panel.owner_button
+    assert not button.isEnabled() and "No Salesforce lead is linked" in button.toolTip()
+    panel.show_conversation("lead")
+    assert not button.isEnabled()  # not before the lookup said which lead this is
+    shown(loop, panel, "lead")
+    assert button.isEnabled()
+    assert button.toolTip() == "Make another Salesforce user the owner of Lead Jane Doe"
+    panel.show_conversation("none")
+    assert not button.isEnabled() and "No Salesforce lead is linked" in button.toolTip()
+
+
+def test_change_owner_is_disabled_until_salesforce_is_connected(
     qtbot: QtBot,
     loop: asyncio.AbstractEventLoop,
     store: Store,
@@ -210,24 +352,93 @@ def test_territory_me_not_me_and_bad_table(
     enrich: FakeEnrichment,
     http: object,
     secrets: object,
+    runner: TaskRunner,
+    session: FakeSession,
+    tmp_path: Path,
+) -> None:
+    it = make_integrations(loop, sf, enrich, http, secrets, tmp_path, sign_in=False)  # type: ignore[arg-type]
+    try:
+        store.upsert_conversation(
+            visitor_conv("lead", "Jane Doe", "jane.doe@acme-robotics.com", "Acme Robotics")
+        )
+        panel = make_panel(qtbot, bridge, it, runner, session, tmp_path)
+        panel.service.use_existing("lead", "00Q5e000000000YEAQ", "Lead", "Jane Doe")  # linked earlier
+        panel.show_conversation("lead")
+        shown(loop, panel, "lead")
+        button = panel.owner_button
+        assert not button.isEnabled()
+        assert button.toolTip() == "Connect Salesforce first (you are not signed in)."
+    finally:
+        it.close()
+
+
+def test_the_visitors_name_follows_the_lead(
+    qtbot: QtBot,
+    loop: asyncio.AbstractEventLoop,
+    store: Store,
+    bridge: StoreBridge,
+    sf: FakeSalesforce,
     integrations: Integrations,
     runner: TaskRunner,
     session: FakeSession,
     tmp_path: Path,
 ) -> None:
-    store.upsert_conversation(visitor_conv("west", "A", country="US", region="CA"))
-    store.upsert_conversation(visitor_conv("east", "B", country="US", region="NY"))
+    """Defect 9: creating (or matching) a lead reports the CRM's name, email and company to the chat server
+    (UpdateVisitor), which stores them and broadcasts: "Visitor from Globex" becomes "Dana Lopez"."""
+    store.upsert_conversation(visitor_conv("c1", company="Globex"))
     panel = make_panel(qtbot, bridge, integrations, runner, session, tmp_path)
-    panel.show_conversation("west")
-    assert panel.territory.text.text() == "You own this territory"
-    panel.show_conversation("east")
-    assert panel.territory.text.text() == "Aligned SDR: Sam Chen (US-East) — add them or hand off"
-    bad = tmp_path / "bad.csv"
-    bad.write_text("rule,country,region,segment,sdr_email,pool\nok,US,*,*,alex@demo.sdr,\nx,US,*,huge,,\n")
-    it2 = make_integrations(loop, sf, enrich, http, secrets, tmp_path, territory=bad, sign_in=False)  # type: ignore[arg-type]
-    other = make_panel(qtbot, bridge, it2, runner, session, tmp_path)
-    other.show_conversation("east")
-    assert "problems" in other.territory.text.text() and "line 3" in other.territory.detail.text()
+    panel.show_conversation("c1")
+    assert panel.visitor.name.text() == "Visitor from Globex"
+    shown(loop, panel, "c1")
+    panel.create_button.click()
+    dialog = panel.dialog
+    assert isinstance(dialog, CreateLeadDialog)
+    dialog.edits["FirstName"].setText("Dana")
+    dialog.edits["LastName"].setText("Lopez")
+    dialog.edits["Email"].setText("dana.lopez@globex.io")
+    created: list[str] = []
+    panel.lead_created.connect(lambda cid, lid: created.append(lid))
+    dialog.create_button.click()
+    run(loop, wait_until(lambda: created or isinstance(panel.dialog, DuplicatesDialog), what="lead"))
+    if isinstance(panel.dialog, DuplicatesDialog):
+        panel.dialog.save_anyway.click()
+    sent = lambda: any(isinstance(c, p.UpdateVisitor) for c in session.requests)  # noqa: E731
+    run(loop, wait_until(lambda: created and sent(), what="lead created and reported"))
+    assert panel.owner_button.isEnabled() and panel.owner_button.toolTip().endswith("Lead Dana Lopez")
+    update = next(c for c in session.requests if isinstance(c, p.UpdateVisitor))
+    assert (update.conversation_id, update.name, update.email, update.company) == (
+        "c1",
+        "Dana Lopez",
+        "dana.lopez@globex.io",
+        "Globex",
+    )
+    assert update.source == "Salesforce lead"
+
+
+def test_an_unnamed_visitor_takes_the_name_of_the_lead_their_email_matched(
+    qtbot: QtBot,
+    loop: asyncio.AbstractEventLoop,
+    store: Store,
+    bridge: StoreBridge,
+    integrations: Integrations,
+    runner: TaskRunner,
+    session: FakeSession,
+    tmp_path: Path,
+) -> None:
+    """Defect 9 (matching): the Lead found by email names an unnamed visitor, once; a name the visitor gave
+    is kept."""
+    store.upsert_conversation(visitor_conv("c2", email="jane.doe@acme-robotics.com"))
+    store.upsert_conversation(visitor_conv("c3", "JD", email="jane.doe@acme-robotics.com"))
+    panel = make_panel(qtbot, bridge, integrations, runner, session, tmp_path)
+    panel.show_conversation("c2")
+    shown(loop, panel, "c2")
+    updates = [c for c in session.requests if isinstance(c, p.UpdateVisitor)]
+    assert [(u.conversation_id, u.name, u.source) for u in updates] == [("c2", "Jane Doe", "Salesforce lead")]
+    panel.show_conversation("c3")
+    shown(loop, panel, "c3")
+    panel.show_conversation("c2")
+    shown(loop, panel, "c2")
+    assert len([c for c in session.requests if isinstance(c, p.UpdateVisitor)]) == 1
 
 
 def test_create_lead_blocked_then_save_anyway_and_hand_off(
@@ -269,22 +480,21 @@ def test_create_lead_blocked_then_save_anyway_and_hand_off(
     assert any(created[0] == r.key for r in panel.records.rows.rows())
     lead = sf.org.records["Lead"][created[0]]
     assert lead["OwnerId"] == "0055e0000000001AAA" and lead["LeadSource"] == "Chat"
-    # hand-off to the aligned SDR
-    panel.handoff_button.click()
-    run(loop, wait_until(lambda: isinstance(panel.dialog, HandoffDialog), what="hand-off dialog"))
+    # change the Salesforce owner
+    panel.owner_button.click()
+    run(loop, wait_until(lambda: isinstance(panel.dialog, ChangeOwnerDialog), what="owner dialog"))
     handoff = panel.dialog
-    assert isinstance(handoff, HandoffDialog)
+    assert isinstance(handoff, ChangeOwnerDialog) and handoff.windowTitle() == "Change Salesforce owner"
     handoff.owner.setCurrentIndex([u["Email"] for u in handoff.users].index("sam@demo.sdr"))
     handoff.note.setText("East coast HQ")
-    handoff.hand_off.click()
-    run(loop, wait_until(lambda: session.requests, what="record_handoff"))
+    handoff.change_button.click()
     run(loop, wait_until(lambda: "owner is now" in panel.action_note.text()))
     assert sf.org.records["Lead"][created[0]]["OwnerId"] == "0055e0000000002AAA"
-    cmd = session.requests[0]
-    assert isinstance(cmd, p.RecordHandoff) and cmd.to_agent_id == "a-sam" and cmd.note == "East coast HQ"
+    cmd = next(c for c in session.requests if isinstance(c, p.RecordHandoff))
+    assert cmd.to_agent_id == "a-sam" and cmd.note == "East coast HQ" and not cmd.reassign
     # the chat server refusing the note is shown
     session.error = CommandError("forbidden", "this conversation is not visible to you")
-    panel._hand_off("c1", {"Id": "0055e0000000002AAA", "Email": "sam@demo.sdr", "Name": "Sam Chen"}, "")
+    panel._change_owner("c1", {"Id": "0055e0000000002AAA", "Email": "sam@demo.sdr", "Name": "Sam Chen"}, "")
     run(loop, wait_until(lambda: "not visible" in panel.action_note.text()))
     assert panel.action_note.property("error") is True
 
@@ -357,7 +567,6 @@ def test_transcript_logged_once_on_close_and_cql_written(
     panel.show_conversation("c1")
     shown(loop, panel, "c1")
     closed = conv.model_copy() if hasattr(conv, "model_copy") else None
-    import msgspec
 
     closed = msgspec.structs.replace(conv, status=p.ConversationStatus.CLOSED, closed_at=1.7e9 + 60, cql=2)
     logged: list[str] = []
@@ -430,3 +639,4 @@ def test_connect_salesforce_when_signed_out(
     shown(loop, panel, "c1")
     assert opened and "/services/oauth2/authorize" in opened[0]
     assert any("Jane Doe" in t for t in titles(panel.records))
+    it.close()

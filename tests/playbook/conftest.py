@@ -3,7 +3,8 @@ a FakeClock and a ManualScheduler, so timers are driven by hand and no test slee
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,19 @@ class Desk:
     scheduler: ManualScheduler
     automation: Automation
     online: set[str] = field(default_factory=set)
+    closed: bool = False
+
+    def close(self) -> None:
+        """Stops the timers and closes the database (idempotent; every desk is closed after its test)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.automation.stop()
+        try:
+            self.storage.conn.execute("SELECT 1")
+        except sqlite3.ProgrammingError:
+            return  # the test closed it itself (a server restart)
+        self.storage.close()
 
     def agent(self, agent_id: str) -> p.Agent:
         agent = self.hub.agents[agent_id]
@@ -173,7 +187,19 @@ def build_desk(
     automation.install()
     desk = Desk(path, clock, storage, hub, service, scheduler, automation)
     desk_ref["desk"] = desk
+    _open_desks.append(desk)
     return desk
+
+
+_open_desks: list[Desk] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_desks() -> Iterator[None]:
+    """Desks built by a test (or a fixture) are closed after it: an unclosed SQLite file is a failure."""
+    yield
+    while _open_desks:
+        _open_desks.pop().close()
 
 
 @pytest.fixture
@@ -181,5 +207,4 @@ async def desk(tmp_path: Path, playbook: Playbook, table: TerritoryTable) -> Asy
     d = build_desk(tmp_path / "chat.sqlite3", playbook, table=table)
     await d.automation.start()
     yield d
-    d.automation.stop()
-    d.storage.close()
+    d.close()

@@ -10,7 +10,7 @@ import pytest
 from agent_app import protocol as p
 from agent_app.territory import TerritoryError
 from chat_server.playbook import Playbook
-from chat_server.routing import Company, load_table
+from chat_server.routing import Company, is_routed, load_table
 from tests.playbook.conftest import TERRITORIES, Desk, build_desk
 
 A, B, S, V = p.AuthorKind.AGENT, p.AuthorKind.BOT, p.AuthorKind.SYSTEM, p.AuthorKind.VISITOR
@@ -86,7 +86,12 @@ async def test_available_aligned_sdr_gets_the_chat(enriched: Desk) -> None:
     conv = await answer_all(d)
     assert conv.assignee_id == "sam"
     r = conv.routing
-    assert r is not None and r.agent_id == "sam" and r.rule == "us-east, line 7" and not r.out_of_territory
+    assert (
+        r is not None
+        and r.agent_id == "sam"
+        and (r.rule, r.line) == ("us-east", 7)
+        and not r.out_of_territory
+    )
     assert "BigCo" in r.reason and "US/NY" in r.reason and "300 employees" in r.reason
     notes = [m for m in d.transcript(conv.id) if m.author_kind == S]
     assert notes[-1].text == "Routed to Sam Chen (rule 'us-east', line 7)"
@@ -103,7 +108,7 @@ async def test_personal_email_is_a_red_line_and_routes_by_the_rest(enriched: Des
     d.set_presence("casey", p.Presence.AVAILABLE)
     conv = await answer_all(d, email="jane@gmail.com", size="5")
     assert conv.cql == 0
-    assert conv.routing is not None and conv.routing.rule == "fallback, line 13"
+    assert conv.routing is not None and (conv.routing.rule, conv.routing.line) == ("fallback", 13)
     assert conv.assignee_id == "casey"
 
 
@@ -138,7 +143,7 @@ async def test_aligned_sdr_away_without_calendar_asks_for_email(tmp_path: Path, 
     # a returning visitor who gave email/company/size already is routed right after the first message
     for text in ("jane@texas-giant.com", "Texas Giant", "5000"):
         _, conv = await d.visitor_says(text, token)
-    assert conv.routing is not None and conv.routing.rule == "us-central-ent, line 5"
+    assert conv.routing is not None and (conv.routing.rule, conv.routing.line) == ("us-central-ent", 5)
     texts = bot_texts(d, conv.id)
     assert (
         texts[-1]
@@ -158,7 +163,7 @@ async def test_nobody_available_offers_the_pool(tmp_path: Path, playbook: Playbo
     token, conv = await d.visitor_says(
         "hello", page="/blog", country="US"
     )  # not a playbook page: routed at once
-    assert conv.routing is not None and conv.routing.rule == "us-unknown-state, line 8"
+    assert conv.routing is not None and (conv.routing.rule, conv.routing.line) == ("us-unknown-state", 8)
     assert conv.routing.agent_id is None and conv.routing.pool == "us-round-robin"
     assert conv.assignee_id is None
     texts = bot_texts(d, conv.id)
@@ -208,7 +213,7 @@ async def test_human_reply_stops_the_bot(enriched: Desk) -> None:
     before = len(bot_texts(d, conv.id))
     _, conv = await d.visitor_says("not an email", token)
     assert len(bot_texts(d, conv.id)) == before
-    assert conv.routing is None
+    assert not is_routed(conv.routing)  # only the aligned fields (what is known) are filled in
 
 
 def test_malformed_territory_rows_are_reported_with_line_numbers(tmp_path: Path) -> None:

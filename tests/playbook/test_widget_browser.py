@@ -120,7 +120,8 @@ async def test_widget_end_to_end(stack: tuple[Any, AgentClient]) -> None:
                 )
             )
             conv = update.event.conversation
-            assert conv.routing.rule == "fallback, line 13" and conv.visitor.email == "jane@bigco.example"
+            assert (conv.routing.rule, conv.routing.line) == ("fallback", 13)
+            assert conv.visitor.email == "jane@bigco.example"
             assert conv.cql == 2 and conv.sla_due_at is not None
 
             # agent typing + reply, with markup that must show literally

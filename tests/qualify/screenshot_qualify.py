@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import msgspec
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -100,7 +101,9 @@ def main() -> None:
             )
             for a in TEAM
         ]
-        w = AddParticipantDialog(convs[0], team, "me", "a2")
+        # The aligned SDR is the server's decision (Conversation.routing), never the dialog's.
+        routing = p.Routing(aligned_agent_id="a2", rule="us-central", line=6, basis="visitor answers")
+        w = AddParticipantDialog(msgspec.structs.replace(convs[0], routing=routing), team, "me")
     elif what == "calendar":
         from ui.calendar.settings_dialog import CalendarSettingsDialog
 

@@ -1,4 +1,5 @@
-"""Participants dialog (search, aligned SDR first, away path), calendar settings dialog, meetings model."""
+"""Participants dialog (search, the server's aligned SDR first, add or hand off to anyone), calendar settings
+dialog, meetings model."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ui.meetings.model import MeetingsModel
 from ui.meetings.view import MeetingsView
 from ui.participants.button import ParticipantsButton
 from ui.participants.dialog import AddParticipantDialog
-from ui.participants.model import AgentRole, fallback_aligned
+from ui.participants.model import AgentRole, AlignedRole
 from ui.qualify.history import CqlHistoryModel
 from ui.qualify.report_model import CqlCountsModel
 
@@ -34,19 +35,30 @@ def team() -> list[p.Agent]:
     ]
 
 
-def texan() -> p.Conversation:
+def texan(aligned: str | None = "a2", rule: str = "texas", line: int = 2) -> p.Conversation:
+    """Jane from Texas; the server's territory table aligned her to ``aligned`` (None: nobody)."""
     visitor = p.Visitor(id="v1", name="Jane", region="TX", country="US")
-    return p.Conversation(id="c1", visitor=visitor, assignee_id="me", participant_ids=["a5"])
+    routing = p.Routing(aligned_agent_id=aligned, rule=rule, line=line, basis="visitor answers")
+    return p.Conversation(id="c1", visitor=visitor, assignee_id="me", participant_ids=["a5"], routing=routing)
 
 
 def names(dialog: AddParticipantDialog) -> list[str]:
     return [dialog.proxy.index(r, 0).data(AgentRole).name for r in range(dialog.proxy.rowCount())]
 
 
+def tagged(dialog: AddParticipantDialog) -> list[str]:
+    """The names that carry the "Aligned SDR" tag."""
+    rows = [dialog.proxy.index(r, 0) for r in range(dialog.proxy.rowCount())]
+    return [i.data(AgentRole).name for i in rows if i.data(AlignedRole)]
+
+
+def select(dialog: AddParticipantDialog, name: str) -> None:
+    row = names(dialog).index(name)
+    dialog.list.setCurrentIndex(dialog.proxy.index(row, 0))
+
+
 def test_aligned_sdr_first_search_and_add(qtbot: QtBot) -> None:
-    aligned = fallback_aligned(texan().visitor, team())
-    assert aligned == "a2"
-    dialog = AddParticipantDialog(texan(), team(), "me", aligned)
+    dialog = AddParticipantDialog(texan(), team(), "me")
     qtbot.addWidget(dialog)
     ModelTester(None).check(dialog.proxy)
     assert names(dialog) == [
@@ -54,14 +66,18 @@ def test_aligned_sdr_first_search_and_add(qtbot: QtBot) -> None:
         "Alex Avery",
         "Bo Brown",
     ]  # aligned, available A-Z, away; no me/Pat/disabled
-    assert "Kim Lee is the aligned SDR" in dialog.notice.text()
-    assert not dialog.handoff_button.isVisible()
+    assert tagged(dialog) == ["Kim Lee"]
+    assert dialog.notice.text() == (
+        "Kim Lee is the aligned SDR for Jane (rule 'texas', line 2, from visitor answers): suggested first."
+    )
+    assert dialog.selected_agent() is not None and dialog.selected_agent().id == "a2"  # type: ignore[union-attr]
     qtbot.keyClicks(dialog.search, "ny")
     assert names(dialog) == ["Alex Avery"]  # by territory
     dialog.search.setText("bro")
     assert names(dialog) == ["Bo Brown"]  # by name
     dialog.search.setText("zzz")
     assert names(dialog) == [] and not dialog.add_button.isEnabled() and not dialog.empty.isHidden()
+    assert not dialog.handoff_button.isEnabled()
     dialog.search.setText("alex")
     assert dialog.add_button.isEnabled()
     qtbot.keyClicks(dialog.note, "Asked about pricing for 200 seats")
@@ -70,18 +86,53 @@ def test_aligned_sdr_first_search_and_add(qtbot: QtBot) -> None:
     assert dialog.note_text() == "Asked about pricing for 200 seats"
 
 
-def test_aligned_sdr_away_offers_hand_off(qtbot: QtBot) -> None:
+def test_the_tag_and_notice_come_from_the_server_never_from_a_guess(qtbot: QtBot) -> None:
+    """Defect 1: a manager whose territory names the visitor's state is not "aligned"; only the server's
+    ``routing.aligned_agent_id`` is, and when it names nobody the dialog says so plainly."""
+    agents = [*team(), p.Agent(id="m1", name="Casey Boss", email="casey@x", territory="TX",
+                               role=p.Role.MANAGER, presence=AV)]  # fmt: skip
+    unknown = AddParticipantDialog(texan(aligned=None, rule="fallback", line=14), agents, "me")
+    qtbot.addWidget(unknown)
+    assert tagged(unknown) == []
+    assert unknown.notice.text() == (
+        "No aligned SDR is known for Jane (TX, US). "
+        "Territory table: rule 'fallback', line 14, from visitor answers."
+    )
+    no_routing = p.Conversation(id="c2", visitor=p.Visitor(id="v2", name="Jo"), assignee_id="me")
+    plain = AddParticipantDialog(no_routing, agents, "me")
+    qtbot.addWidget(plain)
+    assert tagged(plain) == [] and plain.notice.text() == "No aligned SDR is known for Jo yet."
+    # The server says Bo (WA territory) for this visitor: the dialog follows it, not the agents' territories.
+    bo = AddParticipantDialog(texan(aligned="a3", rule="named-account", line=7), agents, "me")
+    qtbot.addWidget(bo)
+    assert tagged(bo) == ["Bo Brown"] and names(bo)[0] == "Bo Brown"
+    mine = AddParticipantDialog(texan(aligned="me"), agents, "me")
+    qtbot.addWidget(mine)
+    assert tagged(mine) == []
+    assert mine.notice.text() == (
+        "You are the aligned SDR for Jane (rule 'texas', line 2, from visitor answers)."
+    )
+
+
+def test_every_teammate_can_be_added_or_handed_off_to(qtbot: QtBot) -> None:
+    """Defect 1: choosing another teammate changes the hand-off target; "Hand off to X" exists for anyone."""
     agents = [
         a if a.id != "a2" else p.Agent(id="a2", name="Kim Lee", email="k", territory="TX", presence=AW)
         for a in team()
     ]
-    dialog = AddParticipantDialog(texan(), agents, "me", "a2")
+    dialog = AddParticipantDialog(texan(), agents, "me")
     qtbot.addWidget(dialog)
     dialog.show()
-    assert "is away" in dialog.notice.text() and dialog.handoff_button.isVisible()
-    assert dialog.handoff_button.text() == "Hand off to Kim Lee"
+    assert "Kim Lee, the aligned SDR for Jane" in dialog.notice.text() and "is away" in dialog.notice.text()
+    assert dialog.handoff_button.isVisible() and dialog.handoff_button.text() == "Hand off to Kim Lee"
+    assert dialog.add_button.text() == "Add Kim Lee"
+    select(dialog, "Alex Avery")
+    assert dialog.handoff_button.text() == "Hand off to Alex Avery"
+    assert dialog.add_button.text() == "Add Alex Avery"
+    select(dialog, "Bo Brown")
+    assert dialog.handoff_button.text() == "Hand off to Bo Brown" and dialog.handoff_button.isEnabled()
     dialog.handoff_button.click()
-    assert (dialog.mode, dialog.chosen_id) == ("handoff", "a2")
+    assert dialog.result() == 1 and (dialog.mode, dialog.chosen_id) == ("handoff", "a3")
 
 
 def test_participants_button_remove_rules(qtbot: QtBot) -> None:
@@ -186,8 +237,8 @@ def test_meetings_model_and_view(qtbot: QtBot) -> None:
     model.add_meeting(meeting("m1", 2))  # again: replaced, not duplicated
     tester.check(model)
     assert [model.meeting(r).id for r in range(model.rowCount())] == ["m1", "m2", "m3"]  # type: ignore[union-attr]
-    assert model.index(0, 0).data() == "Today 10:00-10:30"
-    assert model.index(2, 0).data() == "Tomorrow 14:00-14:30"
+    assert model.index(0, 0).data() == "Today 10:00\u201310:30 UTC"  # labelled, in the given zone
+    assert model.index(2, 0).data() == "Tomorrow 14:00\u201314:30 UTC"
     assert model.index(0, 3).data() == "MQL" and model.index(1, 3).data() == ""
     assert model.count_today() == 2
     view = MeetingsView(model, "http://127.0.0.1:1")
@@ -209,14 +260,3 @@ def test_cql_models_pass_the_model_tester(qtbot: QtBot) -> None:
     counts.set_report(cql.aggregate(convs, period="day", zone=dt.UTC), {})
     ModelTester(None).check(counts)
     assert counts.index(0, 5).data() == 1 and counts.index(0, 5).data(Qt.ItemDataRole.ToolTipRole) is None
-
-
-def test_territory_table_finds_the_aligned_sdr(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from ui.qualify.install import territory_aligned
-
-    csv = tmp_path / "territories.csv"
-    csv.write_text("rule,country,region,segment,sdr_email,pool\ntexas,US,TX,*,kim@x,\nrest,*,*,*,,pool\n")
-    aligned = territory_aligned(str(csv))
-    assert aligned(texan().visitor, team()) == "a2"
-    assert aligned(p.Visitor(id="v", country="DE"), team()) == ""
-    assert territory_aligned(str(tmp_path / "missing.csv"))(texan().visitor, team()) == "a2"  # falls back

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,10 +56,22 @@ def test_ics_parses_back_with_utc_times_and_invite_fields() -> None:
     assert b"DTSTART:20261102T150000Z" in raw
 
 
+_open: list[sqlite3.Connection] = []
+
+
 def _conn(path: Path) -> sqlite3.Connection:
     conn = connect(str(path))
     ensure_schema(conn)
+    _open.append(conn)
     return conn
+
+
+@pytest.fixture(autouse=True)
+def _close_connections() -> Iterator[None]:
+    """Every connection _conn opened is closed after the test (closing twice is harmless)."""
+    yield
+    while _open:
+        _open.pop().close()
 
 
 def test_two_connections_racing_for_one_slot_exactly_one_wins(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from icalendar import Calendar
 
 from agent_app import protocol as p
 from chat_server import ChatServer, run_server
+from chat_server.security import calendar_ref
 from tests.server.conftest import Client, Team, agent_login, cid, make_config, provision, visitor_login
 
 ALWAYS = [p.Weekly(weekday=d, start="00:00", end="24:00") for d in range(7)]
@@ -52,10 +53,12 @@ async def test_share_calendar_and_two_visitors_race_for_one_slot(server: ChatSer
         await sam.ok(p.ShareCalendar(id=cid(), conversation_id=conversation_id, agent_id=team.sdr1.id))
         shared = await visitor.event(p.MessageCreated)
         card = shared.event.message.card
-        assert card is not None and card.agent_id == team.sdr1.id and card.timezone == "America/New_York"
+        # visitors get a reference to the calendar, not the agent's internal id (issue 10)
+        assert card is not None and card.agent_id == calendar_ref(team.sdr1.id)
+        assert card.timezone == "America/New_York"
     start = card.slots[2].start
-    b1 = p.BookSlot(id=cid("b"), agent_id=team.sdr1.id, start=start, email="ann@acme.example", name="Ann")
-    b2 = p.BookSlot(id=cid("b"), agent_id=team.sdr1.id, start=start, email="bob@globex.example", name="Bob")
+    b1 = p.BookSlot(id=cid("b"), agent_id=card.agent_id, start=start, email="ann@acme.example", name="Ann")
+    b2 = p.BookSlot(id=cid("b"), agent_id=card.agent_id, start=start, email="bob@globex.example", name="Bob")
     await asyncio.gather(v1.send(b1), v2.send(b2))
     answers = await asyncio.gather(v1.reply(b1.id), v2.reply(b2.id))
     oks = [a for a in answers if isinstance(a, p.Ack)]

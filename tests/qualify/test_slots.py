@@ -106,3 +106,12 @@ def test_validation() -> None:
     )
     short = settings("UTC", days=[0], start="09:00", end="09:15")
     assert any("shorter" in p for p in validate_settings(short))
+
+
+def test_a_zone_folder_or_an_overlong_name_is_a_problem_not_a_crash() -> None:
+    from agent_app.calendar_rules import problems
+    from agent_app.timezones import named_zone
+
+    for name in ("America", "A" * 300):
+        assert named_zone(name) is None
+        assert any("time zone" in text for text in problems(CalendarSettings(agent_id="a1", timezone=name)))

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,11 @@ async def _start(db: Path) -> tuple[subprocess.Popen[str], str]:
     match = re.search(r"(ws://\S+)", line)
     assert match, line
     return proc, match.group(1)
+
+
+def _close_pipe(proc: subprocess.Popen[str]) -> None:
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 @pytest.mark.slow
@@ -77,8 +83,12 @@ async def test_sigkill_after_acks_loses_nothing(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+        _close_pipe(proc)
+    # The killed server never closed these sockets: drop our ends too.
+    for client in (visitor, agent):
+        client.ws.transport.abort()
 
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         ids = [row[0] for row in conn.execute("SELECT id FROM messages")]
     assert set(acked.values()) <= set(ids)
     assert len(ids) == len(set(ids)) == len(acked)
@@ -103,3 +113,5 @@ async def test_sigkill_after_acks_loses_nothing(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+        finally:
+            _close_pipe(proc)

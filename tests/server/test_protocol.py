@@ -150,4 +150,9 @@ async def test_missing_subprotocol_is_refused(server: ChatServer) -> None:
             raise AssertionError("handshake should fail")
     except InvalidStatus as exc:
         assert exc.response.status_code == 400
-    assert open_ws  # the helper offers the subprotocol
+    # The same path with the subprotocol offered is accepted and the server picks it.
+    client = await open_ws(server.url, "/agent")
+    try:
+        assert client.ws.subprotocol == p.SUBPROTOCOL
+    finally:
+        await client.close()

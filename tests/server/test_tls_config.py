@@ -13,7 +13,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -220,16 +220,16 @@ async def test_desktop_session_signs_in_and_chats_over_wss(tmp_path: Path, cert:
         visitor_token, conversation, _ = await server.seed_visitor_message("Anyone there?")
 
         # Without the certificate's CA (system CAs only) the session cannot connect.
-        untrusted = Session(server.url, Store(), Outbox(tmp_path / "untrusted.sqlite3"))
-        with pytest.raises(NotConnected):
-            await untrusted.sign_in(EMAIL, PASSWORD)
+        with closing(Outbox(tmp_path / "untrusted.sqlite3")) as untrusted_outbox:
+            untrusted = Session(server.url, Store(), untrusted_outbox)
+            with pytest.raises(NotConnected):
+                await untrusted.sign_in(EMAIL, PASSWORD)
 
         # An https:// address becomes wss:// too.
         https = server.url.replace("wss://", "https://")
-        store = Store()
+        store, outbox = Store(), Outbox(tmp_path / "outbox.sqlite3")
         session = Session(
-            https, store, Outbox(tmp_path / "outbox.sqlite3"), backoff=Backoff(base=0.01, cap=0.05),
-            ssl=cert.client_context(),
+            https, store, outbox, backoff=Backoff(base=0.01, cap=0.05), ssl=cert.client_context(),
         )  # fmt: skip
         assert session.url.startswith("wss://")
         online = asyncio.Event()
@@ -250,6 +250,7 @@ async def test_desktop_session_signs_in_and_chats_over_wss(tmp_path: Path, cert:
         finally:
             await session.stop()
             await asyncio.wait_for(task, 10)
+            outbox.close()
 
 
 async def test_cli_serves_wss_from_file_with_env_and_flag_overrides(tmp_path: Path, cert: Cert) -> None:

@@ -41,6 +41,7 @@ class FakeWindow(QMainWindow):
         self.bridge, self.session = bridge, session
         self.opened: list[str] = []
         self.banners: list[tuple[str, str]] = []
+        self.hidden_banners: list[str] = []
         self.states: list[tuple[str, str]] = []
         self.presence: p.Presence | None = None
         self.status_widgets: list[QWidget] = []
@@ -59,6 +60,9 @@ class FakeWindow(QMainWindow):
 
     def show_banner(self, text: str, conversation_id: str = "") -> None:
         self.banners.append((text, conversation_id))
+
+    def hide_banner(self, conversation_id: str) -> None:
+        self.hidden_banners.append(conversation_id)
 
     def set_presence(self, presence: p.Presence) -> None:
         self.presence = presence

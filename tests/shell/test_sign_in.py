@@ -17,6 +17,22 @@ from ui.shell.sign_in import SignInDialog, validate
 from .conftest import PASSWORD, MemoryKeyring, ShellKit, run, wait_signal, wait_until
 
 
+async def server_done_with_closed_connections(server: ChatServer) -> None:
+    """Wait until the server has finished every connection a client closed (failed sign-in, sign-out,
+    quit). Its per-connection task must end while the loop runs: once ``run()`` returns, pytest-qt's
+    event processing would run its last steps with no running loop, and the task dies with
+    "RuntimeError: no running event loop", an exception nobody retrieves (tests/conftest.py fails that).
+    """
+    ws_server = server._server  # websockets' Server: the per-connection tasks and the open connections
+    assert ws_server is not None
+
+    def settled() -> bool:
+        running = [t for t in ws_server.handler_tasks if not t.done()]
+        return len(running) == len(ws_server.connections)
+
+    await wait_until(settled, what="the server to finish the closed connections")
+
+
 def test_validate_messages() -> None:
     assert validate("", "a@b.co", "x").startswith("Enter the server address")
     assert validate("ftp://x", "a@b.co", "x").startswith("Enter the server address")
@@ -66,6 +82,9 @@ def test_dialog_sign_in_wrong_password_then_right(
         (me,) = await wait_signal(shell.signed_in)
         assert me.email == "sam@example.com"
         await wait_until(lambda: keychain.data, what="token in the keychain")
+        account = shell.account
+        await wait_until(lambda: account and str(account.session.state) == "online", what="online")
+        await server_done_with_closed_connections(chat_server)  # the wrong password's, the sign-in's
 
     run(loop, scenario())
     assert not shell.dialog.isVisible()
@@ -106,6 +125,7 @@ def test_silent_sign_in_with_a_token_from_the_keychain(
         assert account.store.me is not None and account.store.me.email == "sam@example.com"
         assert again.window.isVisible()
         await again.shell.shutdown()
+        await server_done_with_closed_connections(chat_server)
 
     run(loop, scenario())
     assert not kits[1].failures and not kit.failures
@@ -141,6 +161,7 @@ def test_sign_out_revokes_forgets_and_shows_the_dialog(
         token = next(iter(keychain.data.values()))
         kit.window.sign_out_requested.emit()
         await wait_signal(kit.shell.signed_out)
+        await server_done_with_closed_connections(chat_server)
         return token
 
     token = run(loop, scenario())
@@ -154,11 +175,16 @@ def test_sign_out_revokes_forgets_and_shows_the_dialog(
     from agent_app.session import Session
     from agent_app.store import Store
 
-    probe = Session(chat_server.url, Store(), Outbox(kit.paths.data_dir / "probe.sqlite3"), token=token)
+    outbox = Outbox(kit.paths.data_dir / "probe.sqlite3")
+    probe = Session(chat_server.url, Store(), outbox, token=token)
 
     async def try_token() -> str:
         await probe.run()
+        await server_done_with_closed_connections(chat_server)
         return str(probe.state)
 
-    assert run(loop, try_token()) == "signed_out"
+    try:
+        assert run(loop, try_token()) == "signed_out"
+    finally:
+        outbox.close()
     assert AuthenticationFailed  # the run ended on a final close, not a retry loop

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from tests.ui.fakes import RecordingSession, fill_transcript, make_store
 from ui.bridge import StoreBridge
 from ui.main_window import MainWindow
+from ui.shell.features import install_features
 from ui.tasks import TaskRunner
 
 
@@ -25,6 +26,7 @@ def main() -> int:
     bridge = StoreBridge(store)
     session = RecordingSession(store)
     window = MainWindow(bridge, session, TaskRunner(), settings=None)  # type: ignore[arg-type]
+    install_features(window)  # CQL, participants, calendar, Meetings, report, saved replies, panel
     window.resize(1400, 860)
     window.show()
     window.open_conversation("c-00003")

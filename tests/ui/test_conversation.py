@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, Qt, QUrl
+from PySide6.QtNetwork import QNetworkAccessManager, QNetworkRequest
 
 from agent_app import protocol as p
 from agent_app.store import Delivery, Store
 from tests.ui.conftest import FakeClock
-from tests.ui.fakes import ME, RecordingSession, fill_transcript, message
+from tests.ui.fakes import ME, TEAMMATE, RecordingSession, fill_transcript, message
 from ui.bridge import StoreBridge
 from ui.conversation import Composer, ConversationView, MessageKind, TranscriptModel, TranscriptRole
 from ui.conversation.transcript_delegate import text_layout
@@ -94,46 +96,72 @@ def test_delivery_states_and_retry_click(
     assert len(session.named("retry")) == 2
 
 
+class CountingServer(ThreadingHTTPServer):
+    """A local HTTP server that records every request path (a visitor's image/link URL points here)."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self.thread.join(5)
+
+
 def test_visitor_text_renders_literally_and_loads_nothing(
     qtbot: Any, bridge: StoreBridge, store: Store, session: RecordingSession, runner: TaskRunner, now: float
 ) -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(5)
-    listener.setblocking(False)
-    port = listener.getsockname()[1]
-    evil = (
-        f'<img src="http://127.0.0.1:{port}/x.png"> <b>bold</b> <a href="http://127.0.0.1:{port}/">link</a>'
-    )
-    conv = store.conversations[CID]
-    conv.visitor.name = "<b>x</b>"
-    conv.visitor.current_page = f"http://127.0.0.1:{port}/<i>page</i>"
-    store.transcripts[CID] = []
-    store.add_message(message(CID, p.AuthorKind.VISITOR, evil, now, author_name="<b>x</b>"))
-    view = make_view(qtbot, bridge, session, runner)
-    view.open(CID)
-    assert view.header.name.text() == "<b>x</b>"
-    assert view.header.name.textFormat() == Qt.TextFormat.PlainText
-    assert view.model.index(0).data() == evil
-    layout, _, _ = text_layout(evil, view.font(), 300)
-    assert layout.text() == evil
-    store.apply_typing(
-        p.TypingFrame(
-            conversation_id=CID, author_kind=p.AuthorKind.VISITOR, author_name="<b>x</b>", preview="<i>hi</i>"
-        )
-    )
-    assert view.typing_label.textFormat() == Qt.TextFormat.PlainText
-    assert "<b>x</b> is typing" in view.typing_label.text() and "<i>hi</i>" in view.typing_label.text()
-    view.grab()  # paint everything once
-    qtbot.wait(50)
+    server = CountingServer()
     try:
-        listener.accept()
-        connected = True
-    except BlockingIOError:
-        connected = False
+        url = server.url
+        evil = f'<img src="{url}/x.png"> <b>bold</b> <a href="{url}/link">link</a>'
+        conv = store.conversations[CID]
+        conv.visitor.name = f'<b>x</b><img src="{url}/name.png">'
+        conv.visitor.current_page = f"{url}/<i>page</i>"
+        store.transcripts[CID] = []
+        store.add_message(message(CID, p.AuthorKind.VISITOR, evil, now, author_name="<b>x</b>"))
+        view = make_view(qtbot, bridge, session, runner)
+        view.open(CID)
+        assert view.header.name.text() == conv.visitor.name
+        assert view.header.name.textFormat() == Qt.TextFormat.PlainText
+        assert view.model.index(0).data() == evil
+        layout, _, _ = text_layout(evil, view.font(), 300)
+        assert layout.text() == evil
+        store.apply_typing(
+            p.TypingFrame(
+                conversation_id=CID,
+                author_kind=p.AuthorKind.VISITOR,
+                author_name="<b>x</b>",
+                preview=f'<img src="{url}/typing.png">',
+            )
+        )
+        assert view.typing_label.textFormat() == Qt.TextFormat.PlainText
+        assert "<b>x</b> is typing" in view.typing_label.text() and "typing.png" in view.typing_label.text()
+        view.grab()  # paint everything once
+        # A control request, made the way Qt would fetch a resource, after the painting: once the server
+        # has seen it, any request the rendering had started before it would have arrived too.
+        manager = QNetworkAccessManager()
+        reply = manager.get(QNetworkRequest(QUrl(f"{url}/control")))
+        qtbot.waitUntil(lambda: reply.isFinished() and "/control" in server.paths, timeout=5000)
+        assert server.paths == ["/control"], "rendering visitor text made a network request"
     finally:
-        listener.close()
-    assert not connected, "rendering visitor text made a network request"
+        server.stop()
 
 
 def test_composer_enter_sends_shift_enter_breaks_line(qtbot: Any) -> None:
@@ -270,11 +298,24 @@ def test_new_messages_pill_when_scrolled_up(
     assert not view.transcript.pill.isVisible()
 
 
-def test_opening_marks_read(
-    qtbot: Any, bridge: StoreBridge, store: Store, session: RecordingSession, runner: TaskRunner
+def test_opening_marks_read_and_my_messages_are_mine(
+    qtbot: Any, bridge: StoreBridge, store: Store, session: RecordingSession, runner: TaskRunner, now: float
 ) -> None:
     unread_id = next(cid for cid, n in store.unread.items() if n)
     view = make_view(qtbot, bridge, session, runner)
     view.open(unread_id)
     assert store.unread.get(unread_id, 0) == 0
-    assert ME.id  # me is set: my own messages are "mine"
+    # Messages I sent (from any device) are drawn as mine; a teammate's are not.
+    for text, agent in (("from me", ME), ("from Marcus", TEAMMATE)):
+        store.add_message(
+            message(unread_id, p.AuthorKind.AGENT, text, now + 5, author_id=agent.id, author_name=agent.name)
+        )
+
+    def kinds() -> dict[str, str]:
+        model = view.model
+        return {
+            model.index(r).data(): model.index(r).data(TranscriptRole.KIND) for r in range(model.rowCount())
+        }
+
+    qtbot.waitUntil(lambda: {"from me", "from Marcus"} <= kinds().keys())
+    assert kinds()["from me"] == MessageKind.MINE and kinds()["from Marcus"] == MessageKind.AGENT

@@ -85,11 +85,16 @@ def test_keyboard_move_open_and_composer_jumps(
     assert window.current_conversation_id() == window.queue.proxy.conversation_id(2)
     qtbot.keyClick(window.conversation.composer.edit, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
     assert window.current_conversation_id() == first
-    # Esc in the queue jumps to the composer; Ctrl+L too
+    # Esc in the queue jumps to the composer; Ctrl+L too (focus must really leave the composer first, or
+    # these would pass with keys that do nothing)
     window.queue.focus_list()
+    qtbot.waitUntil(window.queue.list.hasFocus)
+    assert not window.conversation.composer.edit.hasFocus()
     qtbot.keyClick(window.queue.list, Qt.Key.Key_Escape)
     assert window.conversation.composer.edit.hasFocus()
     window.queue.focus_search()
+    qtbot.waitUntil(window.queue.search.hasFocus)
+    assert not window.conversation.composer.edit.hasFocus()
     qtbot.keyClick(window.queue.search, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
     assert window.conversation.composer.edit.hasFocus()
     # "/" typed in the composer is text, not the search shortcut
@@ -153,6 +158,11 @@ def test_presence_menu_sign_out_status_and_banner(
     with qtbot.waitSignal(window.conversation_opened):
         window.banner.open_button.click()
     assert window.current_conversation_id() == "c-00001"
+    window.show_banner("Routed to you: Eve", "c-00002")
+    window.hide_banner("c-00001")  # another chat's notice was withdrawn: this one stays
+    assert window.banner.isVisible()
+    window.hide_banner("c-00002")
+    assert not window.banner.isVisible()
 
 
 def test_splitter_and_geometry_are_saved_to_state(

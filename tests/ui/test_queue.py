@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem
 
 from agent_app import protocol as p
@@ -14,7 +14,7 @@ from tests.ui.conftest import FakeClock
 from tests.ui.fakes import ME, conversation
 from ui.bridge import StoreBridge
 from ui.queue import QueueModel, QueuePanel, QueueProxy, QueueRole, QueueView, SlaState
-from ui.queue.delegate import QueueDelegate
+from ui.queue.delegate import AVATAR, PAD, QueueDelegate
 from ui.queue.proxy import in_view
 
 
@@ -164,12 +164,43 @@ def test_visitor_text_is_plain_in_rows(qtbot: Any, clock: FakeClock) -> None:
     index = model.index(0)
     assert index.data(Qt.ItemDataRole.DisplayRole) == "<b>x</b>"
     assert index.data(QueueRole.PREVIEW) == "<img src=http://127.0.0.1:1/x.png>"
+    # What is painted is the literal text: "<b>x</b>" as eight characters, not a bold "x"; the <img> tag as
+    # its characters, not a (broken) image. Measured as the inked width of each line of the row.
+    conv.visitor.company = ""  # line 2 is then the preview alone
+    image = paint_row(QueueDelegate(), index)
+    option = QStyleOptionViewItem()
+    base = QFont(option.font)  # type: ignore[attr-defined]
+    bold = QFont(base)
+    bold.setWeight(QFont.Weight.Bold)
+    name_line, preview_line = inked_width(image, 9, 29), inked_width(image, 30, 48)
+    assert name_line >= 0.8 * QFontMetrics(bold).horizontalAdvance("<b>x</b>"), name_line
+    assert name_line > 3 * QFontMetrics(bold).horizontalAdvance("x"), name_line
+    assert preview_line >= 0.8 * QFontMetrics(base).horizontalAdvance("<img src="), preview_line
+
+
+def paint_row(delegate: QueueDelegate, index: Any) -> QImage:
     image = QImage(400, 80, QImage.Format.Format_ARGB32)
+    image.fill(QColor("#ff00ff"))
     painter = QPainter(image)
     option = QStyleOptionViewItem()
     option.rect = image.rect()  # type: ignore[attr-defined]
-    QueueDelegate().paint(painter, option, index)  # drawText only; must not raise
+    delegate.paint(painter, option, index)
     painter.end()
+    return image
+
+
+def inked_width(image: QImage, top: int, bottom: int) -> int:
+    """How far text reaches right of the avatar on rows top..bottom (0: nothing painted there). Stops at
+    the first blank gap of 40 px, so the SLA chip / time on the far right is not counted."""
+    left = PAD + AVATAR + 10
+    background = image.pixelColor(left - 4, top + 1)
+    right, gap = left, 0
+    for x in range(left, image.width()):
+        inked = any(image.pixelColor(x, y) != background for y in range(top, bottom))
+        right, gap = (x, 0) if inked else (right, gap + 1)
+        if gap > 40:
+            break
+    return right - left
 
 
 def test_panel_counts_and_views(qtbot: Any, bridge: StoreBridge, store: Store, clock: FakeClock) -> None:

@@ -40,12 +40,16 @@ def _time(hhmm: str) -> QTimeEdit:
 
 class CalendarSettingsDialog(QDialog):
     """Edits one CalendarSettings; ``settings()`` returns the edited copy. Save stays disabled while a
-    problem is listed (end before start, a day too short for one meeting, an unknown zone...)."""
+    problem is listed (end before start, a day too short for one meeting, an unknown zone...).
+    ``profile_zone``: the owner's own zone (Agent.timezone), named when the calendar's zone differs."""
 
-    def __init__(self, settings: p.CalendarSettings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: p.CalendarSettings, parent: QWidget | None = None, *, profile_zone: str = ""
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("My Calendar")
         self._agent_id = settings.agent_id
+        self._profile_zone = profile_zone
         self.description = QLineEdit(settings.description)
         self.description.setMaxLength(200)
         self.description.setPlaceholderText("Shown to visitors, e.g. 30-minute intro call")
@@ -70,6 +74,11 @@ class CalendarSettingsDialog(QDialog):
         form.addRow("Description", self.description)
         form.addRow("Meeting length", self.duration)
         form.addRow("Time zone", self.timezone)
+        self.zone_hint = QLabel()
+        self.zone_hint.setObjectName("zoneHint")
+        self.zone_hint.setTextFormat(Qt.TextFormat.PlainText)
+        self.zone_hint.setWordWrap(True)
+        form.addRow("", self.zone_hint)
         form.addRow("Buffer between meetings", self.buffer)
         form.addRow("Minimum notice", self.notice)
         form.addRow("Bookable up to", self.horizon)
@@ -144,6 +153,11 @@ class CalendarSettingsDialog(QDialog):
         for check, start, end in self.days:
             start.setEnabled(check.isChecked())
             end.setEnabled(check.isChecked())
+        zone = self.timezone.currentText().strip()
+        hint = "Visitors see these hours in their own time zone."
+        if self._profile_zone and zone != self._profile_zone:
+            hint += f" Your own zone (profile) is {self._profile_zone}."
+        self.zone_hint.setText(hint)
         found = self.problems()
         self.errors.setText("\n".join(found))
         self.save_button.setEnabled(not found)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QMenu, QToolButton, QWidget
 
 from agent_app import protocol as p
+from agent_app.timezones import named_zone, zone_label
 from ui.style import icon
 
 
@@ -69,6 +71,9 @@ class CalendarShareButton(QToolButton):
             self.menu_.addSection("A teammate's calendar")
             for agent in team:
                 where = f" · {agent.territory}" if agent.territory else ""
+                zone = named_zone(agent.timezone)  # where they are: "Sam Chen · US-East · EST"
+                if zone is not None:
+                    where += f" · {zone_label(datetime.now(zone))}"
                 action = self.menu_.addAction(f"{agent.name}{where}")
                 action.setEnabled(bool(cid))
                 action.triggered.connect(lambda _=False, a=agent.id: self.share_requested.emit(cid, a))

@@ -64,6 +64,9 @@ class Composer(QWidget):
         self.setObjectName("composer")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
         self.max_length = p.MAX_MESSAGE_TEXT
+        # Extra checks before a send (e.g. saved replies: an unknown {variable} left in the text); each
+        # returns "" or the reason shown inline, and the text stays in the box.
+        self.send_checks: list[Callable[[str], str]] = []
         self._programmatic = False
         self.throttle = TypingThrottle(self.typing_changed.emit, clock)
         self._idle = QTimer(self, singleShot=True, interval=int(IDLE_SECONDS * 1000))
@@ -105,6 +108,7 @@ class Composer(QWidget):
 
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
+        self._actions_row = row  # add_action() puts feature buttons after the note toggle
         row.addWidget(self.note_toggle)
         row.addWidget(self.hint, 1)
         row.addWidget(self.counter)
@@ -124,6 +128,12 @@ class Composer(QWidget):
         self.reopen_button.clicked.connect(self.reopen_requested)
 
     # ------------------------------------------------------------------ API
+
+    def add_action(self, widget: QWidget) -> None:
+        """A feature's button in the row under the text box, after "Private note" and any added before
+        (MainWindow.add_composer_action)."""
+        row = self._actions_row
+        row.insertWidget(row.indexOf(self.hint), widget)
 
     def text(self) -> str:
         return self.edit.toPlainText()
@@ -175,6 +185,10 @@ class Composer(QWidget):
                 f"This message is {len(text):,} characters long; the limit is {self.max_length:,}. "
                 "Shorten it or send it in parts."
             )
+            return
+        problem = next((found for check in self.send_checks if (found := check(text))), "")
+        if problem:
+            self.show_error(problem)
             return
         self.show_error("")
         self.stop_typing()

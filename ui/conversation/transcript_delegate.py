@@ -176,11 +176,12 @@ class TranscriptDelegate(QStyledItemDelegate):
         _, small = self._fonts(option)
         now = self.clock()
         created = float(index.data(TranscriptRole.CREATED_AT) or 0)
+        zone = index.data(TranscriptRole.ZONE)  # my zone, not the machine's
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         ratio = painter.device().devicePixelRatioF()
         if geo.day is not None:
-            self._paint_day(painter, geo.day, day_label(created, now), small)
+            self._paint_day(painter, geo.day, day_label(created, now, zone), small)
         if kind is MessageKind.SYSTEM:
             painter.setPen(QColor(Palette.TEXT_MUTED))
             layout.draw(painter, geo.text_pos)
@@ -193,7 +194,8 @@ class TranscriptDelegate(QStyledItemDelegate):
         author = "You" if kind is MessageKind.MINE else str(index.data(TranscriptRole.AUTHOR) or "")
         if kind is MessageKind.NOTE:
             author = f"Private note · {author}" if author else "Private note"
-        meta = f"{author} · {message_time(created, now)}" if author else message_time(created, now)
+        when = message_time(created, now, zone)
+        meta = f"{author} · {when}" if author else when
         painter.setFont(small)
         painter.setPen(QColor(Palette.TEXT_MUTED if kind is not MessageKind.NOTE else "#8a6d00"))
         align = Qt.AlignmentFlag.AlignVCenter | (

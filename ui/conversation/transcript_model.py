@@ -18,6 +18,7 @@ from PySide6.QtCore import (
 
 from agent_app import protocol as p
 from agent_app.store import Delivery, MessageItem
+from agent_app.timezones import message_text, reader_zone
 from ui.bridge import StoreBridge
 from ui.widgets.timefmt import same_day
 
@@ -46,10 +47,14 @@ class TranscriptRole(enum.IntEnum):
     ERROR = enum.auto()
     DAY_BREAK = enum.auto()  # bool: first message of a new day (the delegate draws a separator)
     KEY = enum.auto()  # client id or server id: stable across pending -> sent
+    ZONE = enum.auto()  # tzinfo: the reader's zone (my profile's, else this machine's) for times and days
 
 
 def kind_of(item: MessageItem, me_id: str) -> MessageKind:
     m = item.message
+    # A team-only system line (assignment, hand-off, booking) is still a system line, not someone's note.
+    if m.author_kind is p.AuthorKind.SYSTEM:
+        return MessageKind.SYSTEM
     if m.private:
         return MessageKind.NOTE
     match m.author_kind:
@@ -57,8 +62,6 @@ def kind_of(item: MessageItem, me_id: str) -> MessageKind:
             return MessageKind.VISITOR
         case p.AuthorKind.BOT:
             return MessageKind.BOT
-        case p.AuthorKind.SYSTEM:
-            return MessageKind.SYSTEM
     if (me_id and m.author_id == me_id) or item.delivery is not Delivery.SENT or not m.id:
         return MessageKind.MINE
     return MessageKind.AGENT
@@ -107,7 +110,14 @@ class TranscriptModel(QAbstractListModel):
         m = item.message
         match role:
             case Qt.ItemDataRole.DisplayRole:
-                return m.text
+                text = m.text
+                if m.meeting is not None or m.card is not None:
+                    # a booking line or a shared calendar: its times in my zone, labelled
+                    names = {a.id: a.name for a in self._store.agents.values()}
+                    text = message_text(m, reader_zone(self._store.me), names)
+                if m.private and m.author_kind is p.AuthorKind.SYSTEM:
+                    text = f"{text} \N{MIDDLE DOT} team only"
+                return text
             case TranscriptRole.ITEM:
                 return item
             case TranscriptRole.KIND:
@@ -122,10 +132,12 @@ class TranscriptModel(QAbstractListModel):
             case TranscriptRole.ERROR:
                 return item.error
             case TranscriptRole.DAY_BREAK:
-                row = index.row()
-                return row == 0 or not same_day(self._items[row - 1].message.created_at, m.created_at)
+                row, zone = index.row(), reader_zone(self._store.me)
+                return row == 0 or not same_day(self._items[row - 1].message.created_at, m.created_at, zone)
             case TranscriptRole.KEY:
                 return item.key
+            case TranscriptRole.ZONE:
+                return reader_zone(self._store.me)
         return None
 
     def roleNames(self) -> dict[int, QByteArray]:

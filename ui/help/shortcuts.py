@@ -9,7 +9,8 @@ from PySide6.QtCore import Qt
 
 @dataclass(frozen=True, slots=True)
 class ShortcutSpec:
-    """One shortcut. ``native`` ones are handled by a widget itself (listed, not registered).
+    """One shortcut. ``native`` ones are handled by a widget or installed by the feature that owns them
+    (listed here, not registered by the main window; the feature reads its keys with :func:`shortcut_keys`).
 
     ``context`` is where a registered shortcut applies: "window" (anywhere in the main window) or
     "queue" (while focus is in the queue pane).
@@ -35,7 +36,12 @@ SHORTCUTS: tuple[ShortcutSpec, ...] = (
         "queue_move", ("Up", "Down"), "Move through the queue (opens the conversation)", "Queue", native=True
     ),
     ShortcutSpec("queue_open", ("Enter",), "Open the conversation and start typing", "Queue", native=True),
-    ShortcutSpec("next_urgent", ("Ctrl+G",), "Open the most urgent waiting conversation", "Queue"),
+    ShortcutSpec(
+        "next_urgent",
+        ("Ctrl+G",),
+        "Open my chat due first, else the most urgent waiting one",
+        "Queue",
+    ),
     ShortcutSpec(
         "previous_conversation", ("Alt+Up",), "Previous conversation (also from the composer)", "Conversation"
     ),
@@ -54,9 +60,23 @@ SHORTCUTS: tuple[ShortcutSpec, ...] = (
     ShortcutSpec("newline", ("Shift+Enter",), "New line in the message", "Composer", native=True),
     ShortcutSpec("toggle_note", ("Ctrl+Shift+N",), "Switch between reply and private note", "Composer"),
     ShortcutSpec(
+        "saved_replies",
+        ("Ctrl+;",),
+        "Insert a saved reply (or type / at the start of the message)",
+        "Composer",
+        native=True,  # the composer's saved-replies picker handles it while the composer has focus
+    ),
+    ShortcutSpec(
         "cql_level",
         ("0", "1", "2", "3"),
         "CQL: red line (0) or 1-3 bolts (not while typing)",
+        "Conversation",
+        native=True,
+    ),
+    ShortcutSpec(
+        "cql_set",
+        ("Alt+0", "Alt+1", "Alt+2", "Alt+3"),
+        "CQL from anywhere, even while typing",
         "Conversation",
         native=True,
     ),
@@ -79,3 +99,8 @@ def context_of(spec: ShortcutSpec) -> Qt.ShortcutContext:
     if spec.context == "queue":
         return Qt.ShortcutContext.WidgetWithChildrenShortcut
     return Qt.ShortcutContext.WindowShortcut
+
+
+def shortcut_keys(action: str) -> tuple[str, ...]:
+    """The keys of one action in the table (features that install their own shortcuts read them here)."""
+    return next((s.keys for s in SHORTCUTS if s.action == action), ())

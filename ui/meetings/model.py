@@ -1,4 +1,4 @@
-"""Table model of upcoming meetings: time in my zone, visitor, company, CQL, and the conversation."""
+"""Table model of upcoming meetings: time in my zone (labelled), visitor, company, CQL, the conversation."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from agent_app import cql
 from agent_app import protocol as p
+from agent_app.timezones import instant_text, named_zone, reader_zone, span_text, zone_name
 from ui.widgets.plain_tooltip import plain_tooltip
 from ui.widgets.rows_table import RowsTableModel
 
@@ -21,21 +22,14 @@ ConversationIdRole = Qt.ItemDataRole.UserRole + 1
 
 
 def when_text(meeting: p.Meeting, zone: dt.tzinfo, today: dt.date) -> str:
-    start = dt.datetime.fromtimestamp(meeting.start, zone)
-    end = dt.datetime.fromtimestamp(meeting.end, zone)
-    day = (
-        "Today"
-        if start.date() == today
-        else "Tomorrow"
-        if start.date() == today + dt.timedelta(days=1)
-        else f"{start:%a %d %b}"
-    )
-    return f"{day} {start:%H:%M}-{end:%H:%M}"
+    """ "Today 12:00-12:30 CST" (en dash)."""
+    return span_text(meeting.start, meeting.end, zone, today)
 
 
 class MeetingsModel(RowsTableModel):
     """Meetings ending after ``now`` (the clock), soonest first. ``conversation`` looks up a meeting's
-    conversation for its CQL and preview (None when the client doesn't hold it)."""
+    conversation for its CQL and preview (None when the client doesn't hold it). Times are in ``zone``
+    when given, else in the zone of ``reader()`` (the signed-in agent's profile, else this machine's)."""
 
     HEADERS = HEADERS
 
@@ -46,12 +40,14 @@ class MeetingsModel(RowsTableModel):
         *,
         zone: dt.tzinfo | None = None,
         clock: Callable[[], float] | None = None,
+        reader: Callable[[], p.Agent | None] | None = None,
     ) -> None:
         super().__init__(parent)
         import time
 
         self._conversation = conversation
-        self._zone = zone or dt.datetime.now().astimezone().tzinfo or dt.UTC
+        self._fixed_zone = zone
+        self._reader = reader or (lambda: None)
         self._clock = clock or time.time
         self._rows: list[p.Meeting] = []
 
@@ -74,6 +70,14 @@ class MeetingsModel(RowsTableModel):
         self.beginInsertRows(QModelIndex(), row, row)
         self._rows.insert(row, meeting)
         self.endInsertRows()
+
+    @property
+    def _zone(self) -> dt.tzinfo:
+        return self._fixed_zone or reader_zone(self._reader())
+
+    def zone_name(self) -> str:
+        """ "America/Chicago (CST)": what the view says the times are in."""
+        return zone_name(self._zone, self._clock())
 
     def meeting(self, row: int) -> p.Meeting | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
@@ -105,7 +109,10 @@ class MeetingsModel(RowsTableModel):
             return (conv.last_message_preview[:60] if conv else "") or "Open conversation"
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0:
-                return plain_tooltip(f"{meeting.title} (booked in {meeting.timezone})")
+                calendar = named_zone(meeting.timezone)
+                booked = instant_text(meeting.start, calendar) if calendar else ""
+                where = f"\nOn the calendar in {meeting.timezone}: {booked}" if booked else ""
+                return plain_tooltip(f"{meeting.title}{where}")
             if col == 1:
                 return plain_tooltip(meeting.visitor_email)
             if col == 3 and conv:

@@ -36,6 +36,10 @@ class MeetingsView(QWidget):
         title.setObjectName("viewTitle")
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.zone_note = QLabel()  # "Times in your zone: America/Chicago (CST)"
+        self.zone_note.setObjectName("meetingsZone")
+        self.zone_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.zone_note.setToolTip("Set in your agent profile (ask your admin: agents set-timezone)")
         self.table = QTableView()
         self.table.setModel(model)
         self.table.verticalHeader().hide()
@@ -53,6 +57,7 @@ class MeetingsView(QWidget):
         top = QHBoxLayout()
         top.addWidget(title)
         top.addStretch(1)
+        top.addWidget(self.zone_note)
         top.addWidget(self.refresh_button)
         actions = QHBoxLayout()
         actions.addWidget(self.summary)
@@ -80,6 +85,7 @@ class MeetingsView(QWidget):
     def on_model_changed(self, *_: object) -> None:
         n, today = self.model.rowCount(), self.model.count_today()
         self.summary.setText(f"{today} today, {n} upcoming" if n else "")
+        self.zone_note.setText(f"Times in your zone: {self.model.zone_name()}")
         self.empty.setVisible(n == 0)
         self.on_table_selection_changed()
 

@@ -1,11 +1,13 @@
-"""Feeds store events (bridge signals) and window focus to the notification policy, shows its notices."""
+"""Feeds store events (bridge signals) and window focus to the notification policy; shows its notices and
+withdraws the ones it says no longer apply."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Slot
+from PySide6.QtGui import QGuiApplication
 
 from agent_app import protocol as p
 from agent_app.notify_policy import Notice, NotifyPolicy, NotifyPrefs
@@ -23,6 +25,7 @@ CONNECTING_STATES = ("connecting", "reconnecting", "offline")
 
 
 class _Window(Protocol):
+    # conversation_opened(str) (a Qt signal, see docs/client-contracts.md) is connected when present.
     def isActiveWindow(self) -> bool: ...
     def isVisible(self) -> bool: ...
     def current_conversation_id(self) -> str: ...
@@ -42,7 +45,8 @@ class NotificationWatcher(QObject):
     """Connects the bridge to :class:`NotifyPolicy` and the policy to :class:`NotificationService`.
 
     The shell reports connection states (``on_session_state``) so a replay after a reconnect is
-    treated as catching up: one summary instead of a flood.
+    treated as catching up: one summary instead of a flood. Opening a conversation or activating the
+    window counts as seeing it (its notices are withdrawn); ``dispose`` (sign-out) withdraws the rest.
     """
 
     def __init__(
@@ -64,12 +68,15 @@ class NotificationWatcher(QObject):
         self.window = window
         self.policy = policy or NotifyPolicy(prefs=prefs_from(settings))
         self.policy.set_me(self.store.me)
+        self.policy.set_agent_lookup(lambda agent_id: self.store.agents.get(agent_id))
+        self.policy.sync(self.store.conversations.values())  # restored from the cache: the baseline
         service.sound_enabled = settings.get_bool("notification_sound")
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(500)
         self._settle_timer = QTimer(self)
         self._settle_timer.setSingleShot(True)
         self._settle_timer.setInterval(CATCH_UP_SETTLE_MS)
+        self._disposed = False
         self._connect_signals()
         settings.add_listener(self.on_settings_changed)
 
@@ -79,10 +86,17 @@ class NotificationWatcher(QObject):
         self.bridge.participant_added.connect(self.on_bridge_participant_added)
         self.bridge.sla_event.connect(self.on_bridge_sla_event)
         self.bridge.agent_changed.connect(self.on_bridge_agent_changed)
-        self.bridge.conversation_removed.connect(self.policy.forget)
+        self.bridge.conversation_removed.connect(self.on_bridge_conversation_removed)
         self.bridge.reset.connect(self.on_bridge_reset)
+        self.service.notice_closed.connect(self.policy.notice_closed)
         self._flush_timer.timeout.connect(self.on_flush_timer_timeout)
         self._settle_timer.timeout.connect(self.on_settle_timer_timeout)
+        opened = getattr(self.window, "conversation_opened", None)
+        if opened is not None:
+            opened.connect(self.on_window_conversation_opened)
+        app = QGuiApplication.instance()
+        if isinstance(app, QGuiApplication):
+            app.applicationStateChanged.connect(self.on_app_application_state_changed)
 
     # ------------------------------------------------------------------ inputs
 
@@ -102,11 +116,43 @@ class NotificationWatcher(QObject):
 
     @Slot()
     def on_bridge_reset(self) -> None:
-        """A snapshot replaced the store: it is the whole truth, so anything after it is live."""
+        """A snapshot replaced the store: it is the whole truth, so anything after it is live, and what
+        it says is over (closed, answered, taken, gone meanwhile) is withdrawn."""
         self.policy.set_me(self.store.me)
+        self.policy.sync(self.store.conversations.values())
+        self._show([])
         if self.policy.catching_up and self.store.epoch:
             self._settle_timer.stop()
             self.on_settle_timer_timeout()
+
+    @Slot(str)
+    def on_bridge_conversation_removed(self, conversation_id: str) -> None:
+        self.policy.forget(conversation_id)
+        self._show([])
+
+    @Slot(str)
+    def on_window_conversation_opened(self, conversation_id: str) -> None:
+        self._update_focus()
+        self._show([])
+
+    @Slot(Qt.ApplicationState)
+    def on_app_application_state_changed(self, state: Qt.ApplicationState) -> None:
+        self._update_focus()
+        self._show([])
+
+    def dispose(self) -> None:
+        """Sign-out/quit: stop the timers and withdraw every notice this account raised."""
+        if self._disposed:
+            return
+        self._disposed = True
+        self._flush_timer.stop()
+        self._settle_timer.stop()
+        app = QGuiApplication.instance()
+        if isinstance(app, QGuiApplication):
+            app.applicationStateChanged.disconnect(self.on_app_application_state_changed)
+        self.service.notice_closed.disconnect(self.policy.notice_closed)
+        for key in self.policy.live_keys():
+            self.runner.run(self.service.withdraw(key), what="Withdraw a notification")
 
     def on_settings_changed(self, name: str, value: Any) -> None:
         if name.startswith("notif") or name.startswith("notify_"):
@@ -126,11 +172,13 @@ class NotificationWatcher(QObject):
 
     @Slot(object)
     def on_bridge_participant_added(self, event: p.ParticipantAdded) -> None:
+        self._update_focus()
         conv = self.store.conversations.get(event.conversation_id)
         self._show(self.policy.on_participant_added(event, conv))
 
     @Slot(str, bool, float)
     def on_bridge_sla_event(self, conversation_id: str, breached: bool, due_at: float) -> None:
+        self._update_focus()
         conv = self.store.conversations.get(conversation_id)
         self._show(self.policy.on_sla(conv, breached, due_at))
 
@@ -161,6 +209,9 @@ class NotificationWatcher(QObject):
         self.policy.set_focus(active, self.window.current_conversation_id() or None)
 
     def _show(self, notices: list[Notice]) -> None:
+        """Withdraw what stopped applying, then show ``notices`` (the service keeps that order)."""
+        for key in self.policy.drain_withdrawals():
+            self.runner.run(self.service.withdraw(key), what="Withdraw a notification")
         for notice in notices:
             self.runner.run(self.service.show(notice), what="Show a notification")
         self._arm_flush()

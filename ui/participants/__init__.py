@@ -1,1 +1,1 @@
-"""Participants: add a teammate to a conversation (aligned SDR first), hand off, or remove one."""
+"""Participants: add a teammate to a conversation (the server's aligned SDR first), or hand the chat off."""

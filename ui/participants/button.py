@@ -1,4 +1,4 @@
-"""The header's participants button: who else is in the conversation, add one, remove one."""
+"""The header's participants button: who else is in the conversation, add one or hand off, remove one."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class ParticipantsButton(QToolButton):
         if conv is None:
             return
         cid = conv.id
-        add = self.menu_.addAction("Add participant…")
+        add = self.menu_.addAction("Add a teammate or hand off…")
         add.triggered.connect(lambda: self.add_requested.emit(cid))
         if not conv.participant_ids:
             return

@@ -1,10 +1,10 @@
-"""Add a teammate to a conversation (aligned SDR first), or hand off when the aligned SDR is away."""
+"""Add a teammate to a conversation or hand the chat off to one; the server's aligned SDR comes first."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -19,14 +19,39 @@ from PySide6.QtWidgets import (
 )
 
 from agent_app import protocol as p
+from agent_app.alignment import Alignment, alignment
 from ui.participants.model import AgentRole, TeammateDelegate, TeammateFilter, TeammateModel
 
 
-class AddParticipantDialog(QDialog):
-    """Pick a teammate (search by name or territory) and add them with an optional note.
+def _notice(a: Alignment, who: str, where: str, conversation: p.Conversation, candidates: set[str]) -> str:
+    """One sentence on the aligned SDR, as the server's territory table decided it."""
+    place = f" ({where})" if where else ""
+    why = f" ({a.provenance})" if a.provenance else ""
+    if a.mine:
+        return f"You are the aligned SDR for {who}{why}."
+    if not a.agent_id:
+        if not a.known:
+            return f"No aligned SDR is known for {who}{place} yet."
+        return f"No aligned SDR is known for {who}{place}. Territory table: {a.provenance}."
+    name = a.name
+    if a.agent_id == conversation.assignee_id or a.agent_id in conversation.participant_ids:
+        return f"{name}, the aligned SDR for {who}{why}, is already in this conversation."
+    if a.agent_id not in candidates:
+        return f"{name} is the aligned SDR for {who}{why} but cannot be added (not an active teammate)."
+    if a.agent is not None and a.agent.presence != p.Presence.AVAILABLE:
+        return (
+            f"{name}, the aligned SDR for {who}{why}, is away: hand the chat off to them with a note, "
+            f"or add a teammate who is available."
+        )
+    return f"{name} is the aligned SDR for {who}{why}: suggested first."
 
-    After ``exec()``: ``mode`` is "add" (``chosen_id`` joins the conversation) or "handoff" (keep
-    qualifying, write the note and record a hand-off to ``chosen_id``, who reaches out later).
+
+class AddParticipantDialog(QDialog):
+    """Pick a teammate (search by name or territory), then add them or hand the chat off to them.
+
+    The "Aligned SDR" tag, the notice and the preselection read ``conversation.routing`` (the server's
+    territory table): this dialog never guesses. After ``accepted``: ``mode`` is "add" (``chosen_id``
+    joins the conversation) or "handoff" (``chosen_id`` becomes the assignee; the note goes with it).
     """
 
     def __init__(
@@ -34,18 +59,18 @@ class AddParticipantDialog(QDialog):
         conversation: p.Conversation,
         agents: Iterable[p.Agent],
         me_id: str,
-        aligned_id: str = "",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Add participant")
+        self.setObjectName("addParticipantDialog")
+        self.setWindowTitle("Add participant or hand off")
         self.setMinimumSize(440, 480)
         self.mode = "add"
         self.chosen_id = ""
+        agents = list(agents)
         excluded = {me_id, conversation.assignee_id, *conversation.participant_ids}
         candidates = [a for a in agents if a.id not in excluded and not a.disabled]
-        by_id = {a.id: a for a in agents}
-        self.aligned = by_id.get(aligned_id)
+        self.alignment = alignment(conversation, {a.id: a for a in agents}, me_id)
         visitor = conversation.visitor
         who = visitor.name or "this visitor"
         where = ", ".join(x for x in (visitor.region, visitor.country) if x) or visitor.location
@@ -54,7 +79,7 @@ class AddParticipantDialog(QDialog):
         self.search.setPlaceholderText("Search by name or territory")
         self.search.setClearButtonEnabled(True)
         self.model = TeammateModel(self)
-        self.model.set_agents(candidates, aligned_id)
+        self.model.set_agents(candidates, self.alignment.agent_id)
         self.proxy = TeammateFilter(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.sort(0)
@@ -67,37 +92,21 @@ class AddParticipantDialog(QDialog):
         self.empty.setTextFormat(Qt.TextFormat.PlainText)
         self.empty.hide()
         self.note = QPlainTextEdit()
-        self.note.setPlaceholderText(f"Optional note for them, e.g. what {who} asked about")
+        self.note.setPlaceholderText(f"Note for them (team only), e.g. what {who} asked about")
         self.note.setMaximumHeight(72)
-        self.notice = QLabel()
+        self.notice = QLabel(_notice(self.alignment, who, where, conversation, {a.id for a in candidates}))
         self.notice.setObjectName("alignedNotice")
         self.notice.setTextFormat(Qt.TextFormat.PlainText)
         self.notice.setWordWrap(True)
-        self.handoff_button = QPushButton()
+        self.handoff_button = QPushButton("Hand off")
         self.handoff_button.setObjectName("handoffButton")
-        self.handoff_button.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.add_button = self.buttons.addButton(
             "Add to conversation", QDialogButtonBox.ButtonRole.AcceptRole
         )
+        self.add_button.setObjectName("addButton")
         self.add_button.setDefault(True)
-        self.add_button.setEnabled(False)
-
-        if self.aligned is None:
-            self.notice.setText(f"No aligned SDR found for {who}{f' ({where})' if where else ''}.")
-        elif self.aligned.id == me_id:
-            self.notice.setText(f"You are the aligned SDR for {who}{f' ({where})' if where else ''}.")
-        elif self.aligned.presence == p.Presence.AVAILABLE:
-            self.notice.setText(
-                f"{self.aligned.name} is the aligned SDR for {where or who}: suggested first."
-            )
-        else:
-            self.notice.setText(
-                f"{self.aligned.name}, the aligned SDR for {where or who}, is away. Keep qualifying and hand "
-                f"the lead off: they will get your note and reach out."
-            )
-            self.handoff_button.setText(f"Hand off to {self.aligned.name}")
-            self.handoff_button.show()
+        self._follow_selection()
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.notice)
@@ -113,7 +122,7 @@ class AddParticipantDialog(QDialog):
         layout.addLayout(row)
 
         self.search.textChanged.connect(self.on_search_text_changed)
-        self.list.selectionModel().selectionChanged.connect(self.on_list_selection_changed)
+        self.list.selectionModel().currentChanged.connect(self.on_list_current_changed)
         self.list.doubleClicked.connect(self.on_list_double_clicked)
         self.buttons.accepted.connect(self.on_buttons_accepted)
         self.buttons.rejected.connect(self.reject)
@@ -129,16 +138,34 @@ class AddParticipantDialog(QDialog):
         index = self.list.currentIndex()
         return index.data(AgentRole) if index.isValid() else None
 
+    def _follow_selection(self) -> None:
+        """Both buttons name the chosen teammate: the hand-off target is whoever is selected."""
+        agent = self.selected_agent()
+        self.add_button.setEnabled(agent is not None)
+        self.handoff_button.setEnabled(agent is not None)
+        if agent is None:
+            self.add_button.setText("Add to conversation")
+            self.handoff_button.setText("Hand off")
+            self.handoff_button.setToolTip("Choose a teammate first")
+            return
+        self.add_button.setText(f"Add {agent.name}")
+        self.add_button.setToolTip(f"{agent.name} joins this conversation")
+        self.handoff_button.setText(f"Hand off to {agent.name}")
+        self.handoff_button.setToolTip(
+            f"{agent.name} becomes the assignee of this chat; your note goes with it (team only)"
+        )
+
     def on_search_text_changed(self, text: str) -> None:
         self.proxy.set_search(text)
         self.empty.setVisible(self.proxy.rowCount() == 0)
         if self.proxy.rowCount():
             self.list.setCurrentIndex(self.proxy.index(0, 0))
         else:
-            self.add_button.setEnabled(False)
+            self.list.setCurrentIndex(QModelIndex())
+        self._follow_selection()
 
-    def on_list_selection_changed(self, selected: QItemSelection, deselected: QItemSelection) -> None:
-        self.add_button.setEnabled(self.selected_agent() is not None)
+    def on_list_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        self._follow_selection()
 
     def on_list_double_clicked(self, index: QModelIndex) -> None:
         self.on_buttons_accepted()
@@ -151,6 +178,7 @@ class AddParticipantDialog(QDialog):
         self.accept()
 
     def on_handoff_button_clicked(self) -> None:
-        if self.aligned is not None:
-            self.mode, self.chosen_id = "handoff", self.aligned.id
+        agent = self.selected_agent()
+        if agent is not None:
+            self.mode, self.chosen_id = "handoff", agent.id
             self.accept()

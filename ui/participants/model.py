@@ -27,22 +27,9 @@ AlignedRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
 
 
-def fallback_aligned(visitor: p.Visitor, agents: Iterable[p.Agent]) -> str:
-    """Without a territory table: the SDR whose Agent.territory names the visitor's region or country."""
-    keys = [k.strip().lower() for k in (visitor.region, visitor.country) if k.strip()]
-    for key in keys:
-        for agent in agents:
-            codes = {t.strip().lower() for t in agent.territory.replace(";", ",").split(",") if t.strip()}
-            if (
-                agent.role == p.Role.SDR
-                and not agent.disabled
-                and (key in codes or agent.territory.lower() == key)
-            ):
-                return agent.id
-    return ""
-
-
 class TeammateModel(QAbstractListModel):
+    """Teammates; ``aligned_id`` (from the server's ``routing.aligned_agent_id``) gets the tag."""
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._agents: list[p.Agent] = []

@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QMouseEvent, QPainter
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from agent_app import cql
+from ui.help.shortcuts import shortcut_keys
 from ui.style import Palette, icon_pixmap
 
 _CELL = 24  # one square per level: red line, bolt 1, bolt 2, bolt 3
@@ -80,10 +81,21 @@ class BoltControl(QWidget):
 
     def install_shortcuts(self, scope: QWidget) -> list[QShortcut]:
         """Keys 0-3 and Backspace/Delete anywhere inside ``scope``. Text fields keep their keys: Qt
-        lets an editor override single-key shortcuts while it has focus, so typing "2" stays a "2"."""
-        for key, level in [*cql.KEYS.items(), ("Backspace", None), ("Delete", None)]:
+        lets an editor override single-key shortcuts while it has focus, so typing "2" stays a "2".
+
+        Plus Alt+0..3 (from the shortcut table, "cql_set") anywhere in ``scope``'s window: from the
+        reply box, the queue or the side panel, while ``scope`` (the open conversation) is shown."""
+        local: list[tuple[str, int | None, Qt.ShortcutContext]] = [
+            (key, level, Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            for key, level in [*cql.KEYS.items(), ("Backspace", None), ("Delete", None)]
+        ]
+        window = [
+            (key, cql.KEYS[key.rsplit("+", 1)[-1]], Qt.ShortcutContext.WindowShortcut)
+            for key in shortcut_keys("cql_set")
+        ]
+        for key, level, context in [*local, *window]:
             shortcut = QShortcut(QKeySequence(key), scope)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setContext(context)
             shortcut.activated.connect(lambda lv=level: self.choose(lv))
             self._shortcuts.append(shortcut)
         return self._shortcuts

@@ -10,14 +10,15 @@ from PySide6.QtWidgets import QAbstractItemView, QFrame, QHeaderView, QLabel, QT
 
 from agent_app import cql
 from agent_app import protocol as p
+from agent_app.timezones import MACHINE_ZONE, instant_text
 from ui.widgets.rows_table import RowsTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("When", "Who", "From", "To")
 
 
-def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).astimezone().strftime("%a %d %b %H:%M") if ts else ""
+def _when(ts: float, zone: dt.tzinfo) -> str:
+    return instant_text(ts, zone) if ts else ""
 
 
 def _who(change: p.CqlChange) -> str:
@@ -34,6 +35,7 @@ class CqlHistoryModel(RowsTableModel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._rows: list[p.CqlChange] = []
+        self.zone: dt.tzinfo = MACHINE_ZONE  # the reader's (set by whoever knows who reads)
 
     def set_history(self, history: list[p.CqlChange]) -> None:
         self.beginResetModel()
@@ -47,7 +49,7 @@ class CqlHistoryModel(RowsTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return _when(change.at)
+                return _when(change.at, self.zone)
             if col == 1:
                 return _who(change)
             return cql.name(change.previous if col == 2 else change.level)
@@ -55,7 +57,7 @@ class CqlHistoryModel(RowsTableModel):
             if col in (2, 3):
                 return cql.tooltip(change.previous if col == 2 else change.level)
             if col == 0 and change.at:
-                return dt.datetime.fromtimestamp(change.at).astimezone().isoformat(timespec="seconds")
+                return dt.datetime.fromtimestamp(change.at, self.zone).isoformat(timespec="seconds")
         if role == Qt.ItemDataRole.UserRole:
             return change
         return None

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor
 
 from agent_app import cql
 from agent_app import protocol as p
+from agent_app.timezones import MACHINE_ZONE, zone_label
 from ui.style import Palette
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -113,6 +114,7 @@ class ReportConversationsModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[p.Conversation] = []
         self._agents: Mapping[str, p.Agent] = {}
+        self.zone: dt.tzinfo = MACHINE_ZONE  # the reader's
 
     def set_conversations(self, conversations: list[p.Conversation], agents: Mapping[str, p.Agent]) -> None:
         self.beginResetModel()
@@ -152,7 +154,8 @@ class ReportConversationsModel(QAbstractTableModel):
                 return cql.agent_label(cql.owner(conv), self._agents)
             if col == 3:
                 return cql.name(conv.cql)
-            return dt.datetime.fromtimestamp(conv.created_at).astimezone().strftime("%d %b %H:%M")
+            when = dt.datetime.fromtimestamp(conv.created_at, self.zone)
+            return f"{when:%d %b %H:%M} {zone_label(when)}"
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 3:
             return cql.tooltip(conv.cql)
         return None

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from agent_app import cql
 from agent_app import protocol as p
+from agent_app.timezones import MACHINE_ZONE
 from ui.qualify.report_model import (
     LEVEL_COLORS,
     LEVEL_HEADERS,
@@ -31,8 +32,6 @@ from ui.qualify.report_model import (
     period_label,
 )
 from ui.style import Palette
-
-_LOCAL_ZONE = dt.datetime.now().astimezone().tzinfo or dt.UTC
 
 
 class CqlBarChart(QWidget):
@@ -158,11 +157,11 @@ class CqlReportView(QWidget):
         parent: QWidget | None = None,
         *,
         clock: Callable[[], float] = time.time,
-        zone: dt.tzinfo = _LOCAL_ZONE,
+        zone: dt.tzinfo = MACHINE_ZONE,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("cqlReport")
-        self._source, self._clock, self._zone = source, clock, zone
+        self._source, self._clock, self.zone = source, clock, zone  # the reader's: days start there
         self._conversations: dict[str, p.Conversation] = {}
         self._agents: Mapping[str, p.Agent] = {}
         self.period_box = QComboBox()
@@ -220,7 +219,7 @@ class CqlReportView(QWidget):
         period: cql.Period = "week" if self.period_box.currentData() == "week" else "day"
         days = 14 if period == "day" else 56
         report = cql.aggregate(
-            conversations, period=period, zone=self._zone, since=self._clock() - days * 86400
+            conversations, period=period, zone=self.zone, since=self._clock() - days * 86400
         )
         chosen = self.agent_box.currentData()
         self.agent_box.blockSignals(True)
@@ -230,6 +229,7 @@ class CqlReportView(QWidget):
             self.agent_box.addItem(cql.agent_label(agent_id, self._agents), agent_id)
         self.agent_box.setCurrentIndex(max(0, self.agent_box.findData(chosen)) if chosen is not None else 0)
         self.agent_box.blockSignals(False)
+        self.details.zone = self.zone
         self.counts.set_report(report, self._agents)
         self.chart.set_report(report, self.agent_box.currentData())
         self.show_conversations(None, self.agent_box.currentData(), "any", describe=False)

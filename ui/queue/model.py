@@ -93,11 +93,19 @@ class QueueModel(QAbstractListModel):
     to sort or filter. A key changes only when the conversation changes or its SLA runs out, and
     rows are then re-placed with one layout change per batch (never a full re-sort through Qt).
 
+    While *held* (the pointer is over the list: see :meth:`set_held`), rows keep their places: a
+    re-keyed row, a row whose views changed and a row that would be inserted at or above the
+    :attr:`anchor` (the row under the pointer) wait in a side list, and a removed row stays as a
+    "ghost" with its last data; new rows that sort below the anchor still appear. Releasing applies
+    what waited in one batch, so the click a user aims at a row always lands on that row.
+
     Signals:
         counts_changed: rows were inserted, removed or changed (view tab counts may differ).
+        held_changed(int): how many changes wait for the hold to end (0 once applied).
     """
 
     counts_changed = Signal()
+    held_changed = Signal(int)
 
     def __init__(
         self, bridge: StoreBridge, clock: Callable[[], float] = time.time, parent: QObject | None = None
@@ -116,6 +124,11 @@ class QueueModel(QAbstractListModel):
         self._pending: dict[str, None] = {}  # new ids waiting for the next batch (ordered set)
         self._dirty: set[str] = set()
         self.visible_rows: Callable[[], list[int]] | None = None  # set by the pane: rows on screen
+        self.anchor: Callable[[], str] | None = None  # set by the pane: the id under the pointer
+        self.held = False
+        self._held_new: dict[str, None] = {}  # new ids that would land at/above the anchor
+        self._held_dirty: set[str] = set()  # re-keyed or re-masked ids kept in their old place
+        self._ghosts: set[str] = set()  # removed while held: an empty row keeps its place until release
         self._batch = QTimer(self, singleShot=True, interval=BATCH_MS)
         self._batch.timeout.connect(self.flush)
         self._ticks = 0
@@ -282,8 +295,48 @@ class QueueModel(QAbstractListModel):
             self._timed.pop(cid, None)
         return key
 
+    # ------------------------------------------------------------------ holding still
+
+    def set_held(self, held: bool) -> None:
+        """Hold rows in place (the pane: pointer over the list or a button down) or apply what waited."""
+        if held == self.held:
+            return
+        self.held = held
+        if not held:
+            self.apply_held()
+
+    def apply_held(self) -> None:
+        """Apply the changes that waited (the hold itself stays as it is)."""
+        if not (self._held_new or self._held_dirty or self._ghosts):
+            return
+        held, self.held = self.held, False
+        try:
+            for cid in self._ghosts:
+                if cid not in self._store.conversations:
+                    self._remove_row(cid)
+            self._ghosts.clear()
+            self._pending.update(self._held_new)
+            self._held_new.clear()
+            self._dirty |= self._held_dirty
+            self._held_dirty.clear()
+            self.flush()
+        finally:
+            self.held = held
+        self.held_changed.emit(0)
+
+    def held_count(self) -> int:
+        """Changes waiting for the hold to end (new rows above the pointer, moves, removals)."""
+        return len(self._held_new) + len(self._held_dirty) + len(self._ghosts)
+
+    def _anchor_key(self) -> tuple[float, str] | None:
+        anchor = self.anchor() if self.anchor is not None else ""
+        return self._key.get(anchor) if anchor else None
+
     def on_bridge_reset(self) -> None:
         self.beginResetModel()
+        self._held_new.clear()
+        self._held_dirty.clear()
+        self._ghosts.clear()
         self._key.clear()
         self._mask.clear()
         self._search.clear()
@@ -298,6 +351,8 @@ class QueueModel(QAbstractListModel):
         self.counts_changed.emit()
 
     def on_bridge_conversation_changed(self, conversation: p.Conversation, created: bool) -> None:
+        if conversation.id in self._held_new:
+            return  # placed when the hold ends, with whatever it looks like then
         if conversation.id in self._key:
             self._dirty.add(conversation.id)
         else:
@@ -313,7 +368,18 @@ class QueueModel(QAbstractListModel):
 
     def on_bridge_conversation_removed(self, conversation_id: str) -> None:
         self._pending.pop(conversation_id, None)
+        self._held_new.pop(conversation_id, None)
+        self._held_dirty.discard(conversation_id)
         self._dirty.discard(conversation_id)
+        if self.held and conversation_id in self._key:  # its (now empty) row keeps its place
+            self._ghosts.add(conversation_id)
+            row = self.find(conversation_id)
+            self.dataChanged.emit(self.index(row), self.index(row), [])
+            self.held_changed.emit(self.held_count())
+            return
+        self._remove_row(conversation_id)
+
+    def _remove_row(self, conversation_id: str) -> None:
         row = self.find(conversation_id)
         if row < 0:
             return
@@ -340,6 +406,13 @@ class QueueModel(QAbstractListModel):
         now = self.clock()
         new = [cid for cid in self._pending if cid in convs and cid not in self._key]
         self._pending.clear()
+        held_before = self.held_count()
+        if self.held and new:  # only rows that sort below the row under the pointer may appear now
+            anchor = self._anchor_key()
+            below = [] if anchor is None else [cid for cid in new if (urgency(convs[cid], now), cid) > anchor]
+            shown = set(below)
+            self._held_new.update(dict.fromkeys(cid for cid in new if cid not in shown))
+            new = below
         if new:  # appended first (one insert), placed by the layout change below
             first = len(self._order)
             keys = [self._index_conversation(convs[cid], now) for cid in new]
@@ -352,7 +425,14 @@ class QueueModel(QAbstractListModel):
         self._dirty.clear()
         for cid in dirty:
             old_key, old_mask = self._key[cid], self._mask.get(cid)
-            if self._index_conversation(convs[cid], now) != old_key:
+            self._ghosts.discard(cid)
+            key = self._index_conversation(convs[cid], now)
+            if self.held and (key != old_key or self._mask[cid] != old_mask):
+                # keep its place (and view membership) until the hold ends; its content still updates
+                self._key[cid], self._mask[cid] = old_key, old_mask if old_mask is not None else 0
+                self._held_dirty.add(cid)
+                continue
+            if key != old_key:
                 moved[cid] = old_key
             remasked = remasked or self._mask[cid] != old_mask
         if new or moved or remasked:
@@ -364,6 +444,8 @@ class QueueModel(QAbstractListModel):
                 self.dataChanged.emit(self.index(start), self.index(end), [])
         if new or dirty:
             self.counts_changed.emit()
+        if self.held and self.held_count() != held_before:
+            self.held_changed.emit(self.held_count())
 
     def _relayout(self, moved: dict[str, tuple[float, str]], appended: int) -> None:
         """Put re-keyed rows (old keys in ``moved``) and the last ``appended`` rows in order."""
@@ -401,6 +483,10 @@ class QueueModel(QAbstractListModel):
             convs = self._store.conversations
             moved = {}
             for cid in expired:
+                if self.held:  # re-placed when the hold ends (the row's countdown still repaints)
+                    self._held_dirty.add(cid)
+                    self._timed.pop(cid, None)
+                    continue
                 old = self._key[cid]
                 if cid in convs and self._index_conversation(convs[cid], now) != old:
                     moved[cid] = old

@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QPaintEvent
-from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QListView, QTabBar, QVBoxLayout, QWidget
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelectionModel,
+    QModelIndex,
+    QPoint,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QEnterEvent, QKeyEvent, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QTabBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ui.queue.delegate import QueueDelegate
 from ui.queue.model import QueueModel, QueueRole
@@ -20,15 +41,92 @@ _EMPTY_TEXT = {
 }
 
 
+# Rows hold still while the pointer moves over the list and apply what waited when it leaves. A pointer
+# parked on the list (the SDR typing in the reply box) would otherwise freeze the queue, so once it has
+# been still this long the hold ends until it moves again; whenever rows then shift under the pointer, a
+# press in the next CLICK_GUARD_S is ignored (it was aimed at the row that was there before).
+HOLD_IDLE_MS = 4000
+CLICK_GUARD_S = 0.6  # about twice a human reaction time
+
+
 class QueueListView(QListView):
-    """The list; tells user-driven current-row changes apart from ones caused by model updates."""
+    """The list; tells user-driven current-row changes apart from ones caused by model updates, and
+    reports when rows must hold still (pointer over the list or a button down), as mail clients do.
+
+    Signals:
+        user_moved(QModelIndex): the user moved the current row (click, arrows).
+        hold_changed(bool): the pointer moves over the list or a button is down (True); it left the list,
+            or rested on it for HOLD_IDLE_MS (False).
+    """
 
     user_moved = Signal(QModelIndex)
+    hold_changed = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
         self.empty_text = ""
+        self.clock = clock
         self._user = False
+        self._holding = False
+        self._pointer: QPoint | None = None  # last pointer position in the viewport
+        self._aimed = ""  # the conversation under the pointer when it last moved (what the user saw)
+        self._guard_until = 0.0
+        self.idle_timer = QTimer(self, singleShot=True, interval=HOLD_IDLE_MS)
+        self.idle_timer.timeout.connect(self.on_idle_timeout)
+
+    def pointer_id(self) -> str:
+        """The conversation under the pointer ("" when the pointer is not over a row)."""
+        if self._pointer is None:
+            return ""
+        cid = self.indexAt(self._pointer).data(QueueRole.ID)
+        return str(cid) if cid else ""
+
+    def guard_clicks(self) -> None:
+        """Ignore presses for a moment: the row under the pointer just changed."""
+        self._guard_until = self.clock() + CLICK_GUARD_S
+
+    def on_rows_shifted(self) -> None:
+        """Rows were inserted, removed or re-laid out: guard clicks if another row is under the pointer."""
+        if self._pointer is not None and self.pointer_id() != self._aimed:
+            self._aimed = self.pointer_id()
+            self.guard_clicks()
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.MouseMove, QEvent.Type.MouseButtonPress, QEvent.Type.Enter):
+            if isinstance(event, QMouseEvent | QEnterEvent):
+                self._pointer = event.position().toPoint()
+                self._aimed = self.pointer_id()
+            self._set_holding(True)
+            self.idle_timer.start()
+        elif kind == QEvent.Type.Leave:
+            self._pointer = None
+            if not QApplication.mouseButtons():
+                self._set_holding(False)
+        elif kind == QEvent.Type.MouseButtonRelease:
+            handled = super().viewportEvent(event)
+            if not self.viewport().rect().contains(self._pointer or QPoint(-1, -1)):
+                self._set_holding(False)
+            return handled
+        elif kind == QEvent.Type.Hide:
+            self._pointer = None
+            self._set_holding(False)
+        return super().viewportEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        self._pointer = event.position().toPoint()
+        super().mouseMoveEvent(event)
+
+    def _set_holding(self, holding: bool) -> None:
+        if holding != self._holding:
+            self._holding = holding
+            if not holding:
+                self.idle_timer.stop()
+            self.hold_changed.emit(holding)
+
+    def on_idle_timeout(self) -> None:
+        if self._holding and not QApplication.mouseButtons():
+            self._set_holding(False)  # parked: let the queue move (clicks are guarded when it does)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         self._user = True
@@ -38,6 +136,9 @@ class QueueListView(QListView):
             self._user = False
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self.clock() < self._guard_until:
+            event.accept()  # aimed at the row that was here a moment ago
+            return
         self._user = True
         try:
             super().mousePressEvent(event)
@@ -58,6 +159,7 @@ class QueueListView(QListView):
             rect = self.viewport().rect().adjusted(24, 40, -24, 0)
             flags = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
             painter.drawText(rect, int(flags), self.empty_text)
+            painter.end()
 
 
 class QueuePanel(QWidget):
@@ -65,7 +167,7 @@ class QueuePanel(QWidget):
 
     Signals:
         conversation_selected(str): the user moved to a conversation (click, arrows).
-        conversation_activated(str): Enter or double-click: open it and start typing.
+        conversation_activated(str): a click, Enter or double-click: open it and start typing.
         view_changed(QueueView): the user switched views.
     """
 
@@ -79,6 +181,7 @@ class QueuePanel(QWidget):
         self.model = model
         self.proxy = QueueProxy(model, self)
         self._me_id = ""
+        self._select_later = ""
 
         self.tabs = named(QTabBar(self, expanding=False, drawBase=False), "queueTabs")
         for view in QueueView:
@@ -117,6 +220,12 @@ class QueuePanel(QWidget):
         layout.addWidget(self.tabs)
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
+        # Below the list, so showing it shrinks the list from the bottom and no row moves.
+        self.waiting_bar = named(QLabel(self), "queueWaitingBar")
+        self.waiting_bar.setTextFormat(Qt.TextFormat.PlainText)
+        self.waiting_bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.waiting_bar.hide()
+        layout.addWidget(self.waiting_bar)
 
         self._counts_timer = QTimer(self, singleShot=True, interval=100)
         self._counts_timer.timeout.connect(self.refresh_counts)
@@ -126,6 +235,13 @@ class QueuePanel(QWidget):
         self.list.activated.connect(self.on_list_activated)
         model.counts_changed.connect(self._counts_timer.start)
         model.visible_rows = self.visible_source_rows  # the SLA tick repaints only rows on screen
+        model.anchor = self.list.pointer_id  # rows hold still around the row under the pointer
+        self.list.hold_changed.connect(self.on_list_hold_changed)
+        # the model's own changes (not a view or search the user picked) may shift rows under the pointer
+        for shifted in (model.layoutChanged, model.rowsInserted, model.rowsRemoved):
+            shifted.connect(self.list.on_rows_shifted)
+        self.list.pressed.connect(self.on_list_pressed)
+        model.held_changed.connect(self.on_model_held_changed)
         self.set_view(QueueView.ALL)
         self.refresh_counts()
 
@@ -149,6 +265,8 @@ class QueuePanel(QWidget):
     def select(self, conversation_id: str) -> bool:
         """Make a conversation the current row (no signal); False when the view hides it."""
         row = self.proxy.row_of(conversation_id)
+        # a conversation held back (new while the pointer is on the list) is selected when it appears
+        self._select_later = conversation_id if row < 0 and self.model.held else ""
         if row < 0:
             self.list.selectionModel().clearSelection()
             return False
@@ -191,6 +309,19 @@ class QueuePanel(QWidget):
         for view in QueueView:
             n = counts[view]
             self.tabs.setTabText(int(view), f"{view.label}  {n}" if n else view.label)
+        self._fit_tabs()
+
+    def tabs_width(self) -> int:
+        """The width all five view tabs (with their counts) need side by side."""
+        return sum(self.tabs.tabSizeHint(i).width() for i in range(self.tabs.count()))
+
+    def _fit_tabs(self) -> None:
+        # The pane never gets narrower than its view tabs (the splitter honours it): a queue squeezed
+        # to the tab bar's scroll-button minimum (~120 px) hides the views and every row's text.
+        # It only grows, so counts ticking 9 -> 10 -> 9 never jiggle the splitter.
+        need = self.tabs_width()
+        if need > self.minimumWidth():
+            self.setMinimumWidth(need)
 
     # ------------------------------------------------------------------ slots
 
@@ -205,8 +336,27 @@ class QueuePanel(QWidget):
         self.proxy.set_search(text)
 
     def on_list_user_moved(self, index: QModelIndex) -> None:
-        self.conversation_selected.emit(str(index.data(QueueRole.ID)))
+        cid = index.data(QueueRole.ID)
+        if cid:  # (an emptied row kept in place while held has none)
+            self.conversation_selected.emit(str(cid))
 
     def on_list_activated(self, index: QModelIndex) -> None:
-        if index.isValid():
-            self.conversation_activated.emit(str(index.data(QueueRole.ID)))
+        cid = index.data(QueueRole.ID) if index.isValid() else None
+        if cid:
+            self.conversation_activated.emit(str(cid))
+
+    def on_list_pressed(self, index: QModelIndex) -> None:
+        # On the press (the row the user saw under the pointer), not on the release: opening a
+        # conversation may scroll a half-shown row into view, and the release would land elsewhere.
+        if QApplication.mouseButtons() & Qt.MouseButton.LeftButton:
+            self.on_list_activated(index)
+
+    def on_list_hold_changed(self, holding: bool) -> None:
+        self.model.set_held(holding)
+
+    def on_model_held_changed(self, waiting: int) -> None:
+        plural = "s" if waiting != 1 else ""
+        self.waiting_bar.setText(f"{waiting} update{plural} held while the pointer is on the list")
+        self.waiting_bar.setVisible(waiting > 0)
+        if not waiting and self._select_later:
+            self.select(self._select_later)

@@ -41,6 +41,7 @@ class DemoInfo:
     secrets: dict[str, str] = field(default_factory=dict)  # sandbox credentials, memory only
     workspace: Any = field(default=None, compare=False, repr=False)  # sandbox.workspace.DemoWorkspace
     website_url: str = ""  # the demo website with the chat widget, to try it as a visitor
+    fresh: bool = True  # a new workspace: the SDR is made Available once; later runs keep their choice
 
 
 class Shell(QObject):
@@ -98,8 +99,9 @@ class Shell(QObject):
         """Demo: sign in with the workspace's password. Else: the keychain token, else the dialog."""
         if self.demo is not None:
             # A fresh demo server has the SDR Away (the server's default), and new waiting chats only
-            # notify an Available SDR: ask for Available as soon as the connection is live.
-            self._presence_when_online = p.Presence.AVAILABLE
+            # notify an Available SDR: ask for Available as soon as the connection is live, the first
+            # time only. After that, Away or Available is the SDR's choice, kept by the server.
+            self._presence_when_online = p.Presence.AVAILABLE if self.demo.fresh else None
             if await self.sign_in(self.demo.server_url, self.demo.email, self.demo.password, remember=False):
                 self._apply_presence_when_online()
             return
@@ -328,6 +330,7 @@ class Shell(QObject):
                 if hasattr(extra, "dispose"):
                     extra.dispose()
             await account.close()
+        await self.notifications.close()  # withdraw what is still showing; leave the session bus
         self.runner.cancel_all()
         self.dialog.hide()
 

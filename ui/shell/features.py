@@ -1,15 +1,14 @@
-"""What each signed-in window gets from the shell: the visitor panel (CRM, research, territory) on the
-integrations built from the settings, the shared HTTP client and the keychain. (The qualify features --
-CQL bolts, participants, calendar, Meetings, CQL report -- are installed by MainWindow itself.)
+"""The one place features get into a main window: :func:`install_features` (see its docstring for the list).
 
 The composition root builds one :class:`WindowFeatures` with the app-wide services (settings, the keychain,
 the one shared ``httpx.AsyncClient``); the shell calls :meth:`WindowFeatures.install` once per account when
-its window is built, and disposes what it returned when the account ends (sign-out or quit).
+its window is built -- it builds the integrations and calls :func:`install_features` -- and disposes what
+it returned when the account ends (sign-out or quit). MainWindow installs nothing itself; features use only
+its extension points (``add_header_action``, ``add_composer_action``, ``set_side_panel``, ``add_view``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass, field
@@ -27,12 +26,48 @@ from agent_app.integrations.config import (
 from agent_app.integrations.errors import IntegrationError
 from agent_app.integrations.secret_store import SecretStore as IntegrationSecrets
 from agent_app.settings import Settings
+from ui.conversation.saved_replies import SavedRepliesFeature, install_saved_replies
+from ui.main_window import MainWindow
+from ui.qualify.install import QualifyFeatures, install_qualify_features
 from ui.tasks import TaskRunner
+from ui.visitor_panel import VisitorPanel, install_visitor_panel
 
 if TYPE_CHECKING:
     from ui.shell.account import Account
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class InstalledFeatures:
+    """What :func:`install_features` put into one window (kept alive with the account)."""
+
+    qualify: QualifyFeatures
+    saved_replies: SavedRepliesFeature
+    panel: VisitorPanel
+
+    def parts(self) -> list[Any]:
+        return [self.qualify, self.saved_replies, self.panel]
+
+
+def install_features(
+    window: MainWindow, integrations: Integrations | None = None, *, http_base: str = ""
+) -> InstalledFeatures:
+    """Put every feature into ``window``, each through the window's extension points; one line each, so
+    a missing feature is one missing line here (and a failing journey test).
+
+    - CQL bolts and "add participant" in the conversation header, "share calendar" under the reply box,
+      the Meetings and CQL report views (ui.qualify.install);
+    - saved replies: the "/" and Ctrl+; picker in the composer, the editor in the presence menu;
+    - the visitor panel (CRM, research, territory) as the side panel, on ``integrations`` (None: the
+      panel says CRM and research are off).
+    """
+    qualify = install_qualify_features(window, http_base=http_base)
+    saved_replies = install_saved_replies(window)
+    panel = install_visitor_panel(
+        window, window.bridge, integrations, window.runner, window.session, window.settings
+    )
+    return InstalledFeatures(qualify, saved_replies, panel)
 
 
 class MemorySecrets:
@@ -100,24 +135,19 @@ class WindowFeatures:
         await self.http.get(url, follow_redirects=True)
 
     def install(self, account: Account, window: Any, data_dir: Path) -> list[Any]:
-        """Put the panel and the qualify features into ``window``; returns what to keep and dispose."""
-        if not hasattr(window, "splitter"):  # a stand-in window (tests of the shell alone)
+        """Build the integrations and :func:`install_features` into ``window``; returns what to keep
+        alive with the account and dispose when it ends."""
+        if not isinstance(window, MainWindow):  # a stand-in window (tests of the shell alone)
             return []
-        from ui.visitor_panel import install_visitor_panel
-
         integrations, problem = self.build(data_dir)
         closer = _IntegrationsCloser(integrations)
-        panel = install_visitor_panel(window, account.bridge, integrations, self.runner, account.session,
-                                      self.settings)  # fmt: skip
+        installed = install_features(window, integrations)
         if problem:
-            with contextlib.suppress(AttributeError):
-                window.show_banner(problem)
+            window.show_banner(problem)
         if integrations is not None and self.demo_login:
             self.runner.run(
                 integrations.auth.sign_in(self._follow_redirects, login_hint=self.demo_login, timeout_s=30),
                 what="Connect the demo Salesforce",
-                on_success=lambda _: panel.on_company_retry_clicked(),
+                on_success=lambda _: installed.panel.on_company_retry_clicked(),
             )
-        # The qualify features (CQL, participants, calendar, Meetings, report) are installed by MainWindow
-        # itself (ui.qualify.install); their territory table is the territory_csv_path setting.
-        return [closer, panel]
+        return [closer, *installed.parts()]

@@ -33,19 +33,10 @@ def install_visitor_panel(
     session: Requester,
     settings: Settings | None,
 ) -> VisitorPanel:
-    """Replace the window's placeholder side panel with the VisitorPanel and follow the open conversation."""
+    """Make the VisitorPanel the window's side panel (MainWindow.set_side_panel: it then follows the open
+    conversation through ``set_conversation``)."""
     panel = VisitorPanel(bridge, integrations, runner, session, settings, window)
     panel.setStyleSheet(panel_stylesheet())
-    splitter = window.splitter
-    old = window.side_panel
-    index = splitter.indexOf(old)
-    sizes = splitter.sizes()
-    splitter.replaceWidget(index, panel)
-    old.deleteLater()
-    if sizes:
-        splitter.setSizes([*sizes[:-1], max(sizes[-1], 340)])
-    # MainWindow calls side_panel.set_conversation(conv | None) on open, update and close-of-view.
-    window.side_panel = panel  # type: ignore[assignment,unused-ignore]
+    window.set_side_panel(panel)
     panel.conversation_link_clicked.connect(window.open_conversation)
-    panel.show_conversation(window.current_conversation_id() or None)
     return panel

@@ -1,4 +1,4 @@
-"""The panel's action slots (create lead, hand off, log chat, CQL, sign-in) and store reactions."""
+"""The panel's action slots (create lead, change owner, log chat, CQL, sign-in) and store reactions."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 
 from agent_app import protocol as p
+from agent_app.alignment import alignment
 from agent_app.integrations import DuplicatesDetected
 from ui.style import repolish
-from ui.visitor_panel.dialogs import CreateLeadDialog, DuplicatesDialog, HandoffDialog, lead_fields_for
+from ui.visitor_panel.dialogs import (
+    ChangeOwnerDialog,
+    CreateLeadDialog,
+    DuplicatesDialog,
+    lead_fields_for,
+    match_name,
+)
 
 if TYPE_CHECKING:
     from PySide6.QtCore import SignalInstance
@@ -38,10 +45,10 @@ class PanelActions:
     service: PanelService
     settings: Settings | None
     dialog: QWidget | None
-    aligned_email: str
+    salesforce_problem: str
     action_note: QLabel
     connect_button: QPushButton
-    handoff_button: QPushButton
+    owner_button: QPushButton
     log_button: QPushButton
     create_button: QPushButton
     _status: dict[str, p.ConversationStatus]
@@ -52,7 +59,8 @@ class PanelActions:
 
         def show_conversation(self, conversation_id: str | None) -> None: ...
         def _refresh(self, conv: p.Conversation) -> None: ...
-        def _start_lookup(self, conv: p.Conversation, *, territory_from_visitor: bool = True) -> None: ...
+        def _start_lookup(self, conv: p.Conversation) -> None: ...
+        def update_owner_button(self) -> None: ...
 
     def _widget(self) -> QWidget:
         """The panel itself, as the parent for its dialogs."""
@@ -106,7 +114,7 @@ class PanelActions:
     def on_company_retry_clicked(self) -> None:
         conv = self.store.conversations.get(self.cid)
         if conv is not None:
-            self._start_lookup(conv, territory_from_visitor=False)
+            self._start_lookup(conv)
 
     def on_connect_clicked(self) -> None:
         me = self.store.me
@@ -137,16 +145,38 @@ class PanelActions:
             what="Create lead",
             key=("panel", "create", cid),
             busy=self.create_button,
-            on_success=lambda lead_id: self._on_lead_created(cid, lead_id),
+            on_success=lambda lead_id: self._on_lead_created(cid, lead_id, fields),
             on_error=lambda exc: self._on_create_failed(cid, fields, exc),
         )
 
-    def _on_lead_created(self, cid: str, lead_id: str) -> None:
+    def _on_lead_created(self, cid: str, lead_id: str, fields: dict[str, Any]) -> None:
         self.lead_created.emit(cid, lead_id)
+        # The chat follows the CRM: the server stores the lead's name/email/company, re-aligns, broadcasts.
+        name = " ".join(x for x in (fields.get("FirstName"), fields.get("LastName")) if x)
+        email, company = fields.get("Email"), fields.get("Company")
+        update = self.service.visitor_update(
+            cid, lead_id, "Salesforce lead", name=name, email=email, company=company
+        )
+        if update is not None:
+            self.report_visitor(update)
         if cid == self.cid:
             self.note("Lead created and linked to this chat.")
-            self.handoff_button.setEnabled(True)
+            self.update_owner_button()
             self.on_company_retry_clicked()
+
+    def report_visitor(self, update: p.UpdateVisitor) -> None:
+        """Tell the chat server what the CRM knows about this visitor (queue, header and panel follow)."""
+        cid = update.conversation_id
+        self.runner.run(
+            self.service.report_visitor(update),
+            what="Update the visitor from Salesforce",
+            key=("panel", "visitor", cid),
+            on_error=lambda exc: (
+                self.note(f"The chat did not take the Salesforce name: {exc}", error=True)
+                if cid == self.cid
+                else None
+            ),
+        )
 
     def _on_create_failed(self, cid: str, fields: dict[str, Any], exc: Exception) -> None:
         if cid != self.cid:
@@ -157,24 +187,29 @@ class PanelActions:
         self.note("Salesforce found possible duplicates.", error=True)
         dialog = DuplicatesDialog(exc, self._widget())
         dialog.save_anyway_chosen.connect(lambda: self._create_lead(cid, fields, True))
-        dialog.use_existing_chosen.connect(lambda sobject, rid: self._on_use_existing(cid, sobject, rid))
+        dialog.use_existing_chosen.connect(
+            lambda sobject, rid: self._on_use_existing(cid, sobject, rid, match_name(exc, rid))
+        )
         self.dialog = dialog
         dialog.open()
 
-    def _on_use_existing(self, cid: str, sobject: str, record_id: str) -> None:
-        self.service.use_existing(cid, record_id, sobject)
+    def _on_use_existing(self, cid: str, sobject: str, record_id: str, name: str = "") -> None:
+        self.service.use_existing(cid, record_id, sobject, name)
+        update = self.service.visitor_update(cid, record_id, f"Salesforce {sobject.lower()}", name=name)
+        if update is not None:
+            self.report_visitor(update)
         self.note(f"Linked this chat to the existing {sobject}.")
-        self.handoff_button.setEnabled(sobject == "Lead")
+        self.update_owner_button()
 
-    # ------------------------------------------------------------------ hand-off and transcript
+    # ------------------------------------------------------------------ owner change and transcript
 
-    def on_handoff_clicked(self) -> None:
+    def on_owner_clicked(self) -> None:
         cid = self.cid
         self.runner.run(
             self.service.active_users(),
             what="Load Salesforce users",
             key=("panel", "users"),
-            busy=self.handoff_button,
+            busy=self.owner_button,
             on_success=lambda users: self._on_users_loaded(cid, users),
             on_error=lambda exc: self.note(f"Could not load users: {exc}", error=True),
         )
@@ -182,18 +217,22 @@ class PanelActions:
     def _on_users_loaded(self, cid: str, users: list[dict[str, Any]]) -> None:
         if cid != self.cid:
             return
-        dialog = HandoffDialog(users, self.aligned_email, self._widget())
-        dialog.handoff_submitted.connect(lambda user, note: self._hand_off(cid, user, note))
+        conv = self.store.conversations.get(cid)
+        me = self.store.me
+        aligned = alignment(conv, self.store.agents, me.id if me else "").agent if conv else None
+        # The server's aligned SDR is preselected (a Salesforce user is matched to a teammate by email).
+        dialog = ChangeOwnerDialog(users, aligned.email if aligned else "", self._widget())
+        dialog.owner_submitted.connect(lambda user, note: self._change_owner(cid, user, note))
         self.dialog = dialog
         dialog.open()
 
-    def _hand_off(self, cid: str, user: dict[str, Any], note: str) -> None:
+    def _change_owner(self, cid: str, user: dict[str, Any], note: str) -> None:
         self.runner.run(
-            self.service.hand_off(cid, user, note),
-            what="Hand off lead",
-            key=("panel", "handoff", cid),
+            self.service.change_owner(cid, user, note),
+            what="Change the Salesforce owner",
+            key=("panel", "owner", cid),
             on_success=lambda text: self.note(text) if cid == self.cid else None,
-            on_error=lambda exc: self.note(f"Hand-off: {exc}", error=True) if cid == self.cid else None,
+            on_error=lambda exc: self.note(f"Owner change: {exc}", error=True) if cid == self.cid else None,
         )
 
     def on_log_clicked(self) -> None:

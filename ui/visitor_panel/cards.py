@@ -232,7 +232,7 @@ class CompanyCard(Card):
 
 
 class TerritoryCard(Card):
-    """Which SDR the territory table aligns this visitor to, and whether that is me."""
+    """Who owns this visitor's territory as the chat server decided it (routing), and whether that is me."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Territory", parent)

@@ -1,4 +1,4 @@
-"""Dialogs of the panel: create a Lead, resolve a duplicate-rule block, hand the lead off."""
+"""Dialogs of the panel: create a Lead, resolve a duplicate-rule block, change the Lead's Salesforce owner."""
 
 from __future__ import annotations
 
@@ -93,13 +93,22 @@ class CreateLeadDialog(QDialog):
         self.accept()
 
 
+def _name(record: dict[str, Any]) -> str:
+    return str(
+        record.get("Name") or " ".join(str(record.get(k) or "") for k in ("FirstName", "LastName")).strip()
+    )
+
+
+def match_name(exc: DuplicatesDetected, record_id: str) -> str:
+    """The name of a record a duplicate rule matched ("" when Salesforce did not send one)."""
+    return next((_name(m.record) for m in exc.matches if m.record_id == record_id), "")
+
+
 def _match_rows(exc: DuplicatesDetected) -> list[Row]:
     rows = []
     for m in exc.matches:
         rec = m.record
-        name = str(
-            rec.get("Name") or " ".join(str(rec.get(k) or "") for k in ("FirstName", "LastName")).strip()
-        )
+        name = _name(rec)
         detail = f"{m.confidence:.0f}% · rule {m.rule or exc.rule}" + (
             f" · {rec['Email']}" if rec.get("Email") else ""
         )
@@ -146,38 +155,39 @@ class DuplicatesDialog(QDialog):
         self.accept()
 
 
-class HandoffDialog(QDialog):
-    """Pick the new owner (active users, the aligned SDR preselected) and a note for the chat."""
+class ChangeOwnerDialog(QDialog):
+    """Pick the Lead's new Salesforce owner (active users; the server's aligned SDR preselected) and a note
+    for the chat. The chat's assignee does not change here (that is the participants dialog's hand-off)."""
 
-    handoff_submitted = Signal(dict, str)
+    owner_submitted = Signal(dict, str)
 
     def __init__(
         self, users: list[dict[str, Any]], preselect_email: str, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self.setObjectName("handoffDialog")
-        self.setWindowTitle("Hand off lead")
+        self.setObjectName("changeOwnerDialog")
+        self.setWindowTitle("Change Salesforce owner")
         self.users = users
         layout = QVBoxLayout(self)
         form = QFormLayout()
-        self.owner = named(QComboBox(), "handoffOwner")
+        self.owner = named(QComboBox(), "newOwner")
         for user in users:
             self.owner.addItem(f"{user.get('Name')} ({user.get('Email')})")
         emails = [str(u.get("Email") or "").lower() for u in users]
         if preselect_email.lower() in emails:
             self.owner.setCurrentIndex(emails.index(preselect_email.lower()))
-        self.note = named(QLineEdit(), "handoffNote")
+        self.note = named(QLineEdit(), "ownerNote")
         self.note.setPlaceholderText("Note for the new owner")
         form.addRow("New owner", self.owner)
         form.addRow("Note", self.note)
         layout.addLayout(form)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.hand_off = buttons.addButton("Change owner", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.change_button = buttons.addButton("Change owner", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.on_buttons_accepted)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
     def on_buttons_accepted(self) -> None:
         if self.users:
-            self.handoff_submitted.emit(self.users[self.owner.currentIndex()], self.note.text().strip())
+            self.owner_submitted.emit(self.users[self.owner.currentIndex()], self.note.text().strip())
         self.accept()

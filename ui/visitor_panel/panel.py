@@ -9,13 +9,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from agent_app import protocol as p
+from agent_app.alignment import alignment
 from agent_app.integrations import AuthError, Integrations, LookupStatus, TransportError
 from ui.bridge import StoreBridge
 from ui.style import named, repolish
 from ui.tasks import TaskRunner
 from ui.visitor_panel.actions import PanelActions
 from ui.visitor_panel.cards import Card, CompanyCard, RowsView, TerritoryCard, VisitorCard, plain
-from ui.visitor_panel.rows import duplicate_rows, page_rows, previous_rows, record_rows, territory_text
+from ui.visitor_panel.rows import duplicate_rows, page_rows, previous_rows, record_rows
 from ui.visitor_panel.service import PanelResult, PanelService, Requester
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class VisitorPanel(PanelActions, QScrollArea):
         self._status = {c.id: c.status for c in self.store.conversations.values()}
         self._cql = {c.id: c.cql for c in self.store.conversations.values()}
         self.dialog: QWidget | None = None
-        self.aligned_email = ""
+        self.salesforce_problem = ""  # why Salesforce cannot be used for the open chat ("" when it can)
         self._build()
         self._connect_signals()
         self.show_conversation(None)
@@ -101,9 +102,10 @@ class VisitorPanel(PanelActions, QScrollArea):
         self.actions_card = Card("Actions")
         buttons = QHBoxLayout()
         self.create_button = _button("Create lead", "createLead")
-        self.handoff_button = _button("Hand off…", "handOff")
+        # It changes the Lead's owner in Salesforce (the chat's hand-off is in the participants menu).
+        self.owner_button = _button("Change Salesforce owner…", "changeOwner")
         self.log_button = _button("Log chat", "logTranscript")
-        for b in (self.create_button, self.handoff_button, self.log_button):
+        for b in (self.create_button, self.owner_button, self.log_button):
             buttons.addWidget(b)
         self.actions_card.layout_.addLayout(buttons)
         self.action_note = plain("", "actionNote")
@@ -128,7 +130,7 @@ class VisitorPanel(PanelActions, QScrollArea):
             view.link_clicked.connect(self.on_records_link_clicked)
         self.visitor.previous.row_clicked.connect(self.conversation_link_clicked)
         self.create_button.clicked.connect(self.on_create_clicked)
-        self.handoff_button.clicked.connect(self.on_handoff_clicked)
+        self.owner_button.clicked.connect(self.on_owner_clicked)
         self.log_button.clicked.connect(self.on_log_clicked)
 
     # ------------------------------------------------------------------ showing a conversation
@@ -146,6 +148,7 @@ class VisitorPanel(PanelActions, QScrollArea):
             self._lookup.cancel()  # the old visitor's answers must never land in the new view
         self.cid, self._asked, self._lookup = (conv.id if conv else ""), None, None
         self.dialog = None
+        self.salesforce_problem = ""
         self.action_note.clear()
         self.empty.setVisible(conv is None)
         for w in (
@@ -161,6 +164,8 @@ class VisitorPanel(PanelActions, QScrollArea):
         self.status.hide()
         if conv is not None:
             self._refresh(conv)
+        # Another chat starts at the top: the place in the previous visitor's panel means nothing here.
+        self.verticalScrollBar().setValue(0)
 
     def _refresh(self, conv: p.Conversation) -> None:
         v = conv.visitor
@@ -170,16 +175,22 @@ class VisitorPanel(PanelActions, QScrollArea):
             self._asked = asked
             self._start_lookup(conv)
         link = self.service.links.get(conv.id)
-        self.handoff_button.setEnabled(bool(link and link.lead_id))
+        self.update_owner_button()
         self.log_button.setEnabled(self.service.available and bool(v.email or (link and link.who_id)))
         self.create_button.setEnabled(self.service.available)
+        self._show_alignment(conv)
 
-    def _start_lookup(self, conv: p.Conversation, *, territory_from_visitor: bool = True) -> None:
+    def update_owner_button(self) -> None:
+        """Enabled only when Salesforce is usable and a Lead is linked; the tooltip says why not."""
+        why = self.service.owner_change_blocker(self.cid, self.salesforce_problem)
+        self.owner_button.setEnabled(not why)
+        link = self.service.links.get(self.cid)
+        lead = (link.lead_name or link.lead_id) if link else ""
+        self.owner_button.setToolTip(why or f"Make another Salesforce user the owner of Lead {lead}")
+
+    def _start_lookup(self, conv: p.Conversation) -> None:
         v = conv.visitor
-        if territory_from_visitor:
-            self._show_territory(
-                self.service.align(v.country, v.region, v.team_size), "what the visitor told us"
-            )
+        self.salesforce_problem = ""
         self.connect_button.hide()
         self.retry_button.hide()
         if not self.service.available:
@@ -213,6 +224,8 @@ class VisitorPanel(PanelActions, QScrollArea):
         self.company.show_message(f"Lookup failed: {exc}", error=True)
         self.dup_state.setText("")
         self.retry_button.show()
+        self.salesforce_problem = f"The Salesforce lookup failed ({exc}): retry it first."
+        self.update_owner_button()
 
     def _on_lookup_done(self, cid: str, result: PanelResult) -> None:
         if cid != self.cid:
@@ -221,32 +234,42 @@ class VisitorPanel(PanelActions, QScrollArea):
         sf_error = errors.get("people") or errors.get("duplicates") or errors.get("accounts")
         rows = record_rows(insight.people or [], result.accounts)
         self.records.set_rows(rows)
+        colleagues = sum(1 for m in insight.people or [] if m.owned_by_other)
         if isinstance(sf_error, AuthError):
             self.sf_state.setText("Not signed in to Salesforce.")
+            self.salesforce_problem = "Connect Salesforce first (you are not signed in)."
             self.connect_button.show()
         elif isinstance(sf_error, TransportError):
             self.sf_state.setText(f"Salesforce is unreachable. {sf_error}")
+            self.salesforce_problem = "Salesforce is unreachable: retry the lookup first."
             self.retry_button.show()
         elif sf_error is not None:
             self.sf_state.setText(str(sf_error))
+            self.salesforce_problem = f"Salesforce lookup failed: {sf_error}"
             self.retry_button.show()
+        elif colleagues:
+            self.sf_state.setText(
+                "This visitor is already in Salesforce, owned by a colleague: talk to them before creating "
+                "a lead."
+            )
         else:
             self.sf_state.setText("" if rows else "No lead, contact or account matches this visitor.")
         self.sf_state.setVisible(bool(self.sf_state.text()))
-        repolish(self.sf_state, error=sf_error is not None)
-        dups = duplicate_rows(insight.duplicates)
+        repolish(self.sf_state, error=sf_error is not None, warning=sf_error is None and colleagues > 0)
+        # Only records that are not already on the Salesforce card (agent_app other_duplicates).
+        dups = duplicate_rows(result.duplicates)
         self.dup_list.set_rows(dups)
         others = sum(1 for r in dups if r.warning)
-        if insight.duplicates is None:
+        if result.duplicates is None:
             if isinstance(sf_error, AuthError):
                 self.dup_state.setText("Connect Salesforce to check for duplicates.")
             else:
                 self.dup_state.setText("Duplicate check failed." if sf_error else "")
         elif not dups:
-            self.dup_state.setText("No duplicates found.")
+            self.dup_state.setText("No other possible duplicates.")
         else:
             colleague = f", {others} owned by a colleague" if others else ""
-            self.dup_state.setText(f"{len(dups)} possible duplicate(s){colleague}.")
+            self.dup_state.setText(f"{len(dups)} other possible duplicate(s){colleague}.")
         repolish(self.dup_state, warning=others > 0)
         self._show_company(result)
         usage = self.integrations.salesforce.api_usage if self.integrations else None
@@ -254,8 +277,10 @@ class VisitorPanel(PanelActions, QScrollArea):
             self.status.setText(f"Salesforce API usage is high: {usage.used:,} of {usage.limit:,} today.")
             repolish(self.status, level="warning")
             self.status.show()
-        link = self.service.links.get(cid)
-        self.handoff_button.setEnabled(bool(link and link.lead_id))
+        self.update_owner_button()
+        update = self.service.matched_name(cid, insight.people or [])
+        if update is not None:
+            self.report_visitor(update)
         self.results_shown.emit(cid)
 
     def _show_company(self, result: PanelResult) -> None:
@@ -268,8 +293,6 @@ class VisitorPanel(PanelActions, QScrollArea):
             )
         elif company.status is LookupStatus.FOUND and company.profile is not None:
             self.company.show_profile(company.profile)
-            if result.insight.territory is not None:
-                self._show_territory(result.insight.territory, "the company's headquarters")
             if company.profile.logo_url:
                 cid = self.cid
                 self.runner.run(
@@ -287,9 +310,8 @@ class VisitorPanel(PanelActions, QScrollArea):
             why = company.message or company.status.value.replace("_", " ")
             self.company.show_message(f"Company lookup failed: {why}", error=True)
 
-    def _show_territory(self, match: Any, basis: str) -> None:
-        errors = self.integrations.territory_errors if self.integrations else []
+    def _show_alignment(self, conv: p.Conversation) -> None:
+        """The territory card says what the server's territory table decided (Conversation.routing)."""
         me = self.store.me
-        text, detail, mine, error = territory_text(match, errors, me, self.store.agents.values(), basis)
-        self.territory.show_text(text, detail, mine=mine, error=error)
-        self.aligned_email = match.sdr_email if match is not None else ""
+        a = alignment(conv, self.store.agents, me.id if me else "")
+        self.territory.show_text(a.headline(), a.provenance, mine=a.mine)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agent_app import protocol as p
 from agent_app.integrations import AccountMatch, DuplicateReport, PersonMatch
 from agent_app.store import Store
-from agent_app.territory import Match
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,11 @@ def _owner(name: str | None, owner_id: str | None) -> str:
     return f"Owner {name or owner_id or 'unknown'}"
 
 
+def _colleague(owner: str) -> str:
+    # The same words as DuplicateHit.warning: one record reads the same wherever it is listed.
+    return f"owned by {owner}, talk to them before creating a lead"
+
+
 def record_rows(people: list[PersonMatch], accounts: list[AccountMatch]) -> list[Row]:
     """Leads and Contacts with this email, then Accounts for the company."""
     rows = []
@@ -65,7 +68,7 @@ def record_rows(people: list[PersonMatch], accounts: list[AccountMatch]) -> list
             bits.append(m.status)
         bits.append(f"last activity {m.last_activity}" if m.last_activity else "no activity yet")
         company = f" ({m.company})" if m.company else ""
-        warn = f"owned by {m.owner_name or m.owner_id}" if m.owned_by_other else ""
+        warn = _colleague(m.owner_name or m.owner_id or "a colleague") if m.owned_by_other else ""
         rows.append(Row(m.record_id, f"{m.sobject}: {m.name}{company}", " · ".join(bits), warn, m.url))
     for a in accounts:
         detail = " · ".join(x for x in (_owner(a.owner_name, a.owner_id), a.website or "", a.reason) if x)
@@ -87,28 +90,3 @@ def duplicate_rows(report: DuplicateReport | None) -> list[Row]:
         )
         for h in report.hits
     ]
-
-
-def pretty_rule(rule: str) -> str:
-    """'us-east' -> 'US-East', 'emea' -> 'EMEA'."""
-    upper = {"emea", "apac", "latam", "us", "uk", "ca", "ent", "smb"}
-    return "-".join(w.upper() if w in upper or len(w) <= 2 else w.capitalize() for w in rule.split("-"))
-
-
-def territory_text(
-    match: Match | None, errors: list[str], me: p.Agent | None, agents: Iterable[p.Agent], basis: str
-) -> tuple[str, str, bool, bool]:
-    """(headline, detail, mine, error) for the territory card."""
-    if errors:
-        return "The territory table has problems:", "\n".join(errors), False, True
-    if match is None:
-        return "No territory rule matches this visitor.", "Ask your manager which SDR owns it.", False, False
-    where = f"rule {match.rule} (line {match.line}), from {basis}"
-    if match.sdr_email and me is not None and match.sdr_email.lower() == me.email.lower():
-        return "You own this territory", where, True, False
-    if match.sdr_email:
-        agent = next((a for a in agents if a.email.lower() == match.sdr_email.lower()), None)
-        name = agent.name if agent else match.sdr_email
-        area = (agent.territory if agent and agent.territory else "") or pretty_rule(match.rule)
-        return f"Aligned SDR: {name} ({area}) — add them or hand off", where, False, False
-    return f"Routes to the {match.pool} pool ({pretty_rule(match.rule)})", where, False, False

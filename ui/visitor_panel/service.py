@@ -1,4 +1,4 @@
-"""What the visitor panel does, without Qt: lookups, lead creation, hand-off, transcript and CQL writes."""
+"""What the visitor panel does, without Qt: lookups, new leads, owner change, transcript and CQL writes."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from agent_app.integrations import (
     DuplicateReport,
     IntegrationError,
     Integrations,
+    PersonMatch,
     VisitorInsight,
     normalize_domain,
+    other_duplicates,
 )
 from agent_app.integrations.transcript import build_transcript, transcript_subject
 from agent_app.store import Store
-from agent_app.territory import Match
 
 MAX_LOGO_BYTES = 256 * 1024
 LOGO_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
@@ -35,11 +36,15 @@ class Requester(Protocol):
 
 @dataclass(frozen=True)
 class PanelResult:
-    """One lookup for the panel: the integrations' insight plus the Accounts for the Salesforce card."""
+    """One lookup for the panel: the integrations' insight plus the Accounts for the Salesforce card.
+
+    ``duplicates`` are the possible duplicates that are not already on the Salesforce card
+    (``other_duplicates``): the panel lists these, never ``insight.duplicates``."""
 
     insight: VisitorInsight
     accounts: list[AccountMatch]
     errors: dict[str, IntegrationError] = field(default_factory=dict)
+    duplicates: DuplicateReport | None = None
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Link:
 
     lead_id: str = ""
     who_id: str = ""  # Lead or Contact that receives the transcript Task
+    lead_name: str = ""
 
 
 class PanelService:
@@ -57,6 +63,7 @@ class PanelService:
         self.integrations, self.session, self.store = integrations, session, store
         self.links: dict[str, Link] = {}
         self.logged: dict[str, str] = {}  # conversation id -> Task id
+        self.reported: dict[str, tuple[str, str]] = {}  # conversation id -> (record id, name) sent
 
     @property
     def available(self) -> bool:
@@ -67,13 +74,8 @@ class PanelService:
             raise IntegrationError("Salesforce is not configured (see Settings)")
         return self.integrations
 
-    def align(self, country: str, region: str, employees: int | None) -> Match | None:
-        """Territory match from what the visitor told us (used until company data is known)."""
-        table = self.integrations.territory if self.integrations else None
-        return table.align(country or None, region or None, employees) if table else None
-
     async def lookup(self, conversation_id: str, email: str, company: str) -> PanelResult:
-        """People, duplicates, company data, territory and accounts at once; errors are collected."""
+        """People, duplicates, company data and accounts at once; errors are collected."""
         it = self._need()
         domain = normalize_domain(email) if email else None
         errors: dict[str, IntegrationError] = {}
@@ -93,17 +95,70 @@ class PanelService:
                 dups = await it.crm.check_duplicates(company=company)
             except IntegrationError as exc:
                 errors["duplicates"] = exc
-            insight = VisitorInsight("", None, [], dups, None, None, dict(errors))
+            insight = VisitorInsight("", None, [], dups, None, dict(errors))
             found = await accounts()
         people = insight.people or []
         link = self.links.setdefault(conversation_id, Link())
         lead = next((m for m in people if m.sobject == "Lead" and not m.owned_by_other), None)
         lead = lead or next((m for m in people if m.sobject == "Lead"), None)
         if lead and not link.lead_id:
-            link.lead_id = lead.record_id
+            link.lead_id, link.lead_name = lead.record_id, lead.name
         if people and not link.who_id:
             link.who_id = (lead or people[0]).record_id
-        return PanelResult(insight, found, {**insight.errors, **errors})
+        known = [m.record_id for m in people] + [a.record_id for a in found] + [link.lead_id, link.who_id]
+        dups = other_duplicates(insight.duplicates, [k for k in known if k])
+        return PanelResult(insight, found, {**insight.errors, **errors}, dups)
+
+    def matched_name(self, conversation_id: str, people: list[PersonMatch]) -> p.UpdateVisitor | None:
+        """Name an unnamed visitor after the Lead/Contact their email matched (once per record).
+
+        A name the visitor gave is kept: only a record the SDR created or picked overrides it."""
+        conv = self.store.conversations.get(conversation_id)
+        link = self.links.get(conversation_id)
+        person = next((m for m in people if link and m.record_id == link.who_id), None)
+        if conv is None or person is None or not person.name or conv.visitor.name.strip():
+            return None
+        return self.visitor_update(
+            conversation_id, person.record_id, f"Salesforce {person.sobject.lower()}", name=person.name,
+            company=None if conv.visitor.company.strip() else person.company,
+        )  # fmt: skip
+
+    def visitor_update(
+        self,
+        conversation_id: str,
+        record_id: str,
+        source: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        company: str | None = None,
+    ) -> p.UpdateVisitor | None:
+        """The UpdateVisitor telling the chat server what the CRM knows (None when already sent)."""
+        if (record_id, name or "") == self.reported.get(conversation_id):
+            return None
+        self.reported[conversation_id] = (record_id, name or "")
+        return p.UpdateVisitor(
+            id=uuid.uuid4().hex,
+            conversation_id=conversation_id,
+            name=name or None,
+            email=email or None,
+            company=company or None,
+            source=source,
+        )
+
+    async def report_visitor(self, update: p.UpdateVisitor) -> None:
+        """Send it; the server stores the facts, re-aligns the chat and broadcasts (queue, header, panel)."""
+        await self.session.request(update)
+
+    def owner_change_blocker(self, conversation_id: str, salesforce_problem: str) -> str:
+        """Why "Change Salesforce owner…" cannot be used for this chat right now ("" when it can)."""
+        if not self.available:
+            return "Salesforce is not configured (Settings > Salesforce)."
+        if salesforce_problem:
+            return salesforce_problem
+        if not self.links.get(conversation_id, Link()).lead_id:
+            return "No Salesforce lead is linked to this chat: create or match one first."
+        return ""
 
     async def fetch_logo(self, url: str) -> bytes | None:
         """The logo image, at most MAX_LOGO_BYTES; None when absent, too big or unreachable."""
@@ -131,20 +186,22 @@ class PanelService:
     ) -> str:
         """Create the Lead (DuplicatesDetected propagates) and link the conversation to it."""
         lead_id = await self._need().crm.create_lead(fields, allow_duplicates=allow_duplicates)
-        self.use_existing(conversation_id, lead_id, "Lead")
+        name = " ".join(x for x in (fields.get("FirstName"), fields.get("LastName")) if x)
+        self.use_existing(conversation_id, lead_id, "Lead", name)
         return lead_id
 
-    def use_existing(self, conversation_id: str, record_id: str, sobject: str) -> None:
+    def use_existing(self, conversation_id: str, record_id: str, sobject: str, name: str = "") -> None:
         link = self.links.setdefault(conversation_id, Link())
         if sobject == "Lead":
-            link.lead_id = record_id
+            link.lead_id, link.lead_name = record_id, name
         link.who_id = record_id
 
     async def active_users(self) -> list[dict[str, Any]]:
         return await self._need().crm.active_users()
 
-    async def hand_off(self, conversation_id: str, user: dict[str, Any], note: str) -> str:
-        """Change the Lead's owner to ``user``, then record the hand-off in the conversation.
+    async def change_owner(self, conversation_id: str, user: dict[str, Any], note: str) -> str:
+        """Change the Lead's Salesforce owner to ``user``, then note it in the conversation (the chat's
+        assignee does not change: that is the participants dialog's "Hand off to").
 
         Returns what happened; a CommandError from the chat server propagates (the owner did change)."""
         lead_id = self.links.get(conversation_id, Link()).lead_id
@@ -155,7 +212,7 @@ class PanelService:
         agent = next((a for a in self.store.agents.values() if a.email.lower() == email), None)
         name = str(user.get("Name") or email)
         if agent is None:
-            return f"Lead owner is now {name} (no chat account to note the hand-off for)"
+            return f"Lead owner is now {name} (they have no chat account to note it for)"
         await self.session.request(
             p.RecordHandoff(
                 id=uuid.uuid4().hex,
@@ -165,7 +222,7 @@ class PanelService:
                 crm_record=f"Lead {lead_id}",
             )
         )
-        return f"Lead owner is now {name}; hand-off noted in the chat"
+        return f"Lead owner is now {name}; noted in the chat"
 
     async def log_transcript(self, conversation_id: str) -> str | None:
         """Log the chat as a completed Task on the linked Lead/Contact, at most once; None if none linked."""

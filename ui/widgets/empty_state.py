@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from ui.style import Palette, icon, named
 
 HINTS = (
-    ("Ctrl+G", "open the most urgent waiting chat"),
+    ("Ctrl+G", "open what needs you most: your chat due first, else a waiting one"),
     ("↑ ↓ Enter", "move through the queue and open"),
     ("Ctrl+K", "search visitors"),
     ("F1", "all keyboard shortcuts"),

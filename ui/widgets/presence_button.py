@@ -1,4 +1,4 @@
-"""The avatar button with my name and presence, and a menu: Available, Away, shortcuts, Sign out."""
+"""The avatar button with my name and presence, and a menu: Available, Away, saved replies, help, Sign out."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ class PresenceButton(QToolButton):
         presence_chosen(Presence): Available or Away was picked.
         sign_out_clicked: "Sign out" was picked.
         help_clicked: "Keyboard shortcuts" was picked.
+        saved_replies_clicked: "Saved replies…" was picked.
     """
 
     presence_chosen = Signal(object)
     sign_out_clicked = Signal()
     help_clicked = Signal()
+    saved_replies_clicked = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +51,8 @@ class PresenceButton(QToolButton):
             self.menu_.addAction(action)
             self.actions_by_presence[presence] = action
         self.menu_.addSeparator()
+        self.saved_replies_action = self.menu_.addAction(icon("note"), "Saved replies…")
+        self.saved_replies_action.triggered.connect(self.saved_replies_clicked)
         self.help_action = self.menu_.addAction(icon("help"), "Keyboard shortcuts")
         self.help_action.triggered.connect(self.help_clicked)
         self.sign_out_action = self.menu_.addAction("Sign out")

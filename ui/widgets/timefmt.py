@@ -1,8 +1,12 @@
-"""Short human time texts for rows and bubbles ("0:24", "5 min", "14:05", "Mar 3")."""
+"""Short human time texts for rows and bubbles ("0:24", "5 min", "14:05", "Mar 3"), in the reader's zone."""
 
 from __future__ import annotations
 
 import datetime as dt
+
+from agent_app.timezones import MACHINE_ZONE
+
+# ``zone``: the reader's zone (agent_app.timezones.reader_zone); None = this machine's.
 
 
 def countdown(seconds: float) -> str:
@@ -26,13 +30,13 @@ def short_age(seconds: float) -> str:
     return f"{s // 86400}d"
 
 
-def local(ts: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ts).astimezone()
+def local(ts: float, zone: dt.tzinfo | None = None) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, zone or MACHINE_ZONE)
 
 
-def message_time(ts: float, now: float) -> str:
+def message_time(ts: float, now: float, zone: dt.tzinfo | None = None) -> str:
     """Relative within the last hour today ("just now", "5 min ago"), clock time today, date otherwise."""
-    when, today = local(ts), local(now)
+    when, today = local(ts, zone), local(now, zone)
     age = now - ts
     if when.date() == today.date():
         if 0 <= age < 60:
@@ -45,9 +49,9 @@ def message_time(ts: float, now: float) -> str:
     return f"{when.strftime('%b')} {when.day} {when.year}, {when.strftime('%H:%M')}"
 
 
-def day_label(ts: float, now: float) -> str:
+def day_label(ts: float, now: float, zone: dt.tzinfo | None = None) -> str:
     """Day separator text: "Today", "Yesterday", "Monday, March 3"."""
-    day, today = local(ts).date(), local(now).date()
+    day, today = local(ts, zone).date(), local(now, zone).date()
     if day == today:
         return "Today"
     if day == today - dt.timedelta(days=1):
@@ -56,5 +60,5 @@ def day_label(ts: float, now: float) -> str:
     return text if day.year == today.year else f"{text}, {day.year}"
 
 
-def same_day(a: float, b: float) -> bool:
-    return local(a).date() == local(b).date()
+def same_day(a: float, b: float, zone: dt.tzinfo | None = None) -> bool:
+    return local(a, zone).date() == local(b, zone).date()

@@ -1,0 +1,1 @@
+"""Settings dialogs reached from the presence (account) menu."""
