@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 # The smallest sane widths of the conversation pane and the side panel (the queue's is the width of its
 # view tabs, see QueuePanel.tabs_width). A saved layout with a narrower pane is not restored or saved.
 CENTER_MIN_WIDTH = 320
-SIDE_MIN_WIDTH = 220
+SIDE_MIN_WIDTH = 260  # the visitor panel's action buttons and cards fit whole (no sideways scrolling)
 DEFAULT_PANE_SIZES = (410, 680, 280)
 
 

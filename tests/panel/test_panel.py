@@ -640,3 +640,31 @@ def test_connect_salesforce_when_signed_out(
     assert opened and "/services/oauth2/authorize" in opened[0]
     assert any("Jane Doe" in t for t in titles(panel.records))
     it.close()
+
+
+def test_nothing_is_clipped_at_the_panels_narrowest_width(
+    qtbot: QtBot,
+    loop: asyncio.AbstractEventLoop,
+    store: Store,
+    bridge: StoreBridge,
+    integrations: Integrations,
+    runner: TaskRunner,
+    session: FakeSession,
+    tmp_path: Path,
+) -> None:
+    """The panel has no sideways scrollbar, so its content must fit the narrowest panel the window allows
+    (the action buttons in one row were wider and cut the Salesforce warning and buttons off)."""
+    from ui.main_window import SIDE_MIN_WIDTH
+
+    store.upsert_conversation(visitor_conv("lead", "Jane Doe", "jane.doe@acme-robotics.com", "Acme Robotics"))
+    panel = make_panel(qtbot, bridge, integrations, runner, session, tmp_path)
+    panel.show_conversation("lead")
+    shown(loop, panel, "lead")
+    panel.resize(SIDE_MIN_WIDTH, 800)
+    panel.show()
+    body = panel.widget()
+    assert body.minimumSizeHint().width() <= panel.viewport().width(), (
+        body.minimumSizeHint().width(),
+        panel.viewport().width(),
+    )
+    assert body.width() <= panel.viewport().width()

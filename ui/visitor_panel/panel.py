@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from agent_app import protocol as p
 from agent_app.alignment import alignment
@@ -100,13 +100,17 @@ class VisitorPanel(PanelActions, QScrollArea):
         self.duplicates.layout_.addWidget(self.dup_list)
         self.territory = TerritoryCard()
         self.actions_card = Card("Actions")
-        buttons = QHBoxLayout()
+        # Two rows, so the panel's narrowest width still shows every button whole (one row of three was
+        # wider than the panel and clipped the cards below it).
+        buttons = QGridLayout()
         self.create_button = _button("Create lead", "createLead")
         # It changes the Lead's owner in Salesforce (the chat's hand-off is in the participants menu).
         self.owner_button = _button("Change Salesforce owner…", "changeOwner")
         self.log_button = _button("Log chat", "logTranscript")
-        for b in (self.create_button, self.owner_button, self.log_button):
-            buttons.addWidget(b)
+        buttons.addWidget(self.create_button, 0, 0)
+        buttons.addWidget(self.log_button, 0, 1)
+        buttons.addWidget(self.owner_button, 1, 0, 1, 2)
+        buttons.setColumnStretch(2, 1)
         self.actions_card.layout_.addLayout(buttons)
         self.action_note = plain("", "actionNote")
         self.actions_card.layout_.addWidget(self.action_note)
