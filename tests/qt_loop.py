@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
@@ -58,4 +59,17 @@ async def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: st
     while not cond():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what or cond}")
+        await asyncio.sleep(0.01)
+
+
+async def pump_until(predicate: Callable[[], object], what: str, within: float = 10.0) -> None:
+    """For pytest-asyncio tests of Qt widgets (Qt is not driven by that loop): run both loops -- asyncio
+    here, Qt's events by hand -- until the UI shows what we expect; fails naming ``what`` on timeout."""
+    deadline = time.monotonic() + within
+    while True:
+        QApplication.processEvents()
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)

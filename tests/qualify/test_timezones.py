@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from agent_app import protocol as p
 from agent_app.backoff import Backoff
@@ -24,6 +23,7 @@ from agent_app.store import Store
 from chat_server import run_server
 from chat_server.cli import main as cli_main
 from chat_server.storage.sqlite import SqliteStorage
+from tests.qt_loop import pump_until as until
 from tests.server.conftest import PASSWORD, agent_login, cid, make_config, visitor_login
 from ui.bridge import StoreBridge
 from ui.conversation.transcript_model import TranscriptRole
@@ -44,17 +44,6 @@ def machine_in_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
-
-
-async def until(predicate: Callable[[], bool], what: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        QApplication.processEvents()
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 # ---------------------------------------------------------------- profile zone and calendar default

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from agent_app import protocol as p
 from agent_app import saved_replies as sr
@@ -20,6 +18,7 @@ from agent_app.outbox import Outbox
 from agent_app.session import ConnectionState, Session
 from agent_app.store import Delivery, Store
 from chat_server import ChatServer
+from tests.qt_loop import pump_until as until
 from tests.server.conftest import PASSWORD, Client, Team, agent_login, cid, visitor_login
 from ui.bridge import StoreBridge
 from ui.conversation.saved_replies import SavedRepliesFeature, SavedRepliesModel
@@ -29,18 +28,6 @@ from ui.shell.features import install_features
 from ui.tasks import TaskRunner
 
 GREETING = "Hi {visitor_first_name}, thanks for stopping by! I'm {my_first_name} from the sales team."
-
-
-async def until(predicate: Callable[[], object], what: str, within: float = 10.0) -> None:
-    """Run both loops (asyncio here, Qt via processEvents) until the UI shows what we expect."""
-    deadline = time.monotonic() + within
-    while True:
-        QApplication.processEvents()
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @dataclass

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from agent_app import protocol as p
 from agent_app.backoff import Backoff
@@ -17,24 +15,13 @@ from agent_app.outbox import Outbox
 from agent_app.session import ConnectionState, Session
 from agent_app.store import Delivery, Store
 from tests.client.conftest import Visitor
+from tests.qt_loop import pump_until as until
 from ui.bridge import StoreBridge
 from ui.conversation import TranscriptRole
 from ui.main_window import MainWindow
 from ui.tasks import TaskRunner
 
 EMAIL, PASSWORD = "sam@example.com", "correct horse battery"
-
-
-async def until(predicate: Callable[[], bool], what: str, within: float = 10.0) -> None:
-    """Run both loops (asyncio here, Qt timers via processEvents) until the UI shows what we expect."""
-    deadline = time.monotonic() + within
-    while True:
-        QApplication.processEvents()
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def test_visitor_message_reaches_queue_and_transcript_and_reply_reaches_visitor(
