@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import signal
@@ -56,7 +57,9 @@ def profile_paths(args: argparse.Namespace) -> AppPaths:
     root = args.data_dir
     if root is not None and args.demo:
         root = root / "demo"
-    return AppPaths.for_profile(profile, root)
+    paths = AppPaths.for_profile(profile, root)
+    # One embedded workspace per demo profile: the same account folder on every run, whatever its port.
+    return dataclasses.replace(paths, server_key="demo-workspace") if args.demo else paths
 
 
 @contextlib.asynccontextmanager

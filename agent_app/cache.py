@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import msgspec
@@ -30,6 +31,9 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, created_at);
 CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meetings (id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS drafts (
+    conversation_id TEXT PRIMARY KEY, text TEXT NOT NULL, private INTEGER NOT NULL, updated_at REAL NOT NULL
+);
 """
 
 _enc = msgspec.json.Encoder()
@@ -221,8 +225,32 @@ class ClientCache(NullListener):
         """Forget everything (sign-out, or another account on this machine)."""
         self._db.executescript(
             "BEGIN; DELETE FROM meta; DELETE FROM conversations; DELETE FROM messages;"
-            " DELETE FROM agents; DELETE FROM meetings; COMMIT;"
+            " DELETE FROM agents; DELETE FROM meetings; DELETE FROM drafts; COMMIT;"
         )
+
+    # ------------------------------------------------------------------ drafts
+
+    def load_drafts(self) -> dict[str, tuple[str, bool]]:
+        """Unsent replies by conversation (text, private), as the SDR left them (also after a crash)."""
+        try:
+            rows = self._db.execute("SELECT conversation_id, text, private FROM drafts").fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the drafts: {exc}") from exc
+        return {cid: (text, bool(private)) for cid, text, private in rows}
+
+    def save_draft(self, conversation_id: str, text: str, private: bool) -> None:
+        """Keep (or, for blank text, forget) one conversation's draft; written at once (autocommit)."""
+        try:
+            if text.strip():
+                self._db.execute(
+                    "INSERT OR REPLACE INTO drafts (conversation_id, text, private, updated_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (conversation_id, text, int(private), time.time()),
+                )
+            else:
+                self._db.execute("DELETE FROM drafts WHERE conversation_id = ?", (conversation_id,))
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot keep the draft: {exc}") from exc
 
     def close(self) -> None:
         if self._timer is not None:

@@ -109,3 +109,34 @@ def test_a_snapshot_rewrites_the_cache(tmp_path: Path) -> None:
     fresh = Store()
     load_into(tmp_path / "c.sqlite3", fresh)
     assert set(fresh.conversations) == {"c1"} and (fresh.epoch, fresh.seq) == ("e2", 7)
+
+
+def test_drafts_are_kept_forgotten_when_blank_and_cleared_on_sign_out(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    cache = ClientCache(path)
+    cache.save_draft("c1", "Hi Dana, about the sync", private=False)
+    cache.save_draft("c2", "check the Globex lead first", private=True)
+    cache.close()
+    again = ClientCache(path)  # the next run (or after a crash: each draft is written at once)
+    assert again.load_drafts() == {
+        "c1": ("Hi Dana, about the sync", False),
+        "c2": ("check the Globex lead first", True),
+    }
+    again.save_draft("c1", "   ", private=False)  # sent or erased
+    assert again.load_drafts() == {"c2": ("check the Globex lead first", True)}
+    again.clear()
+    assert again.load_drafts() == {}
+    again.close()
+
+
+def test_an_older_cache_file_gains_the_drafts_table(tmp_path: Path) -> None:
+
+    path = tmp_path / "cache.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    old.commit()
+    old.close()
+    cache = ClientCache(path)
+    cache.save_draft("c1", "hello", private=False)
+    assert cache.load_drafts() == {"c1": ("hello", False)}
+    cache.close()

@@ -1,4 +1,5 @@
-"""Journey 5: I set myself Away -> quit -> start the app again -> still Away (window, tray and server)."""
+"""Journey 5: I set myself Away and leave a reply half-typed -> quit -> start the app again -> still Away
+(window, tray and server) and the half-typed reply is still in that chat's reply box."""
 
 from __future__ import annotations
 
@@ -35,6 +36,18 @@ def test_away_survives_a_restart(journey: Journey, loop: asyncio.AbstractEventLo
             assert account.store.me is not None and account.store.me.presence is p.Presence.AWAY
             assert app.shell.glue is not None and app.shell.glue.tray is not None
             await wait_until(lambda: "Away" in app.shell.glue.tray.icon.toolTip(), 5, "the tray to say Away")
+            # A reply half-typed in one of my chats, then straight to Quit (no pause to save it).
+            me_id = account.store.me.id
+            mine = next(
+                c
+                for c in account.store.conversations.values()
+                if c.assignee_id == me_id and c.status is p.ConversationStatus.OPEN
+            )
+            seen["chat"] = mine.id
+            window.open_conversation(mine.id)
+            QTest.keyClicks(
+                window.conversation.composer.edit, "Happy to walk you through the Salesforce sync"
+            )
             # Quit, as the tray's Quit does.
             app.shell.glue.tray.quit_action.trigger()
             assert seen.setdefault("quit", "asked")
@@ -55,8 +68,11 @@ def test_away_survives_a_restart(journey: Journey, loop: asyncio.AbstractEventLo
             seen["button"] = window.presence_button.text()
             assert app.shell.glue is not None and app.shell.glue.tray is not None
             seen["tray"] = app.shell.glue.tray.icon.toolTip()
+            window.open_conversation(seen["chat"])
+            seen["draft"] = window.conversation.composer.text()
 
     run(loop, scenario(), timeout=60)
     assert seen["button"] == "Alex Rivera · Away"
     assert seen["server"] == "away"
     assert "Away" in seen["tray"]
+    assert seen["draft"] == "Happy to walk you through the Salesforce sync"

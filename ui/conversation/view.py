@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from agent_app import protocol as p
-from agent_app.errors import AgentAppError
+from agent_app.errors import AgentAppError, StorageError
 from agent_app.store import MessageItem
 from ui.bridge import StoreBridge
 from ui.conversation.composer import Composer
@@ -20,6 +21,17 @@ from ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from agent_app.session import Session
+
+log = logging.getLogger(__name__)
+DRAFT_SAVE_MS = 700  # a pause in typing this long writes the draft to disk (a crash loses at most that)
+
+
+class DraftKeeper(Protocol):
+    """Where drafts outlive the app (agent_app.cache.ClientCache)."""
+
+    def load_drafts(self) -> dict[str, tuple[str, bool]]: ...
+    def save_draft(self, conversation_id: str, text: str, private: bool) -> None: ...
+
 
 TYPING_TIMEOUT_MS = 30_000  # a "typing" we never hear the end of is dropped after this long
 PREVIEW_CHARS = 140
@@ -60,12 +72,17 @@ class ConversationView(QWidget):
         self._clock_refresh = QTimer(self, interval=30_000)  # "5 min ago" labels
         self._clock_refresh.timeout.connect(self.transcript.viewport().update)
         self._clock_refresh.start()
+        self._keeper: DraftKeeper | None = None
+        self._draft_save = QTimer(self, singleShot=True, interval=DRAFT_SAVE_MS)
+        self._draft_save.timeout.connect(self.save_draft)
         self._connect_signals()
 
     def _connect_signals(self) -> None:
         self.composer.message_submitted.connect(self.on_composer_message_submitted)
         self.composer.typing_changed.connect(self.on_composer_typing_changed)
         self.composer.reopen_requested.connect(self.reopen)
+        self.composer.edit.textChanged.connect(self._draft_save.start)
+        self.composer.note_toggle.toggled.connect(self._draft_save.start)
         self.header.close_requested.connect(self.close_conversation)
         self.header.reopen_requested.connect(self.reopen)
         self.transcript.retry_clicked.connect(self.on_transcript_retry_clicked)
@@ -82,12 +99,14 @@ class ConversationView(QWidget):
             return
         if self.conversation_id:
             self.composer.stop_typing()  # -> typing(previous, False) while the id is still the old one
+            self.save_draft()
             self._drafts[self.conversation_id] = (self.composer.text(), self.composer.is_private())
         self.conversation_id = conversation_id
         self.model.set_conversation(conversation_id)
         text, private = self._drafts.pop(conversation_id, ("", False))
         self.composer.set_text(text)
         self.composer.set_private(private)
+        self._draft_save.stop()  # showing a draft is not an edit
         self.composer.show_error("")
         self.typing_label.hide()
         conv = self.store.conversations.get(conversation_id)
@@ -96,6 +115,32 @@ class ConversationView(QWidget):
             self.store.mark_read(conversation_id)
             if len(self.store.transcripts.get(conversation_id, [])) < conv.message_count:
                 self.load_older()
+
+    def set_draft_keeper(self, keeper: DraftKeeper) -> None:
+        """Keep drafts on disk from now on, and take back those left by the last run (typed text is
+        never lost: not by switching chats, quitting, or a crash)."""
+        self._keeper = keeper
+        try:
+            saved = keeper.load_drafts()
+        except StorageError as exc:
+            log.warning("drafts from the last run are unreadable: %s", exc)
+            return
+        for cid, draft in saved.items():
+            if cid == self.conversation_id and not self.composer.text().strip():
+                self.composer.set_text(draft[0])
+                self.composer.set_private(draft[1])
+            elif cid != self.conversation_id:
+                self._drafts.setdefault(cid, draft)
+
+    def save_draft(self) -> None:
+        """Write the open conversation's draft now (called after a typing pause, on switching, on close)."""
+        self._draft_save.stop()
+        if self._keeper is None or not self.conversation_id:
+            return
+        try:
+            self._keeper.save_draft(self.conversation_id, self.composer.text(), self.composer.is_private())
+        except StorageError as exc:  # the draft is still in the box; only the crash copy is missing
+            log.warning("draft not kept on disk: %s", exc)
 
     def is_closed(self) -> bool:
         conv = self.store.conversations.get(self.conversation_id)

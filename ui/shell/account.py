@@ -81,6 +81,10 @@ class Account:
             log.warning("session did not stop cleanly: %s", exc)
         if self.session_task is not None and not self.session_task.done():
             self.session_task.cancel()
+        conversation = getattr(self.window, "conversation", None)  # None: no window, or a stand-in
+        if conversation is not None:
+            with contextlib.suppress(RuntimeError):  # already deleted by Qt
+                conversation.save_draft()  # the draft typed last, before the cache closes
         self.close_files()
         if self.window is not None:
             with contextlib.suppress(RuntimeError):  # already deleted by Qt

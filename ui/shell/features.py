@@ -142,6 +142,7 @@ class WindowFeatures:
         integrations, problem = self.build(data_dir)
         closer = _IntegrationsCloser(integrations)
         installed = install_features(window, integrations)
+        window.conversation.set_draft_keeper(account.cache)  # drafts outlive a quit or a crash
         if problem:
             window.show_banner(problem)
         if integrations is not None and self.demo_login:

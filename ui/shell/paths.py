@@ -28,6 +28,9 @@ class AppPaths:
     data_dir: Path  # local cache and outbox databases, demo workspace data
     log_dir: Path
     state_file: Path  # QSettings (INI) with window state: kept apart from settings
+    # Names the server in account folders instead of its URL: the demo's embedded server listens on a new
+    # port every run but is the same workspace, so its cache, outbox and drafts must be found again.
+    server_key: str = ""
 
     @classmethod
     def for_profile(cls, profile: str = "default", root: Path | None = None) -> AppPaths:
@@ -47,7 +50,8 @@ class AppPaths:
 
     def account_dir(self, server_url: str, email: str) -> Path:
         """Cache and outbox of one account on one server (never mixed between accounts)."""
-        digest = hashlib.sha256(f"{server_url}\n{email.lower()}".encode()).hexdigest()[:16]
+        server = self.server_key or server_url
+        digest = hashlib.sha256(f"{server}\n{email.lower()}".encode()).hexdigest()[:16]
         path = self.data_dir / "accounts" / digest
         path.mkdir(parents=True, exist_ok=True)
         return path
