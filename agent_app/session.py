@@ -90,9 +90,10 @@ class Session(CommandsMixin):
         retry_backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
         min_lifetime: float = 10.0,
-        ping_interval: float = 15.0,  # + ping_timeout: a dead link is noticed within 25 s
+        ping_interval: float = 15.0,  # + ping_timeout + close_timeout: a dead link is noticed within 27 s
         ping_timeout: float = 10.0,
         open_timeout: float = 10.0,
+        close_timeout: float = 2.0,  # a close handshake the peer does not answer (dead link) is cut short
         request_timeout: float = 30.0,
         ssl: ssl.SSLContext | None = None,  # wss:// trusts the system CAs unless given a context
     ) -> None:
@@ -105,6 +106,7 @@ class Session(CommandsMixin):
         self.clock, self.min_lifetime = clock, min_lifetime
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.open_timeout, self.request_timeout = open_timeout, request_timeout
+        self.close_timeout = close_timeout
         self.ssl = ssl
         self.attempts = 0  # connection attempts so far (diagnostics, tests)
         self._state, self._detail = ConnectionState.OFFLINE, "Not connected"
@@ -293,6 +295,9 @@ class Session(CommandsMixin):
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             open_timeout=self.open_timeout,
+            # websockets waits this long for the peer to answer our close, also after a keepalive
+            # timeout; its default (10 s) kept a dead link "online" 10 s past the ping timeout.
+            close_timeout=self.close_timeout,
             max_size=MAX_RECEIVE,
             **tls,
         )
