@@ -185,9 +185,11 @@ class SqliteStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
     def close(self) -> None:
         if self._scheduled_commit is not None:  # committed right here: it must not run on a closed database
             self._scheduled_commit.cancel()
-        self._group_commit()
-        self._view.conn.close()
-        self._w.close()
+        try:
+            self._group_commit()
+        finally:  # a failed last commit (its waiters got the error) must not leave the files open
+            self._view.conn.close()
+            self._w.close()
 
     # ------------------------------------------------------------ agents and tokens
 

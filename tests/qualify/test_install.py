@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from agent_app import protocol as p
+from agent_app.cache import ClientCache
 from agent_app.settings import Settings
 from agent_app.store import Store
 from ui.bridge import StoreBridge
@@ -79,7 +80,8 @@ async def test_the_shells_install_puts_each_feature_in_once_and_they_follow_the_
     assert not window.findChildren(CqlHeader), "MainWindow installs nothing itself: one install path"
     settings = Settings(tmp_path / "settings.json")
     async with httpx.AsyncClient() as http:
-        account = SimpleNamespace(bridge=window.bridge, session=session)
+        cache = ClientCache(tmp_path / "cache.sqlite3")  # where the window keeps drafts
+        account = SimpleNamespace(bridge=window.bridge, session=session, cache=cache)
         kept = WindowFeatures(settings, MemorySecrets(), http, runner).install(account, window, tmp_path)  # type: ignore[arg-type]
         try:
             features = next(k for k in kept if isinstance(k, QualifyFeatures))
@@ -115,11 +117,15 @@ async def test_the_shells_install_puts_each_feature_in_once_and_they_follow_the_
             assert window.center.currentWidget() is features.meetings
             window.open_conversation("c1")
             assert window.center.currentWidget() is window.conversation
+            window.conversation.composer.set_text("Hi Jane, one question about your team")
+            window.conversation.save_draft()  # as after a typing pause: the install kept drafts on disk
+            assert cache.load_drafts() == {"c1": ("Hi Jane, one question about your team", False)}
         finally:
             for part in kept:
                 if hasattr(part, "dispose"):
                     part.dispose()
             runner.cancel_all()
+            cache.close()
             await asyncio.sleep(0)
 
 
