@@ -78,8 +78,11 @@ async def demo_server(paths: AppPaths, **options: Any) -> AsyncIterator[DemoInfo
         integrations: dict[str, Any] = {"enrichment_provider": "none"}
         secrets: dict[str, str] = {}
         if ws.salesforce_url:
+            # Any free callback port: the stand-in accepts any loopback callback for the demo app, and a
+            # fixed one would clash between two demo runs (a real Connected App needs the fixed one).
             integrations |= {"salesforce_login_url": ws.salesforce_url,
-                             "salesforce_client_id": DEMO_SALESFORCE_CLIENT_ID}  # fmt: skip
+                             "salesforce_client_id": DEMO_SALESFORCE_CLIENT_ID,
+                             "salesforce_redirect_port": 0}  # fmt: skip
         if ws.datafox_url:
             integrations |= {"enrichment_provider": "datafox", "enrichment_base_url": ws.datafox_url,
                              "enrichment_client_id": DEFAULT_CLIENT_ID}  # fmt: skip

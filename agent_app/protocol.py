@@ -568,6 +568,24 @@ class ListMeetings(_Command, tag="list_meetings"):
     since: float | None = None
 
 
+class ConnectCalendar(_Command, tag="connect_calendar"):
+    """Connects (tests first) the agent's own CalDAV calendar; an empty ``url`` disconnects it. The password
+    stays on the server (never in frames, snapshots or logs). Ack result: ``{"connection": {...}}``: url,
+    username, calendar, connected, busy_count, error."""
+
+    url: str
+    username: str = ""
+    password: str = ""
+    calendar: str = ""  # calendar name or URL; "" = the account's first calendar
+
+
+class CancelMeeting(_Command, tag="cancel_meeting"):
+    """Cancels a booked meeting (its owner or a manager): removed from the rep's connected calendar and a
+    METHOD:CANCEL invite is mailed to the visitor and the rep. Ack result: ``{"meeting": Meeting}``."""
+
+    meeting_id: str
+
+
 class RecordHandoff(_Command, tag="record_handoff"):
     """Writes a system message recording a CRM owner change made by the client."""
 
@@ -638,6 +656,8 @@ AgentCommand = (
     | GetCalendarSettings
     | UpdateCalendarSettings
     | ListMeetings
+    | ConnectCalendar
+    | CancelMeeting
     | RecordHandoff
     | UpdateVisitor
     | ListSavedReplies

@@ -134,6 +134,8 @@ HANDLERS: dict[type[Any], Callable[[AgentSession, Any], dict[str, Any]]] = {
     p.ShareCalendar: cal.share_calendar,
     p.GetCalendarSettings: cal.get_calendar_settings,
     p.UpdateCalendarSettings: cal.update_calendar_settings,
+    p.ConnectCalendar: cal.connect_calendar,
+    p.CancelMeeting: cal.cancel_meeting,
     **saved_replies.HANDLERS,
 }
 # Reads and ephemeral frames are not recorded for idempotency (re-running them is harmless).

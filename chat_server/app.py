@@ -16,6 +16,7 @@ from agent_app.protocol import CloseCode, Conversation, Message, Visitor
 from chat_server.actions import AgentActions
 from chat_server.admin import Admin
 from chat_server.calendar_commands import ICS_PREFIX, ics_route
+from chat_server.calendars.sync import CalendarSync
 
 if TYPE_CHECKING:
     from chat_server.automation import Automation
@@ -23,6 +24,7 @@ from chat_server.clock import Clock, SystemClock
 from chat_server.config import Config
 from chat_server.context import Context, RateLimits, Unauthenticated
 from chat_server.hub import Hub
+from chat_server.mailer import Mailer, SmtpSettings
 from chat_server.security import new_id, new_token, token_hash
 from chat_server.service import Service
 from chat_server.storage.sqlite import SqliteStorage
@@ -50,6 +52,12 @@ class ChatServer:
             config, self.storage, self.clock, self.hub, self.service, AgentActions(self.service),
             unauthenticated=Unauthenticated(config.unauthenticated_per_ip, config.unauthenticated_total),
             visitor_buckets=RateLimits(config.visitor_rate_messages, config.visitor_rate_seconds),
+        )  # fmt: skip
+        smtp = SmtpSettings(config.smtp_host, config.smtp_port, config.smtp_security,
+                            config.smtp_username, config.smtp_password)  # fmt: skip
+        self.ctx.calendars = CalendarSync(
+            self.storage, self.clock, refresh_seconds=config.calendar_refresh_seconds,
+            mailer=Mailer(smtp) if config.smtp_host else None, sender=config.smtp_from,
         )  # fmt: skip
         self.ctx.routes["/healthz"] = lambda ws, request: json_response(200, b'{"status":"ok"}')
         self.ctx.routes[ICS_PREFIX] = ics_route(self.ctx)  # /meetings/<id>.ics?token=...
@@ -123,8 +131,10 @@ class ChatServer:
         self._server = await start(self.ctx)
         self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self.config.port
         self._housekeeping = asyncio.create_task(self._housekeep())
+        self.ctx.calendars.start()
 
     async def stop(self) -> None:
+        await self.ctx.calendars.stop()
         if self.automation is not None:
             self.automation.stop()
         if self._housekeeping:

@@ -513,9 +513,12 @@ def _connection(service: Service) -> sqlite3.Connection:
     return conn
 
 
-def booking_provider(service: Service, default_zone: str = "") -> BookingProvider | None:
+def booking_provider(
+    service: Service, default_zone: str = "", calendars: Any = None
+) -> BookingProvider | None:
     """Booking cards from the calendar module (chat_server.meetings) when the storage keeps meetings;
-    ``default_zone`` (Config.default_timezone) for calendars of agents without a zone of their own."""
+    ``default_zone`` (Config.default_timezone) for calendars of agents without a zone of their own;
+    ``calendars`` (chat_server.calendars.sync.CalendarSync) adds the busy times of connected calendars."""
     storage = service.storage
     if not hasattr(storage, "add_meeting"):
         return None
@@ -523,7 +526,10 @@ def booking_provider(service: Service, default_zone: str = "") -> BookingProvide
 
     def card(agent: Agent) -> BookingCard | None:
         now = service.clock.now()
-        return meetings.booking_card(cast(Any, storage), agent, now, default_zone=default_zone)
+        external = calendars.busy(agent.id)[0] if calendars is not None else []
+        return meetings.booking_card(
+            cast(Any, storage), agent, now, default_zone=default_zone, external=external
+        )
 
     return card
 
@@ -553,7 +559,11 @@ async def attach(
         playbook,
         territories=territories,
         enrich=enrich,
-        booking=booking_provider(service, getattr(getattr(server, "config", None), "default_timezone", "")),
+        booking=booking_provider(
+            service,
+            getattr(getattr(server, "config", None), "default_timezone", ""),
+            getattr(getattr(server, "ctx", None), "calendars", None),
+        ),
         scheduler=scheduler,
     )
     automation.install()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
@@ -14,10 +15,11 @@ from websockets.http11 import Request, Response
 
 from agent_app import protocol as p
 from chat_server import meetings
+from chat_server.calendars import CalendarError, Connection
 from chat_server.errors import CommandError
 from chat_server.ics import CONTENT_TYPE, ics_filename
 from chat_server.security import agent_for_ref, calendar_ref
-from chat_server.visibility import can_see
+from chat_server.visibility import can_see, is_supervisor
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 ICS_PREFIX = "/meetings/"
 MAX_FIELD = 200
+MAX_URL = 1000
 
 
 def _store(ctx: Context) -> meetings.MeetingStore:
@@ -47,8 +50,9 @@ def share_calendar(s: AgentSession, c: p.ShareCalendar) -> dict[str, Any]:
         owner = ctx.service.agent(c.agent_id)
         if owner.disabled:
             raise CommandError(p.ErrorCode.INVALID, f"{owner.name} is disabled")
+        external, warning = ctx.calendars.busy(owner.id)
         card = meetings.booking_card(
-            _store(ctx), owner, ctx.clock.now(), default_zone=ctx.config.default_timezone
+            _store(ctx), owner, ctx.clock.now(), default_zone=ctx.config.default_timezone, external=external
         )
         if not card.slots:
             problem = f"{owner.name}'s calendar has no open times; check the calendar settings"
@@ -60,13 +64,101 @@ def share_calendar(s: AgentSession, c: p.ShareCalendar) -> dict[str, Any]:
         message = ctx.service.add_message(
             conversation, p.AuthorKind.BOT, text, author_name=agent.name, card=card
         )
-    return {"message": msgspec.to_builtins(message)}
+        if warning:  # the team sees it in the chat; the visitor does not
+            note = (f"{owner.name}'s {warning}: the times offered come from the calendar settings only. "
+                    "A booking is checked against the calendar again once it can be read.")  # fmt: skip
+            ctx.service.add_message(conversation, p.AuthorKind.SYSTEM, note, private=True)
+    return {"message": msgspec.to_builtins(message), "calendar_warning": warning}
 
 
 def get_calendar_settings(s: AgentSession, c: p.GetCalendarSettings) -> dict[str, Any]:
     owner = s.ctx.service.agent(c.agent_id or s.agent_id)  # not_found for unknown agents
     settings = meetings.calendar_settings(_store(s.ctx), owner, s.ctx.config.default_timezone)
-    return {"settings": msgspec.to_builtins(settings)}
+    result = {"settings": msgspec.to_builtins(settings)}
+    if owner.id == s.agent_id:  # the connection is its owner's business only
+        result["connection"] = s.ctx.calendars.status(owner.id)
+    return result
+
+
+# ConnectCalendar: the async part (testing the account over the network) runs before the command's
+# savepoint (agent_endpoint calls prepare_connect); the handler then stores the outcome atomically.
+# Outcomes wait in CalendarSync.tested, keyed by (agent, command id).
+_MAX_PENDING = 256
+BOOKING_RECHECK_SECONDS = 5.0  # a hung calendar delays a booking at most this long
+CONNECT_TEST_SECONDS = 20.0
+
+
+def _connection(s: AgentSession, c: p.ConnectCalendar) -> Connection:
+    if max(len(c.url), len(c.username), len(c.password), len(c.calendar)) > MAX_URL:
+        raise CommandError(p.ErrorCode.TOO_LONG, f"calendar settings must be under {MAX_URL} characters")
+    if c.url and not c.url.startswith(("http://", "https://")):
+        raise CommandError(p.ErrorCode.INVALID, "the calendar URL must start with https:// (or http://)")
+    return Connection(s.agent_id, c.url.strip(), c.username.strip(), c.password, c.calendar.strip())
+
+
+async def prepare_connect(s: AgentSession, c: p.ConnectCalendar) -> None:
+    """Tests the account before the command runs (network I/O cannot run inside a savepoint)."""
+    try:
+        connection = _connection(s, c)
+    except CommandError:
+        return  # the handler raises it again
+    if not connection.url:
+        return
+    tested = s.ctx.calendars.tested
+    if len(tested) >= _MAX_PENDING:
+        tested.clear()
+    try:  # the agent's later commands wait behind this one: bounded
+        outcome: list[tuple[float, float]] | str = await asyncio.wait_for(
+            s.ctx.calendars.test(connection), CONNECT_TEST_SECONDS
+        )
+    except CalendarError as exc:
+        outcome = str(exc)
+    except TimeoutError:
+        outcome = f"the calendar server did not answer within {CONNECT_TEST_SECONDS:.0f} s"
+    tested[(s.agent_id, c.id)] = (connection, outcome)
+
+
+def connect_calendar(s: AgentSession, c: p.ConnectCalendar) -> dict[str, Any]:
+    connection = _connection(s, c)
+    sync = s.ctx.calendars
+    if not connection.url:
+        sync.disconnect(s.agent_id)
+        return {"connection": sync.status(s.agent_id)}
+    tested = sync.tested.pop((s.agent_id, c.id), None)
+    if tested is None or tested[0] != connection:
+        raise CommandError(p.ErrorCode.CONFLICT, "the calendar was not tested; send the command again")
+    outcome = tested[1]
+    if isinstance(outcome, str):
+        raise CommandError(p.ErrorCode.INVALID, f"calendar not connected: {outcome}")
+    sync.save(connection, outcome)
+    return {"connection": sync.status(s.agent_id)}
+
+
+def cancel_meeting(s: AgentSession, c: p.CancelMeeting) -> dict[str, Any]:
+    """The owner (or a manager) cancels: the row goes (its time is offered again), the event leaves the
+    rep's calendar and a METHOD:CANCEL goes to the visitor and the rep after the commit."""
+    ctx = s.ctx
+    found = _store(ctx).get_meeting(c.meeting_id)
+    if found is None:
+        raise CommandError(p.ErrorCode.NOT_FOUND, "no such meeting")
+    meeting = found[0]
+    if meeting.agent_id != s.agent_id and not is_supervisor(s.agent):
+        raise CommandError(p.ErrorCode.FORBIDDEN, "you may only cancel your own meetings")
+    owner = ctx.service.agent(meeting.agent_id)
+    settings = _store(ctx).get_calendar_settings(meeting.agent_id)
+    _store(ctx).delete_meeting(meeting.id)
+    description = settings.description if settings else ""
+    ctx.storage.after_commit(lambda: ctx.calendars.meeting_cancelled(meeting, owner, description))
+    return {"meeting": msgspec.to_builtins(meeting)}
+
+
+async def before_booking(ctx: Context, c: p.BookSlot) -> None:
+    """Re-reads the rep's connected calendar right before a booking, so a time that became busy there
+    since the card was shared is refused (never double-booked); unreachable: the cache's fallback."""
+    owner_id = agent_for_ref(c.agent_id, ctx.hub.agents)
+    if owner_id in ctx.calendars.connections:
+        # on a timeout the booking goes on with the cache; the read still lands in it when it finishes
+        await asyncio.wait({ctx.calendars.refresh_soon(owner_id)}, timeout=BOOKING_RECHECK_SECONDS)
 
 
 def update_calendar_settings(s: AgentSession, c: p.UpdateCalendarSettings) -> dict[str, Any]:
@@ -104,11 +196,12 @@ def book_slot(ctx: Context, visitor_id: str, c: p.BookSlot) -> dict[str, Any]:
             visitor.email = visitor.email or c.email.strip()
             visitor.name = visitor.name or c.name.strip()
             conversation.visitor = service.update_visitor(visitor)
+        external, _warning = ctx.calendars.busy(owner.id)
         try:
             booked = meetings.book(
                 _store(ctx), agent=owner, conversation=conversation, start=c.start,
                 name=c.name.strip(), email=c.email.strip(), now=ctx.clock.now(),
-                default_zone=ctx.config.default_timezone,
+                default_zone=ctx.config.default_timezone, external=external,
             )  # fmt: skip
         except meetings.BookingRefused as exc:
             raise _refused(exc) from exc
@@ -123,6 +216,9 @@ def book_slot(ctx: Context, visitor_id: str, c: p.BookSlot) -> dict[str, Any]:
         )  # fmt: skip
         if not can_see(owner, conversation):
             ctx.hub.to_agents([(owner.id, event)])
+        settings = _store(ctx).get_calendar_settings(owner.id)
+        description = settings.description if settings else ""
+        ctx.storage.after_commit(lambda: ctx.calendars.meeting_booked(meeting, owner, description))
     # the visitor's copy names the calendar by the reference its card carried, not the agent's id
     return {"meeting": msgspec.to_builtins(msgspec.structs.replace(meeting, agent_id=calendar_ref(owner.id)))}
 

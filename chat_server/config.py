@@ -71,6 +71,14 @@ class Config:
     scrypt_p: int = 1
     token_idle_days: float = 30.0  # a sign-in token unused this long stops working (0 = never)
     visitor_expiry_hours: float = 24.0  # anonymous visitors who never started a chat are deleted (0 = kept)
+    # Meeting invites by email (chat_server/mailer.py): "" = no invites are mailed.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # "starttls", "tls" (implicit, port 465) or "none" (local relay only)
+    smtp_username: str = ""
+    smtp_password: str = ""  # better: SDR_SERVER_SMTP_PASSWORD in the environment than in the file
+    smtp_from: str = ""  # envelope and From: address; "" = the rep's own address
+    calendar_refresh_seconds: float = 30.0  # connected calendars' busy times are at most ~2x this old
 
     @property
     def scheme(self) -> str:
@@ -123,6 +131,13 @@ HELP: dict[str, str] = {
     "scrypt_p": "scrypt parallelism p (OWASP minimum 1)",
     "token_idle_days": "a sign-in token unused for this many days must sign in again (0 = never expires)",
     "visitor_expiry_hours": "visitors who never started a chat are deleted after this many hours (0 = kept)",
+    "smtp_host": "SMTP server for meeting invites ('' = invites are not mailed)",
+    "smtp_port": "SMTP port (587 STARTTLS, 465 TLS, 25 relay)",
+    "smtp_security": "starttls, tls (implicit) or none (a local relay only)",
+    "smtp_username": "SMTP user name ('' = no authentication)",
+    "smtp_password": "SMTP password (prefer the environment variable to the file)",
+    "smtp_from": "From: address of invites ('' = the rep's own address)",
+    "calendar_refresh_seconds": "seconds between re-reads of connected calendars' busy times",
 }
 
 
@@ -219,6 +234,8 @@ def load_config(
         raise ValueError("tls_key is set but tls_cert is not (set both to serve wss://)")
     if problem := zone_problem(config.default_timezone):
         raise ValueError(f"default_timezone: {problem}")
+    if config.smtp_security not in ("starttls", "tls", "none"):
+        raise ValueError(f"smtp_security must be starttls, tls or none, not {config.smtp_security!r}")
     if problem := config.scrypt_params.problem():
         raise ValueError(problem)
     return config

@@ -43,6 +43,7 @@ class Context:
     visitor_buckets: RateLimits = field(default_factory=lambda: RateLimits(10, 10.0))
     log_limit: LogLimit = field(default_factory=lambda: LogLimit())
     sign_in: Any = None  # chat_server.sign_in.SignInGuard, made at the first sign-in (throttle, hashing)
+    calendars: Any = None  # chat_server.calendars.sync.CalendarSync: connected calendars, invites
 
     def route(self, path: str) -> Route | None:
         if path in self.routes:

@@ -33,16 +33,21 @@ def meeting_invite(
     description: str = "",
     domain: str = "sdr-agent-desk.local",
     now: float | None = None,
+    method: str = "REQUEST",
+    sequence: int = 0,
 ) -> bytes:
     """The invitation as bytes (CRLF line ends, folded and escaped by icalendar).
 
     Times are UTC (``DTSTART:...Z``), so every calendar shows them right in its own zone without a
-    VTIMEZONE block; the SDR's zone is named in the description.
+    VTIMEZONE block; the SDR's zone is named in the description. ``method`` is REQUEST or CANCEL (RFC 5546;
+    CANCEL marks the event cancelled with a higher ``sequence``), or "" for the copy stored on a CalDAV
+    server (RFC 4791 forbids METHOD in stored calendar objects).
     """
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
-    cal.add("method", "REQUEST")
+    if method:
+        cal.add("method", method)
     cal.add("calscale", "GREGORIAN")
 
     event = Event()
@@ -50,8 +55,8 @@ def meeting_invite(
     event.add("dtstamp", _utc(now if now is not None else meeting.created_at))
     event.add("dtstart", _utc(meeting.start))
     event.add("dtend", _utc(meeting.end))
-    event.add("sequence", 0)
-    event.add("status", "CONFIRMED")
+    event.add("sequence", sequence)
+    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     event.add("summary", meeting.title or f"Intro call with {organizer_name}")
     lines = [description] if description else []
     if meeting.company:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,6 +43,8 @@ class MeetingStore(Protocol):
     def add_meeting(self, meeting: Meeting, token: str, buffer_seconds: float) -> None: ...
 
     def get_meeting(self, meeting_id: str) -> tuple[Meeting, str] | None: ...
+
+    def delete_meeting(self, meeting_id: str) -> None: ...
 
     def agent_meetings(self, agent_id: str, since: float, until: float | None = None) -> list[Meeting]: ...
 
@@ -88,9 +91,16 @@ def update_settings(store: MeetingStore, actor: Agent, settings: CalendarSetting
     return settings
 
 
-def _busy(store: MeetingStore, settings: CalendarSettings, now: float) -> list[tuple[float, float]]:
+def _busy(
+    store: MeetingStore,
+    settings: CalendarSettings,
+    now: float,
+    external: Iterable[tuple[float, float]] = (),
+) -> list[tuple[float, float]]:
+    """Our own meetings plus ``external`` busy times (the rep's connected calendar, chat_server/calendars)."""
     until = now + (settings.horizon_days + 1) * 86400
-    return [(m.start, m.end) for m in store.agent_meetings(settings.agent_id, now - 86400, until)]
+    own = [(m.start, m.end) for m in store.agent_meetings(settings.agent_id, now - 86400, until)]
+    return own + [(a, b) for a, b in external if b > now - 86400 and a < until]
 
 
 def booking_card(
@@ -100,6 +110,7 @@ def booking_card(
     limit: int = CARD_SLOTS,
     *,
     default_zone: str = DEFAULT_ZONE,
+    external: Iterable[tuple[float, float]] = (),
 ) -> BookingCard:
     """What "share calendar" puts into the chat: the agent's next open slots."""
     settings = calendar_settings(store, agent, default_zone)
@@ -108,7 +119,7 @@ def booking_card(
         agent_name=agent.name,
         duration_minutes=settings.duration_minutes,
         timezone=settings.timezone,
-        slots=open_slots(settings, _busy(store, settings, now), now, limit=limit),
+        slots=open_slots(settings, _busy(store, settings, now, external), now, limit=limit),
         description=settings.description,
     )
 
@@ -123,6 +134,7 @@ def book(
     email: str,
     now: float,
     default_zone: str = DEFAULT_ZONE,
+    external: Iterable[tuple[float, float]] = (),
 ) -> Booked:
     """Books ``start`` on ``agent``'s calendar for the conversation's visitor.
 
@@ -134,7 +146,7 @@ def book(
     if agent.disabled:
         raise BookingRefused("not_found", "that calendar is not available")
     settings = calendar_settings(store, agent, default_zone)
-    busy = _busy(store, settings, now)
+    busy = _busy(store, settings, now, external)
     if not is_open(settings, busy, now, start):
         if is_open(settings, [], now, start):
             raise BookingRefused("conflict", "that time was just booked; please pick another")

@@ -10,7 +10,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from agent_app import protocol as p
-from chat_server.calendar_commands import book_slot
+from chat_server.calendar_commands import before_booking, book_slot
 from chat_server.context import BadFrames, Context, bad_frame, run_command, wait_for_hello
 from chat_server.errors import CommandError
 from chat_server.security import new_id, new_token, token_hash
@@ -93,6 +93,8 @@ async def serve_visitor(ctx: Context, ws: ServerConnection) -> None:
                 if await bad_frame(ctx, ws, bad, exc):
                     return
                 continue
+            if isinstance(command, p.BookSlot):  # re-reads the rep's connected calendar first
+                await before_booking(ctx, command)
             idempotent = not isinstance(command, p.VisitorTyping)
             action = partial(session.handle, command)
             await run_command(ctx, ws, f"visitor:{visitor.id}", command.id, action, idempotent)

@@ -46,6 +46,8 @@ class FakeEnrichment:
         self.api_keys = {DEFAULT_CLEARBIT_KEY}
         self.tokens: set[str] = set()
         self.calls: list[str] = []  # paths of every company call, for tests
+        # Canned answers for paths starting with a prefix (gateway pages, odd bodies), used once each.
+        self.faults: list[tuple[str, Response]] = []
         self._window_start = clock()
         self._window_count = 0
         self.base_url = ""
@@ -59,9 +61,17 @@ class FakeEnrichment:
         r.add("GET", "/v2/companies/find", self._cb_find)
         r.add("GET", "/v1/domains/find", self._cb_name_to_domain)
 
+    def inject(self, path_prefix: str, response: Response, times: int = 1) -> None:
+        """Answer the next ``times`` requests under ``path_prefix`` with ``response`` (e.g. an HTML 502)."""
+        self.faults.extend((path_prefix, response) for _ in range(times))
+
     async def handle(self, request: Request) -> Response:
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
+        fault = next((f for f in self.faults if request.path.startswith(f[0])), None)
+        if fault is not None:
+            self.faults.remove(fault)
+            return fault[1]
         if not request.path.endswith("/oauth2/token"):
             self.calls.append(request.path)
             limited = self._rate_limited(request.path.startswith("/v"))

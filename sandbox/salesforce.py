@@ -14,11 +14,12 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from sandbox.httpserver import Request, Response, Router, serving
-from sandbox.sf_store import SCHEMA, Org, RecordError
+from sandbox.sf_store import EXTERNAL_IDS, SCHEMA, Org, RecordError, describe_field
 from sandbox.soql import QueryError, parse_soql, parse_sosl, term_matches
 
 ORG_ID = "00D5e0000000001EAA"
@@ -64,8 +65,22 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ConnectedApp:
+    """A registered Connected App: its exact callback URLs and, if it requires one, its secret."""
+
+    client_id: str
+    callback_urls: tuple[str, ...]
+    client_secret: str | None = None
+
+
 class FakeSalesforce:
-    """The sandbox org plus its HTTP surface; tests flip the switches directly (same event loop)."""
+    """The sandbox org plus its HTTP surface; tests flip the switches directly (same event loop).
+
+    Registered Connected Apps (``register_app``) are held to what a real org checks: the exact callback
+    URL and the secret if they have one. A client id nobody registered is accepted with any loopback
+    callback, a convenience for the demo and tests that use a random port (a real org would refuse it).
+    """
 
     def __init__(self, *, page_size: int = 2000, api_limit: int = 15000, latency_ms: float = 0.0) -> None:
         self.org = Org()
@@ -78,6 +93,10 @@ class FakeSalesforce:
         self.log: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers) of data calls
         self.access_tokens: dict[str, str] = {}  # token -> user id
         self.refresh_tokens: dict[str, tuple[str, str]] = {}  # token -> (user id, client id)
+        self.apps: dict[str, ConnectedApp] = {}
+        self._issued: dict[str, set[str]] = {}  # refresh token -> access tokens it produced
+        self.deleted: dict[str, str] = {}  # id -> type of records removed with DELETE
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)  # "today" for SOQL date literals
         self._codes: dict[str, dict[str, Any]] = {}
         self._cursors: dict[str, tuple[list[dict[str, Any]], float]] = {}
         self._locators = itertools.count(1)
@@ -103,6 +122,14 @@ class FakeSalesforce:
     ) -> None:
         """Make the next `times` data calls (matching `path`) fail with this error."""
         self.faults.extend(Fault(status, error_code, message, path, headers or {}) for _ in range(times))
+
+    def register_app(
+        self, client_id: str, callback_urls: list[str], *, client_secret: str | None = None
+    ) -> ConnectedApp:
+        """Register a Connected App (consumer key, callback URLs, optional required secret)."""
+        app = ConnectedApp(client_id, tuple(callback_urls), client_secret)
+        self.apps[client_id] = app
+        return app
 
     def issue_token(self, username: str = "alex@demo.sdr") -> str:
         """An access token for a seeded user, for tests and third-party clients that take a session id."""
@@ -133,8 +160,12 @@ class FakeSalesforce:
         data.add("GET", _V + "/search", self._search)
         data.add("GET", _V + "/limits", self._limits)
         data.add("POST", _V + r"/sobjects/(?P<type>\w+)", self._create)
+        data.add("GET", _V + "/sobjects", self._describe_global)
+        data.add("GET", _V + r"/sobjects/(?P<type>\w+)/describe", self._describe)
+        data.add("PATCH", _V + r"/sobjects/(?P<type>\w+)/(?P<field>\w+)/(?P<value>[^/]+)", self._upsert)
         data.add("GET", _V + r"/sobjects/(?P<type>\w+)/(?P<id>\w+)", self._retrieve)
         data.add("PATCH", _V + r"/sobjects/(?P<type>\w+)/(?P<id>\w+)", self._update)
+        data.add("DELETE", _V + r"/sobjects/(?P<type>\w+)/(?P<id>\w+)", self._delete)
         data.add("POST", _V + "/composite", self._composite)
 
     async def handle(self, request: Request) -> Response:
@@ -166,6 +197,10 @@ class FakeSalesforce:
 
     async def _run(self, request: Request, user_id: str) -> Response:
         # Query and save errors become the real error arrays; composite sub-requests come through here too.
+        version = re.match(r"/services/data/v(\d+\.\d)", request.path)
+        if version:
+            # attributes.url echoes the version the caller asked for (shaping below does not await).
+            self.org.version = version.group(1)
         try:
             return await self._data_routes.dispatch_user(request, user_id)
         except QueryError as exc:
@@ -179,8 +214,12 @@ class FakeSalesforce:
         host = urlsplit(redirect).hostname
         if req.arg("response_type") != "code" or not req.arg("client_id"):
             return Response.html("<h1>error=unsupported_response_type</h1>", 400)
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            return Response.html("<h1>error=redirect_uri_mismatch</h1>", 400)
+        app = self.apps.get(req.arg("client_id") or "")
+        registered = redirect in app.callback_urls if app else host in ("127.0.0.1", "localhost", "::1")
+        if not registered:
+            # Like a real org: an error page at Salesforce, never a redirect to an unregistered URL.
+            return Response.html("<h1>error=redirect_uri_mismatch</h1><p>redirect_uri must match a "
+                                 "registered callback URL</p>", 400)  # fmt: skip
         try:
             user = self.user_by_login(req.arg("login_hint") or "alex@demo.sdr")
         except KeyError:
@@ -208,6 +247,13 @@ class FakeSalesforce:
     async def _token(self, req: Request) -> Response:
         form = req.form()
         grant = form.get("grant_type")
+        app = self.apps.get(form.get("client_id", ""))
+        if (
+            app is not None
+            and app.client_secret is not None
+            and form.get("client_secret") != app.client_secret
+        ):
+            return _oauth_err("invalid_client", "invalid client credentials")
         if grant == "authorization_code":
             entry = self._codes.pop(form.get("code", ""), None)
             if entry is None or time.time() - entry["at"] > 900:
@@ -225,17 +271,19 @@ class FakeSalesforce:
                     return _oauth_err("invalid_request", "invalid code verifier")
             refresh = secrets.token_urlsafe(32)
             self.refresh_tokens[refresh] = (entry["user"], entry["client_id"])
-            return Response.json(self._token_body(entry["user"], refresh))
+            return Response.json(self._token_body(entry["user"], refresh, refresh))
         if grant == "refresh_token":
             found = self.refresh_tokens.get(form.get("refresh_token", ""))
             if found is None or found[1] != form.get("client_id"):
                 return _oauth_err("invalid_grant", "expired access/refresh token")
-            return Response.json(self._token_body(found[0], None))
+            return Response.json(self._token_body(found[0], None, form.get("refresh_token", "")))
         return _oauth_err("unsupported_grant_type", "grant type not supported")
 
-    def _token_body(self, user_id: str, refresh: str | None) -> dict[str, Any]:
+    def _token_body(self, user_id: str, refresh: str | None, source: str) -> dict[str, Any]:
+        """A token response; ``source`` is the refresh token the access token belongs to."""
         access = f"{ORG_ID[:15]}!{secrets.token_urlsafe(24)}"
         self.access_tokens[access] = user_id
+        self._issued.setdefault(source, set()).add(access)
         body = {
             "access_token": access,
             "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -253,6 +301,9 @@ class FakeSalesforce:
         token = req.form().get("token", "")
         self.refresh_tokens.pop(token, None)
         self.access_tokens.pop(token, None)
+        # Like a real org: revoking a refresh token also ends the sessions issued from it.
+        for access in self._issued.pop(token, set()):
+            self.access_tokens.pop(access, None)
         return Response()
 
     async def _userinfo(self, req: Request, user_id: str) -> Response:
@@ -293,7 +344,7 @@ class FakeSalesforce:
         soql = req.arg("q")
         if not soql:
             return _err(400, "MALFORMED_QUERY", "A query string has to be specified")
-        q = parse_soql(soql)
+        q = parse_soql(soql, self.now())
         rows = self.org.select(q)
         if q.count:
             return Response.json({"totalSize": len(rows), "done": True, "records": []})
@@ -401,6 +452,8 @@ class FakeSalesforce:
     def _record(self, req: Request) -> tuple[str, dict[str, Any]]:
         sobject = self._sobject(req.params["type"])
         rec = self.org.records[sobject].get(req.params["id"])
+        if rec is None and any(req.params["id"][:15] == rid[:15] for rid in self.deleted):
+            raise RecordError(404, [{"errorCode": "ENTITY_IS_DELETED", "message": "entity is deleted"}])
         if rec is None:
             found = self.org.find(req.params["id"])
             if found is None or found[0] != sobject:
@@ -427,6 +480,61 @@ class FakeSalesforce:
         self.org.update(sobject, rec, fields, auto_assign=auto)
         return Response(204)
 
+    def _urls(self, sobject: str) -> dict[str, str]:
+        base = f"/services/data/v{self.org.version}/sobjects/{sobject}"
+        return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
+
+    async def _describe_global(self, req: Request, user_id: str) -> Response:
+        sobjects = [
+            {"name": t, "label": t, "custom": False, "queryable": True, "searchable": t != "User",
+             "createable": t != "User", "updateable": t != "User", "deletable": t != "User",
+             "urls": self._urls(t)}
+            for t in SCHEMA
+        ]  # fmt: skip
+        return Response.json({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects})
+
+    async def _describe(self, req: Request, user_id: str) -> Response:
+        sobject = self._sobject(req.params["type"])
+        fields = [describe_field(sobject, name) for name in sorted(SCHEMA[sobject])]
+        return Response.json(
+            {"name": sobject, "label": sobject, "custom": False, "queryable": True,
+             "createable": sobject != "User", "updateable": sobject != "User", "fields": fields,
+             "urls": self._urls(sobject)}
+        )  # fmt: skip
+
+    async def _upsert(self, req: Request, user_id: str) -> Response:
+        sobject = self._sobject(req.params["type"])
+        field, value = req.params["field"], unquote(req.params["value"])
+        if field not in EXTERNAL_IDS.get(sobject, set()):
+            return _err(
+                400,
+                "INVALID_FIELD",
+                f"Provided external ID field does not exist or is not accessible: {field}",
+            )
+        try:
+            fields = req.json()
+        except ValueError:
+            return _err(400, "JSON_PARSER_ERROR", "Unexpected character: was expecting JSON")
+        found = [r for r in self.org.records[sobject].values() if r.get(field) == value]
+        if len(found) > 1:
+            urls = [self.org.attributes(sobject, r["Id"])["url"] for r in found]
+            return Response.json(urls, 300)
+        auto = req.headers.get("sforce-auto-assign", "TRUE").upper() != "FALSE"
+        if not found:
+            fields = {**fields, field: value}
+            self.org.validate(sobject, fields, creating=True)
+            rid = self.org.create(sobject, fields, user_id, auto_assign=auto)
+            return Response.json({"id": rid, "success": True, "errors": [], "created": True}, 201)
+        self.org.validate(sobject, fields, creating=False)
+        self.org.update(sobject, found[0], fields, auto_assign=auto)
+        return Response.json({"id": found[0]["Id"], "success": True, "errors": [], "created": False})
+
+    async def _delete(self, req: Request, user_id: str) -> Response:
+        sobject, rec = self._record(req)
+        del self.org.records[sobject][rec["Id"]]
+        self.deleted[rec["Id"]] = sobject
+        return Response(204)
+
     async def _composite(self, req: Request, user_id: str) -> Response:
         body = req.json()
         all_or_none = bool(body.get("allOrNone"))
@@ -436,20 +544,7 @@ class FakeSalesforce:
         failed = False
         for sub in body.get("compositeRequest", []):
             if failed and all_or_none:
-                results.append(
-                    {
-                        "body": [
-                            {
-                                "errorCode": "PROCESSING_HALTED",
-                                "message": "The transaction was "
-                                "rolled back since another operation in the same transaction failed.",
-                            }
-                        ],
-                        "httpHeaders": {},
-                        "httpStatusCode": 400,
-                        "referenceId": sub.get("referenceId"),
-                    }
-                )
+                results.append({**_halted(), "referenceId": sub.get("referenceId")})
                 continue
             url = _resolve_refs(sub["url"], refs)
             payload = _resolve_refs(sub.get("body"), refs)
@@ -475,7 +570,18 @@ class FakeSalesforce:
             )
         if failed and snapshot is not None:
             self.org.records = snapshot
+            # Everything was rolled back, so the sub-requests that had succeeded report so too.
+            results = [r if r["httpStatusCode"] >= 400 else {**r, **_halted()} for r in results]
         return Response.json({"compositeResponse": results})
+
+
+def _halted() -> dict[str, Any]:
+    message = "The transaction was rolled back since another operation in the same transaction failed."
+    return {
+        "body": [{"errorCode": "PROCESSING_HALTED", "message": message}],
+        "httpHeaders": {},
+        "httpStatusCode": 400,
+    }
 
 
 def _resolve_refs(value: Any, refs: dict[str, Any]) -> Any:

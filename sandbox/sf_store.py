@@ -69,6 +69,7 @@ SCHEMA: dict[str, set[str]] = {
         "Description",
         "LastActivityDate",
         "CQL_Level__c",
+        "Chat_Visitor_Id__c",
     },
     "Task": _COMMON
     | {
@@ -100,6 +101,50 @@ REQUIRED = {
     "Account": ["Name"],
     "User": ["LastName"],
 }
+# External ID fields (usable for upsert: PATCH /sobjects/<type>/<field>/<value>).
+EXTERNAL_IDS: dict[str, set[str]] = {"Lead": {"Chat_Visitor_Id__c"}}
+_TYPES = {
+    "Email": "email",
+    "Phone": "phone",
+    "Website": "url",
+    "NumberOfEmployees": "int",
+    "AnnualRevenue": "currency",
+    "CQL_Level__c": "double",
+    "Description": "textarea",
+    "CreatedDate": "datetime",
+    "LastModifiedDate": "datetime",
+}
+_PICKLISTS = {"Status", "Rating", "Industry", "LeadSource", "Type", "Priority", "TaskSubtype", "UserType"}
+
+
+def describe_field(sobject: str, name: str) -> dict[str, Any]:
+    """One field of a describe result, with the attributes clients read (type, createable, ...)."""
+    if name == "Id":
+        kind = "id"
+    elif name in _TYPES:
+        kind = _TYPES[name]
+    elif name.endswith("Id"):
+        kind = "reference"
+    elif name.startswith("Is"):
+        kind = "boolean"
+    elif name.endswith("Date"):
+        kind = "date"
+    else:
+        kind = "picklist" if name in _PICKLISTS else "string"
+    writable = name not in READ_ONLY
+    return {
+        "name": name,
+        "label": re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name.removesuffix("__c").replace("_", " ")),
+        "type": kind,
+        "custom": name.endswith("__c"),
+        "createable": writable,
+        "updateable": writable,
+        "nillable": writable and kind != "boolean" and name not in REQUIRED.get(sobject, []),
+        "externalId": name in EXTERNAL_IDS.get(sobject, set()),
+        "idLookup": name == "Id" or name in EXTERNAL_IDS.get(sobject, set()) or kind == "email",
+    }
+
+
 # Relationship name -> (foreign-key field, target types)
 RELATIONS = {
     "Owner": ("OwnerId", ("User",)),

@@ -2,6 +2,8 @@
 
 SOQL: SELECT f, Rel.f | COUNT() FROM Obj [WHERE cond] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], ...]
 [LIMIT n] [OFFSET n]; cond uses = != <> < <= > >= LIKE, [NOT] IN (...), AND, OR, NOT and parentheses.
+Dates and datetimes compare by instant; date literals TODAY, YESTERDAY, TOMORROW, LAST_N_DAYS:n and
+NEXT_N_DAYS:n are whole UTC days relative to the parse-time "now".
 SOSL: FIND {term} [IN ALL|NAME|EMAIL|PHONE FIELDS] RETURNING Obj(fields [WHERE] [ORDER BY] [LIMIT]), ...
 [LIMIT n].
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 KEYWORDS = {
@@ -113,6 +116,9 @@ def tokenize(soql: str, start: int = 0) -> list[Token]:
         elif m := re.compile(r"\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?").match(soql, i):
             tokens.append(Token("DATE", m.group(), i, m.group()))
             i = m.end()
+        elif m := _DATE_LITERAL.match(soql, i):
+            tokens.append(Token("DATELIT", m.group(), i, m.group().upper()))
+            i = m.end()
         elif m := re.compile(r"-?\d+(\.\d+)?").match(soql, i):
             text = m.group()
             tokens.append(Token("NUMBER", text, i, float(text) if "." in text else int(text)))
@@ -143,6 +149,8 @@ class Select:
 
 
 class _Parser:
+    now: datetime | None = None  # for date literals; parse time when not given
+
     def __init__(self, text: str, tokens: list[Token]) -> None:
         self.text, self.tokens, self.i = text, tokens, 0
 
@@ -281,7 +289,13 @@ class _Parser:
 
     def literal(self) -> Any:
         t = self.tok
-        if t.kind in ("STRING", "NUMBER", "DATE"):
+        if t.kind == "DATE":
+            self.i += 1
+            return Instant(t.value, _instant(t.value))
+        if t.kind == "DATELIT":
+            self.i += 1
+            return _date_range(t.value, self.now or datetime.now(UTC))
+        if t.kind in ("STRING", "NUMBER"):
             self.i += 1
             return t.value
         if self.is_kw("TRUE", "FALSE", "NULL"):
@@ -291,9 +305,10 @@ class _Parser:
         return None
 
 
-def parse_soql(soql: str) -> Select:
+def parse_soql(soql: str, now: datetime | None = None) -> Select:
     """Parse a SOQL statement (subset described in the module docstring)."""
     p = _Parser(soql, tokenize(soql))
+    p.now = now
     p.expect_kw("SELECT")
     fields, count = p.field_list()
     p.expect_kw("FROM")
@@ -305,16 +320,24 @@ def parse_soql(soql: str) -> Select:
 class Search:
     """A parsed SOSL statement."""
 
-    terms: list[list[re.Pattern[str]]]  # OR of AND groups
+    terms: list[list[tuple[re.Pattern[str], bool]]]  # OR of AND groups of (word, negated)
     scope: str
     returning: list[Select]
     limit: int | None
 
 
-def _parse_find_term(raw: str) -> list[list[re.Pattern[str]]]:
+def _parse_find_term(raw: str) -> list[list[tuple[re.Pattern[str], bool]]]:
     # Words and "phrases"; unescaped * and ? are wildcards; a backslash makes the next char literal.
-    words: list[tuple[str, bool]] = []  # (regex, is_operator)
-    i, buf, quoted = 0, "", False
+    # AND, OR and NOT are operators in any letter case (as in Salesforce) unless quoted.
+    words: list[tuple[str, bool]] = []  # (regex, was quoted)
+    i, buf, quoted, had_quote = 0, "", False, False
+
+    def flush() -> None:
+        nonlocal buf, had_quote
+        if buf:
+            words.append((buf, had_quote))
+        buf, had_quote = "", False
+
     while i < len(raw):
         c = raw[i]
         if c == "\\" and i + 1 < len(raw):
@@ -323,10 +346,9 @@ def _parse_find_term(raw: str) -> list[list[re.Pattern[str]]]:
             continue
         if c == '"':
             quoted = not quoted
+            had_quote = True
         elif c.isspace() and not quoted:
-            if buf:
-                words.append((buf, False))
-            buf = ""
+            flush()
         elif c == "*":
             buf += r"\S*"
         elif c == "?":
@@ -339,16 +361,26 @@ def _parse_find_term(raw: str) -> list[list[re.Pattern[str]]]:
         else:
             buf += re.escape(c)
         i += 1
-    if buf:
-        words.append((buf, False))
-    groups: list[list[re.Pattern[str]]] = [[]]
-    for text, _ in words:
-        if text == "OR":
-            groups.append([])
-        elif text in ("AND",):
+    flush()
+    groups: list[list[tuple[re.Pattern[str], bool]]] = [[]]
+    pending: str | None = None  # an operator waiting for its right-hand term
+    negate = False
+    for text, was_quoted in words:
+        op = None if was_quoted else text.upper()
+        if op in ("AND", "OR", "NOT"):
+            if op == "NOT" and pending in (None, "AND") and not negate and (groups[-1] or pending):
+                negate, pending = True, "NOT"
+            elif op != "NOT" and pending is None and groups[-1]:
+                pending = op
+                if op == "OR":
+                    groups.append([])
+            else:
+                raise QueryError("MALFORMED_SEARCH", f"unexpected operator '{text}' in the search term")
             continue
-        else:
-            groups[-1].append(re.compile(text.replace(r"\ ", r"\s+"), re.I))
+        groups[-1].append((re.compile(text.replace(r"\ ", r"\s+"), re.I), negate))
+        pending, negate = None, False
+    if pending is not None:
+        raise QueryError("MALFORMED_SEARCH", "the search term ends with an operator")
     groups = [g for g in groups if g]
     if not groups:
         raise QueryError("MALFORMED_SEARCH", "search term must be longer than one character")
@@ -428,9 +460,28 @@ def matches(expr: Any, record: dict[str, Any], get: Getter) -> bool:
     if kind == "like":
         return isinstance(value, str) and expr[2].fullmatch(value) is not None
     if kind == "in":
-        found = _norm(value) in [_norm(v) for v in expr[2]]
+        found = _norm(value) in [_norm(v.text if isinstance(v, Instant) else v) for v in expr[2]]
         return found is not bool(expr[3])
     op, lit = expr[2], expr[3]
+    if isinstance(lit, DateRange):
+        at = _instant(value)
+        if at is None:
+            return bool(op == "!=")
+        inside = lit.start <= at < lit.end
+        return {
+            "=": inside,
+            "!=": not inside,
+            "<": at < lit.start,
+            "<=": at < lit.end,
+            ">": at >= lit.end,
+            ">=": at >= lit.start,
+        }[op]
+    if isinstance(lit, Instant):
+        at = _instant(value)
+        if at is None or lit.at is None:
+            lit = lit.text  # not a date field: compare as text, as before
+        else:
+            value, lit = at, lit.at
     a, b = _norm(value), _norm(lit)
     if op == "=":
         return bool(a == b)
@@ -444,6 +495,61 @@ def matches(expr: Any, record: dict[str, Any], get: Getter) -> bool:
         return False
 
 
+_DATE_LITERAL = re.compile(r"(?i)(TODAY|YESTERDAY|TOMORROW|(LAST|NEXT)_N_DAYS:\d+)\b")
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
+
+
+@dataclass(frozen=True)
+class Instant:
+    """A date or datetime literal: its text and the moment it names (midnight UTC for a date)."""
+
+    text: str
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """A relative date literal (TODAY, LAST_N_DAYS:7 ...) as the UTC interval [start, end)."""
+
+    start: datetime
+    end: datetime
+
+
+def _instant(value: Any) -> datetime | None:
+    """The moment a date/datetime value names: 2025-01-06, 2025-01-06T09:00:00.000+0000, ...Z, +02:00."""
+    if not isinstance(value, str):
+        return None
+    m = _DATETIME.match(value.strip())
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, tz = m.groups()
+    at = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), tzinfo=UTC)
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        at -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return at
+
+
+def _date_range(literal: str, now: datetime) -> DateRange:
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = timedelta(days=1)
+    if literal == "TODAY":
+        return DateRange(today, today + day)
+    if literal == "YESTERDAY":
+        return DateRange(today - day, today)
+    if literal == "TOMORROW":
+        return DateRange(today + day, today + 2 * day)
+    n = int(literal.rpartition(":")[2])
+    # As in the SOQL guide: LAST_N_DAYS:n is the past n days and today; NEXT_N_DAYS:n the next n days
+    # without today.
+    if literal.startswith("LAST"):
+        return DateRange(today - n * day, today + day)
+    return DateRange(today + day, today + (n + 1) * day)
+
+
 def order_records(
     records: list[dict[str, Any]], order: Iterable[tuple[str, bool, bool]], get: Getter
 ) -> None:
@@ -455,6 +561,6 @@ def order_records(
         records[:] = present + missing if nulls_last else missing + present
 
 
-def term_matches(terms: list[list[re.Pattern[str]]], texts: list[str]) -> bool:
-    """True when every word of some OR-group occurs in one of the searched field values."""
-    return any(all(any(p.search(t) for t in texts) for p in group) for group in terms)
+def term_matches(terms: list[list[tuple[re.Pattern[str], bool]]], texts: list[str]) -> bool:
+    """True when, for some OR-group, every word occurs (and every NOT word doesn't) in the field values."""
+    return any(all(any(p.search(t) for t in texts) != neg for p, neg in group) for group in terms)

@@ -126,6 +126,8 @@ class DemoWorkspace:
     fresh: bool = False  # the demo SDR was created by this start (later starts keep their chosen presence)
     server: Any = None  # chat_server.app.ChatServer
     pool: VisitorPool | None = None
+    caldav_url: str = ""  # the demo Radicale (the demo SDR's connected calendar); "" = not available
+    invites_mbox: Path | None = None  # every meeting invite the demo mails lands in this mbox file
 
     @property
     def first_visitor(self) -> asyncio.Event:
@@ -225,7 +227,11 @@ async def demo_workspace(
     clock, rng = DemoClock(), random.Random(seed)
     async with contextlib.AsyncExitStack() as stack:
         salesforce_url, datafox_url = await _start_crm(stack)
+        calendars = await _start_calendar_servers(stack, data_dir)
         settings: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "db_path": str(data_dir / "chat.sqlite3")}
+        if calendars is not None:  # invites go to the embedded SMTP server, which writes an mbox file
+            settings |= {"smtp_host": "127.0.0.1", "smtp_port": calendars.smtp_port, "smtp_security": "none",
+                         "smtp_from": "invites@sdr-agent-desk.local"}  # fmt: skip
         known = {f.name for f in dataclasses.fields(Config)}
         if datafox_url and "enrichment_url" in known:  # routing looks companies up in the DataFox stand-in
             settings["enrichment_url"] = datafox_url
@@ -236,6 +242,8 @@ async def demo_workspace(
         ws = DemoWorkspace(data_dir, chat_url=server.url, http_url=server_origin(server.url), server=server)
         ws.agents = {m.email: DEMO_PASSWORD for m in TEAM}
         ws.fresh = ws.demo_email in await provision_team(server)
+        if calendars is not None:
+            await _connect_calendar(server, calendars, ws)
         replies_marker = data_dir / "demo-saved-replies"  # seeded once: what the team deletes stays deleted
         if not replies_marker.exists():
             demo.seed_saved_replies(server.storage, time.time())
@@ -273,6 +281,29 @@ async def _start_crm(stack: contextlib.AsyncExitStack) -> tuple[str, str]:
     return urls[0], urls[1]
 
 
+async def _start_calendar_servers(stack: contextlib.AsyncExitStack, data_dir: Path) -> Any:
+    """Radicale + aiosmtpd (sandbox/calendar_demo.py), or None when they are not installed."""
+    try:
+        from sandbox.calendar_demo import calendar_servers
+    except ImportError as exc:
+        log.warning("demo calendar and mail servers not available (%s): no connected calendar", exc)
+        return None
+    servers = await stack.enter_async_context(calendar_servers(data_dir))
+    log.info("demo CalDAV server %s; meeting invites land in %s", servers.caldav_url, servers.mbox_path)
+    return servers
+
+
+async def _connect_calendar(server: Any, calendars: Any, ws: DemoWorkspace) -> None:
+    from sandbox.calendar_demo import connect_demo_calendar
+
+    ws.caldav_url, ws.invites_mbox = calendars.caldav_url, calendars.mbox_path
+    known = server.storage.agent_by_email(ws.demo_email)
+    try:
+        await connect_demo_calendar(server, calendars, known.agent, time.time())
+    except Exception:  # the demo still runs, with calendars from our settings only
+        log.exception("connecting the demo SDR's calendar failed")
+
+
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -289,6 +320,8 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"salesforce    {ws.salesforce_url or '(not available)'}")
         print(f"datafox       {ws.datafox_url or '(not available)'}")
         print(f"territories   {ws.territories_csv}")
+        print(f"calendar      {ws.caldav_url or '(not available)'}  (the demo SDR's CalDAV calendar)")
+        print(f"invites       {ws.invites_mbox or '(not mailed)'}  (mbox file: every invite the demo sends)")
         print(f"sign in as    {ws.demo_email} / {ws.demo_password}  (team: {', '.join(ws.agents)})")
         print(f"seeded        {ws.seeded} past conversations (0 = kept from an earlier start)", flush=True)
         stop = asyncio.Event()

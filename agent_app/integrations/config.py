@@ -14,7 +14,7 @@ from agent_app.integrations.enrichment import ClearbitProvider, CompanyEnrichmen
 from agent_app.integrations.errors import IntegrationError
 from agent_app.integrations.lookup import EnrichmentService, VisitorLookup
 from agent_app.integrations.secret_store import SecretStore
-from agent_app.integrations.sf_auth import OAuthConfig, SalesforceAuth
+from agent_app.integrations.sf_auth import DEFAULT_REDIRECT_PORT, OAuthConfig, SalesforceAuth
 from agent_app.integrations.sf_client import DEFAULT_API_VERSION, SalesforceClient
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 # Keychain keys for the enrichment credentials (Salesforce tokens use their own, see SalesforceAuth).
 ENRICHMENT_KEY_SECRET = "enrichment:api_key"  # Clearbit key, or DataFox client secret
+# The Connected App's consumer secret, only if the app has "Require Secret for Web Server Flow" on.
+SALESFORCE_CLIENT_SECRET = "salesforce:client_secret"
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class IntegrationSettings:
     salesforce_login_url: str = "https://login.salesforce.com"
     salesforce_client_id: str = ""
     salesforce_api_version: str = DEFAULT_API_VERSION
-    salesforce_redirect_port: int = 0
+    salesforce_redirect_port: int = DEFAULT_REDIRECT_PORT  # callback http://127.0.0.1:<port>/callback
     salesforce_cql_field: str = "CQL_Level__c"
     salesforce_lightning_urls: bool = True
     enrichment_provider: str = "clearbit"  # "clearbit" | "datafox" | "none"
@@ -66,6 +68,7 @@ def build_integrations(
         OAuthConfig(
             settings.salesforce_login_url,
             settings.salesforce_client_id,
+            client_secret=secret_store.get(SALESFORCE_CLIENT_SECRET) or None,
             redirect_port=settings.salesforce_redirect_port,
         ),
         http,

@@ -63,6 +63,7 @@ class LookupResult:
     retry_after_s: float | None = None
     http_status: int | None = None
     message: str | None = None
+    paused_until: float | None = None  # epoch seconds: the provider is left alone until then (after a 429)
 
     @property
     def cacheable(self) -> bool:
@@ -99,6 +100,49 @@ def _err(exc: Exception) -> LookupResult:
     return LookupResult(LookupStatus.ERROR, message=f"enrichment request {kind}: {exc}")
 
 
+class _Unusable(Exception):
+    """A provider answer we cannot use (gateway page, wrong JSON shape); carries the result to return."""
+
+    def __init__(self, result: LookupResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+def _json(r: httpx.Response) -> Any:
+    """The body as JSON, or None when it is not JSON (an HTML gateway page, an empty body)."""
+    try:
+        return r.json()
+    except ValueError:
+        return None
+
+
+def _object(r: httpx.Response, provider: str) -> dict[str, Any]:
+    """A successful answer's JSON object; anything else (an array, HTML) is an error, not a crash."""
+    body = _json(r)
+    if not isinstance(body, dict):
+        kind = type(body).__name__ if body is not None else r.headers.get("Content-Type", "no JSON")
+        raise _Unusable(
+            LookupResult(
+                LookupStatus.ERROR,
+                http_status=r.status_code,
+                message=f"{provider} answered HTTP {r.status_code} with an unexpected body ({kind})",
+            )
+        )
+    return body
+
+
+def _error_message(r: httpx.Response) -> str | None:
+    """The provider's own message when the error body is a JSON object that has one."""
+    body = _json(r)
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error", body)
+    if isinstance(error, list):
+        error = error[0] if error else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message) if message else None
+
+
 def _failure(r: httpx.Response, message: str | None) -> LookupResult:
     """A non-200 answer, the same way for every provider: 404 is a (cacheable) "no data", 429 says when to
     come back, 401/403 is a setup problem, anything else an error."""
@@ -110,7 +154,10 @@ def _failure(r: httpx.Response, message: str | None) -> LookupResult:
         )
     if r.status_code in (401, 403):
         return LookupResult(LookupStatus.UNAUTHORIZED, http_status=r.status_code, message=message)
-    return LookupResult(LookupStatus.ERROR, http_status=r.status_code, message=message)
+    detail = f": {message}" if message else ""
+    return LookupResult(
+        LookupStatus.ERROR, http_status=r.status_code, message=f"HTTP {r.status_code}{detail}"
+    )
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -178,17 +225,14 @@ class ClearbitProvider:
         raise AssertionError("unreachable")
 
     def _result(self, r: httpx.Response) -> LookupResult:
-        try:
-            body = r.json()
-        except ValueError:
-            body = {}
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, list):
-            error = error[0] if error else None
-        message = (error or {}).get("message") if isinstance(error, dict) else None
         if r.status_code == 200:
-            return LookupResult(LookupStatus.FOUND, self._profile(body), http_status=200)
-        return _failure(r, message or r.text[:200])
+            try:
+                return LookupResult(
+                    LookupStatus.FOUND, self._profile(_object(r, "Clearbit")), http_status=200
+                )
+            except _Unusable as exc:
+                return exc.result
+        return _failure(r, _error_message(r) or _text(r))
 
     @staticmethod
     def _profile(c: dict[str, Any]) -> CompanyProfile:
@@ -249,9 +293,15 @@ class DataFoxProvider:
                 data={"grant_type": "client_credentials", "scope": "full"},
                 timeout=self._timeout,
             )
+            if r.status_code in (400, 401, 403):
+                raise PermissionError(_error_message(r) or "DataFox sign-in failed")
             if r.status_code != 200:
-                raise PermissionError(r.json().get("message", "DataFox sign-in failed"))
-            body = r.json()
+                raise _Unusable(_failure(r, _error_message(r) or _text(r)))
+            body = _object(r, "DataFox")
+            if "access_token" not in body:
+                raise _Unusable(
+                    LookupResult(LookupStatus.ERROR, http_status=200, message="DataFox sent no access token")
+                )
             # Renew a minute early so a token never expires mid-request.
             self._token = (
                 str(body["access_token"]),
@@ -282,25 +332,36 @@ class DataFoxProvider:
             r = await self._get("/1.0/companies", {"url": domain})
             if (bad := self._bad(r)) is not None:
                 return bad
-            entries = r.json().get("entries") or []
+            entries = _object(r, "DataFox").get("entries") or []
             if not entries:
                 return LookupResult(
                     LookupStatus.NOT_FOUND, http_status=r.status_code, message="Unknown domain"
                 )
-            company_id = str(entries[0]["id"])
+            first = entries[0] if isinstance(entries, list) else None
+            if not isinstance(first, dict) or "id" not in first:
+                raise _Unusable(
+                    LookupResult(
+                        LookupStatus.ERROR, http_status=200, message="DataFox sent an unexpected list"
+                    )
+                )
+            company_id = str(first["id"])
             details, funding = await asyncio.gather(
                 self._get(f"/1.0/companies/{company_id}/details"),
                 self._get(f"/1.0/companies/{company_id}/funding-rounds"),
             )
             if (bad := self._bad(details)) is not None:
                 return bad
+            d = _object(details, "DataFox")
+            rounds = _object(funding, "DataFox").get("entries") or [] if funding.status_code == 200 else []
+            if not isinstance(rounds, list):
+                rounds = []
+            total = sum(int(x.get("amount") or 0) for x in rounds if isinstance(x, dict)) or None
         except PermissionError as exc:
             return LookupResult(LookupStatus.UNAUTHORIZED, http_status=401, message=str(exc))
+        except _Unusable as exc:
+            return exc.result
         except httpx.HTTPError as exc:
             return _err(exc)
-        d = details.json()
-        rounds = funding.json().get("entries") or [] if funding.status_code == 200 else []
-        total = sum(int(x.get("amount") or 0) for x in rounds) or None
         return LookupResult(
             LookupStatus.FOUND,
             CompanyProfile(
@@ -328,8 +389,11 @@ class DataFoxProvider:
     def _bad(r: httpx.Response) -> LookupResult | None:
         if r.status_code == 200:
             return None
-        try:
-            message = r.json().get("message")
-        except ValueError:
-            message = r.text[:200]
-        return _failure(r, message)
+        return _failure(r, _error_message(r) or _text(r))
+
+
+def _text(r: httpx.Response) -> str | None:
+    """A short plain-text body as the message; an HTML page says nothing useful to an SDR."""
+    if "html" in r.headers.get("Content-Type", "").lower():
+        return None
+    return r.text.strip()[:200] or None

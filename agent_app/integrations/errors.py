@@ -10,7 +10,7 @@ IntegrationError
 │   ├── InvalidField               INVALID_FIELD / INVALID_TYPE / INVALID_FIELD_FOR_INSERT_UPDATE
 │   ├── NotFound                   404 NOT_FOUND / ENTITY_IS_DELETED
 │   ├── AccessDenied               403 INSUFFICIENT_ACCESS_* / API_DISABLED_FOR_ORG
-│   ├── RequestLimitExceeded       REQUEST_LIMIT_EXCEEDED (after bounded retries)
+│   ├── RequestLimitExceeded       REQUEST_LIMIT_EXCEEDED (concurrent: after bounded retries; daily: at once)
 │   ├── ServiceUnavailable         5xx (after bounded retries)
 │   ├── ValidationFailed           other 400s on save (REQUIRED_FIELD_MISSING, INVALID_EMAIL_ADDRESS, ...)
 │   └── DuplicatesDetected         DUPLICATES_DETECTED with the matched records and allowSave
@@ -90,7 +90,22 @@ class AccessDenied(SalesforceError):
 
 
 class RequestLimitExceeded(SalesforceError):
-    """The org's API request limit is used up; retried a bounded number of times first."""
+    """An API request limit was hit: the concurrent one is retried a bounded number of times; the daily
+    (rolling 24-hour) allowance is not, since it does not come back in seconds."""
+
+    @property
+    def daily(self) -> bool:
+        # Salesforce words the two apart only in the message: "TotalRequests Limit exceeded." for the
+        # daily allowance, "ConcurrentRequests (...) Limit exceeded." for too many long calls at once.
+        return "concurrent" not in self.sf_message.lower()
+
+    def _describe(self) -> str:
+        if self.daily:
+            return (
+                f"Salesforce {self.error_code}: the org's daily API request limit is used up "
+                f"({self.sf_message or 'TotalRequests Limit exceeded.'}); try again later or ask an admin"
+            )
+        return super()._describe()
 
 
 class ServiceUnavailable(SalesforceError):

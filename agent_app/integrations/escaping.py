@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # SOQL quoted-string escapes, from the SOQL guide's "Quoted String Escape Sequences".
 _SOQL = {
     "\\": "\\\\",
@@ -34,9 +36,21 @@ def soql_like(value: str, *, prefix: str = "", suffix: str = "") -> str:
     return "'" + prefix + inner + suffix + "'"
 
 
+# Salesforce reads these words as operators in any letter case; quoted, they are searched for as words
+# (SOSL guide, "Example Text Searches": FIND {"and" or "or"}).
+SOSL_OPERATORS = frozenset({"and", "or", "not"})
+
+
 def sosl_escape(term: str) -> str:
-    """Escape a term for FIND {...}: reserved characters get a backslash so they match literally."""
-    return "".join("\\" + ch if ch in SOSL_RESERVED else ch for ch in term)
+    """Escape a term for FIND {...}: reserved characters get a backslash and operator words are quoted,
+    so the text matches literally."""
+    parts = re.split(r"(\s+)", term)
+    return "".join(
+        f'"{part}"'
+        if part.lower() in SOSL_OPERATORS
+        else "".join("\\" + ch if ch in SOSL_RESERVED else ch for ch in part)
+        for part in parts
+    )
 
 
 def soql_in(values: list[str]) -> str:

@@ -25,6 +25,14 @@ _PAGE = (
     b"<html><body><h3>Signed in to Salesforce.</h3>"
     b"<p>You can close this tab and go back to SDR Agent Desk.</p></body></html>"
 )
+_STRAY_PAGE = (
+    b"<html><body><h3>This page does not belong to the current sign-in.</h3>"
+    b"<p>Go back to SDR Agent Desk and click Connect again if sign-in does not finish.</p></body></html>"
+)
+# The callback registered in the Connected App must match exactly, so it is fixed rather than a random
+# port (docs/integrations.md, "Connected App set-up"): http://127.0.0.1:47615/callback.
+DEFAULT_REDIRECT_PORT = 47615
+DEFAULT_REDIRECT_PATH = "/callback"
 
 
 @dataclass(frozen=True)
@@ -33,10 +41,15 @@ class OAuthConfig:
 
     login_url: str
     client_id: str
-    client_secret: str | None = None  # PKCE public clients have none
+    client_secret: str | None = None  # only when the Connected App requires one (PKCE alone is enough)
     scope: str = "api refresh_token"
-    redirect_port: int = 0  # 0 = any free port; real connected apps usually need a fixed one (e.g. 1717)
-    redirect_path: str = "/OauthRedirect"
+    redirect_port: int = DEFAULT_REDIRECT_PORT  # 0 = any free port (tests; no real app accepts that)
+    redirect_path: str = DEFAULT_REDIRECT_PATH
+
+    @property
+    def redirect_uri(self) -> str:
+        """The callback URL to register in the Connected App."""
+        return f"http://127.0.0.1:{self.redirect_port}{self.redirect_path}"
 
 
 @dataclass(frozen=True)
@@ -60,8 +73,13 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-async def _receive_one_redirect(server_ready: asyncio.Future[int], path: str, port: int) -> dict[str, str]:
-    """Serve 127.0.0.1 until one GET on `path` arrives; return its query parameters."""
+async def _receive_one_redirect(
+    server_ready: asyncio.Future[int], path: str, port: int, state: str
+) -> dict[str, str]:
+    """Serve 127.0.0.1 until a GET on `path` carrying our `state` arrives; return its query parameters.
+
+    Anything else (an old tab reloaded, a forged ``error=``, a bare hit) gets a 400 page and is ignored,
+    so it can neither abort nor hijack the sign-in in progress."""
     result: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -77,12 +95,14 @@ async def _receive_one_redirect(server_ready: asyncio.Future[int], path: str, po
                     continue
                 if isinstance(event, h11.Request):
                     target = urlsplit(event.target.decode("latin-1"))
-                    ours = target.path == path
-                    body = _PAGE if ours else b"Not found"
+                    params = {k: v[0] for k, v in parse_qs(target.query).items()}
+                    ours = target.path == path and secrets.compare_digest(params.get("state", ""), state)
+                    body = _PAGE if ours else (_STRAY_PAGE if target.path == path else b"Not found")
+                    status = 200 if ours else (400 if target.path == path else 404)
                     writer.write(
                         conn.send(
                             h11.Response(
-                                status_code=200 if ours else 404,
+                                status_code=status,
                                 headers=[
                                     ("Content-Type", "text/html; charset=utf-8"),
                                     ("Content-Length", str(len(body))),
@@ -95,7 +115,7 @@ async def _receive_one_redirect(server_ready: asyncio.Future[int], path: str, po
                     writer.write(conn.send(h11.EndOfMessage()))
                     await writer.drain()
                     if ours and not result.done():
-                        result.set_result({k: v[0] for k, v in parse_qs(target.query).items()})
+                        result.set_result(params)
                     return
                 return
         except (h11.RemoteProtocolError, ConnectionError):
@@ -103,7 +123,16 @@ async def _receive_one_redirect(server_ready: asyncio.Future[int], path: str, po
         finally:
             writer.close()
 
-    server = await asyncio.start_server(on_connect, "127.0.0.1", port)
+    try:
+        server = await asyncio.start_server(on_connect, "127.0.0.1", port)
+    except OSError as exc:
+        error = AuthError(
+            "redirect_port_in_use",
+            f"port {port} is in use by another program, so the sign-in callback cannot be received; "
+            "close that program or set another port in Settings (and in the Connected App's callback URL)",
+        )
+        server_ready.set_exception(error)
+        raise error from exc
     try:
         server_ready.set_result(server.sockets[0].getsockname()[1])
         return await result
@@ -125,7 +154,9 @@ async def authorize_with_browser(
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    listener = asyncio.create_task(_receive_one_redirect(ready, config.redirect_path, config.redirect_port))
+    listener = asyncio.create_task(
+        _receive_one_redirect(ready, config.redirect_path, config.redirect_port, state)
+    )
     try:
         port = await ready
         redirect_uri = f"http://127.0.0.1:{port}{config.redirect_path}"
@@ -149,10 +180,9 @@ async def authorize_with_browser(
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await listener
+    # The listener only accepts our state, so this error really is the answer to this sign-in.
     if "error" in params:
         raise AuthError(params["error"], params.get("error_description", ""))
-    if params.get("state") != state:
-        raise AuthError("invalid_state", "the browser answered with another sign-in attempt's state")
     if "code" not in params:
         raise AuthError("invalid_response", "no authorization code in the redirect")
     return params["code"], verifier, redirect_uri

@@ -24,7 +24,8 @@ from agent_app.integrations.sf_auth import SalesforceAuth, Session
 DEFAULT_API_VERSION = "62.0"
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 _USAGE = re.compile(r"(?:^|[^-])api-usage=(\d+)/(\d+)")
-# Codes worth retrying: the concurrency flavour of REQUEST_LIMIT_EXCEEDED and row locks clear up quickly.
+# Codes worth retrying: the concurrency flavour of REQUEST_LIMIT_EXCEEDED and row locks clear up quickly
+# (the daily flavour is excluded in request()).
 _RETRY_CODES = {"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}
 
 
@@ -140,6 +141,8 @@ class SalesforceClient:
                 await self.auth.refresh(session)
                 continue
             retryable = response.status_code in (502, 503) or error.error_code in _RETRY_CODES
+            if isinstance(error, RequestLimitExceeded) and error.daily:
+                retryable = False
             if retryable and attempt < self.retry.max_retries:
                 await self.retry.sleep(self.retry.delay(attempt, _retry_after(response)))
                 attempt += 1

@@ -7,6 +7,7 @@ import sqlite3
 import msgspec
 
 from agent_app.protocol import CalendarSettings, Meeting
+from chat_server.calendars import Connection
 
 MEETINGS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meetings (
@@ -25,6 +26,16 @@ CREATE INDEX IF NOT EXISTS meetings_conversation ON meetings(conversation_id);
 CREATE TABLE IF NOT EXISTS calendar_settings (
     agent_id TEXT PRIMARY KEY,
     data BLOB NOT NULL
+);
+-- Connected calendars (chat_server/calendars): the server's secret store for calendar passwords. Never
+-- read into snapshots, frames or logs; CREATE IF NOT EXISTS adds it to databases made before it existed.
+CREATE TABLE IF NOT EXISTS calendar_connections (
+    agent_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    url TEXT NOT NULL,
+    username TEXT NOT NULL,
+    password TEXT NOT NULL,
+    calendar TEXT NOT NULL
 );
 """
 
@@ -132,6 +143,30 @@ class MeetingsSql:
             "SELECT data FROM meetings WHERE conversation_id=? ORDER BY start", (conversation_id,)
         )
         return [_meeting.decode(r[0]) for r in rows]
+
+    def delete_meeting(self, meeting_id: str) -> None:
+        self._begin()
+        self.conn.execute("DELETE FROM meetings WHERE id=?", (meeting_id,))
+
+    def calendar_connections(self) -> list[Connection]:
+        rows = self.conn.execute(
+            "SELECT agent_id, url, username, password, calendar, kind FROM calendar_connections"
+        )
+        return [Connection(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def save_calendar_connection(self, c: Connection) -> None:
+        self._begin()
+        self.conn.execute(
+            "INSERT INTO calendar_connections (agent_id, kind, url, username, password, calendar) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET kind=excluded.kind, "
+            "url=excluded.url, username=excluded.username, password=excluded.password, "
+            "calendar=excluded.calendar",
+            (c.agent_id, c.kind, c.url, c.username, c.password, c.calendar),
+        )
+
+    def delete_calendar_connection(self, agent_id: str) -> None:
+        self._begin()
+        self.conn.execute("DELETE FROM calendar_connections WHERE agent_id=?", (agent_id,))
 
     def get_calendar_settings(self, agent_id: str) -> CalendarSettings | None:
         row = self.conn.execute("SELECT data FROM calendar_settings WHERE agent_id=?", (agent_id,)).fetchone()

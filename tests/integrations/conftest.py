@@ -82,7 +82,8 @@ async def browser_for(http: httpx.AsyncClient) -> Any:
 
 @pytest.fixture
 async def auth(sf: FakeSalesforce, http: httpx.AsyncClient, memory_keyring: MemoryKeyring) -> SalesforceAuth:
-    a = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, trusted_secrets())
+    # Port 0: the stand-in accepts any loopback callback for unregistered apps (test_sf_oauth is strict).
+    a = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID, redirect_port=0), http, trusted_secrets())
     await a.sign_in(await browser_for(http), login_hint="alex@demo.sdr")
     return a
 

@@ -153,3 +153,30 @@ async def test_sosl_reserved_characters_escaped(crm: CrmService, term: str) -> N
         f"RETURNING Lead(Id, Company WHERE Id = {soql_quote(lead_id)})"
     )
     assert [r["Company"] for r in found] == [term]
+
+
+async def test_sosl_operators_are_case_insensitive_in_the_stand_in(crm: CrmService) -> None:
+    a = await crm.create_lead({"LastName": "Op", "Company": "Zyxwidget"})
+    b = await crm.create_lead({"LastName": "Op", "Company": "Qorvantix"})
+    found = await crm.client.search("FIND {zyxwidget or qorvantix} IN NAME FIELDS RETURNING Lead(Id)")
+    assert {r["Id"] for r in found} == {a, b}
+    found = await crm.client.search("FIND {zyxwidget or qorvantix and not qorvantix} RETURNING Lead(Id)")
+    assert [r["Id"] for r in found] == [a]
+    with pytest.raises(Exception, match="MALFORMED_SEARCH"):
+        await crm.client.search("FIND {black OR and OR decker} RETURNING Lead(Id)")
+    # A quoted operator word is searched for as a word.
+    c = await crm.create_lead({"LastName": "Op", "Company": "Pens and Quills"})
+    found = await crm.client.search('FIND {"and" AND quills} IN NAME FIELDS RETURNING Lead(Id)')
+    assert [r["Id"] for r in found] == [c]
+
+
+@pytest.mark.parametrize("company", ["Black and Decker", "Not Just Pizza", "Salt or Pepper", "AND Partners"])
+async def test_company_names_with_operator_words_find_duplicates(crm: CrmService, company: str) -> None:
+    lead_id = await crm.create_lead({"LastName": "Dup", "Company": company})
+    report = await crm.check_duplicates(company=company)
+    assert lead_id in {h.record_id for h in report.hits}
+
+
+def test_sosl_escape_quotes_operator_words() -> None:
+    assert sosl_escape("and") == '"and"' and sosl_escape("OR") == '"OR"' and sosl_escape("Not") == '"Not"'
+    assert sosl_escape("andy") == "andy"

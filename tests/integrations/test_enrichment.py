@@ -18,7 +18,9 @@ from agent_app.integrations import (
     VisitorLookup,
     normalize_domain,
 )
+from agent_app.integrations.lookup import paused_text
 from sandbox.enrichment import DEFAULT_CLEARBIT_KEY, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeEnrichment
+from sandbox.httpserver import Response
 
 from .conftest import Sleeps
 
@@ -115,7 +117,7 @@ async def test_cache_ttl_404_cached_errors_not(
 ) -> None:
     clock = Clock()
     service = EnrichmentService(
-        clearbit(http, enrich, sleeps), LookupCache(ttl_s=100, negative_ttl_s=10, clock=clock)
+        clearbit(http, enrich, sleeps), LookupCache(ttl_s=100, negative_ttl_s=10, clock=clock), clock=clock
     )
     await service.lookup("a@globex.io")
     await service.lookup("b@globex.io")
@@ -130,10 +132,12 @@ async def test_cache_ttl_404_cached_errors_not(
     clock.now += 11
     await service.lookup("x@nowhere.example")
     assert enrich.calls.count("/v2/companies/find") == 4
-    # rate-limit errors are not cached
+    # rate-limit errors are not cached (once the pause they start is over, the provider is asked again)
     enrich.rate_limit = 0
-    assert (await service.lookup("initech.com")).status is LookupStatus.RATE_LIMITED
+    limited = await service.lookup("initech.com")
+    assert limited.status is LookupStatus.RATE_LIMITED and limited.retry_after_s
     enrich.rate_limit = 10**6
+    clock.now += limited.retry_after_s + 1
     assert (await service.lookup("initech.com")).status is LookupStatus.FOUND
 
 
@@ -188,3 +192,91 @@ async def test_visitor_lookup_end_to_end(
     assert insight.people and insight.people[0].owner_name == "Sam Chen"
     assert insight.duplicates and insight.duplicates.owned_by_others
     assert insight.company and isinstance(insight.company, LookupResult) and insight.company.profile
+
+
+BAD_BODIES = [
+    Response.html("<html><body><h1>502 Bad Gateway</h1></body></html>", 502),
+    Response.json([{"message": "upstream failed"}], 500),
+    Response(503, b"", {}),
+]
+
+
+@pytest.mark.parametrize("body", BAD_BODIES, ids=["html-502", "json-array-500", "empty-503"])
+@pytest.mark.parametrize("where", ["/1.0/companies", "/1.0/oauth2/token"])
+async def test_datafox_non_json_error_bodies_are_typed_errors(
+    http: httpx.AsyncClient, enrich: FakeEnrichment, body: Response, where: str
+) -> None:
+    provider = DataFoxProvider(http, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, base_url=enrich.base_url)
+    enrich.inject(where, body)
+    result = await provider.find_by_domain("globex.io")
+    assert result.status in (LookupStatus.ERROR, LookupStatus.UNAUTHORIZED) and not result.cacheable
+    assert result.http_status == body.status and str(body.status) in (result.message or "")
+    assert (await provider.find_by_domain("globex.io")).status is LookupStatus.FOUND
+
+
+@pytest.mark.parametrize("where", ["/1.0/companies", "/1.0/companies/"])
+async def test_datafox_200_with_a_non_object_body_is_an_error(
+    http: httpx.AsyncClient, enrich: FakeEnrichment, where: str
+) -> None:
+    provider = DataFoxProvider(http, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, base_url=enrich.base_url)
+    await provider.find_by_domain("globex.io")  # signed in, so the fault hits the lookup itself
+    enrich.inject(where, Response.json(["not", "an", "object"]), times=3)
+    result = await provider.find_by_domain("globex.io")
+    assert result.status is LookupStatus.ERROR and "unexpected" in (result.message or "")
+
+
+@pytest.mark.parametrize("body", [*BAD_BODIES, Response.json(["x"], 200)])
+async def test_clearbit_non_object_bodies_are_typed_errors(
+    http: httpx.AsyncClient, enrich: FakeEnrichment, sleeps: Sleeps, body: Response
+) -> None:
+    enrich.inject("/v2/companies/find", body)
+    result = await clearbit(http, enrich, sleeps).find_by_domain("globex.io")
+    assert result.status is LookupStatus.ERROR and result.http_status == body.status
+
+
+async def test_bad_enrichment_body_does_not_fail_the_panel_lookup(
+    crm: CrmService, http: httpx.AsyncClient, enrich: FakeEnrichment
+) -> None:
+    provider = DataFoxProvider(http, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, base_url=enrich.base_url)
+    enrich.inject("/1.0/", Response.json([{"message": "upstream failed"}], 500), times=5)
+    insight = await VisitorLookup(crm, EnrichmentService(provider)).run("jane.doe@acme-robotics.com")
+    assert insight.people and insight.company is not None
+    assert insight.company.status is LookupStatus.ERROR and not insight.errors
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.now = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_429_pauses_the_provider_until_retry_after(
+    http: httpx.AsyncClient, enrich: FakeEnrichment, sleeps: Sleeps
+) -> None:
+    clock = WallClock()
+    service = EnrichmentService(clearbit(http, enrich, sleeps), clock=clock)
+    enrich.inject(
+        "/v2/companies/find",
+        Response.json({"error": {"type": "rate_limit", "message": "slow down"}}, 429, {"Retry-After": "90"}),
+    )
+    first = await service.lookup("globex.io")
+    assert first.status is LookupStatus.RATE_LIMITED and first.paused_until == clock.now + 90
+    calls = len(enrich.calls)
+    clock.now += 60
+    paused = await service.lookup("initech.com")  # another domain, same provider: still paused
+    assert paused.status is LookupStatus.RATE_LIMITED and len(enrich.calls) == calls
+    assert paused.paused_until == first.paused_until and paused.retry_after_s == 30
+    clock.now += 31
+    assert (await service.lookup("initech.com")).status is LookupStatus.FOUND
+    assert len(enrich.calls) == calls + 1
+
+
+def test_paused_text_in_the_readers_zone() -> None:
+    from datetime import timedelta, timezone
+
+    result = LookupResult(LookupStatus.RATE_LIMITED, paused_until=1_790_000_000.0)  # 2026-09-21 14:13 UTC
+    assert paused_text(result, timezone(timedelta(hours=-5))) == (
+        "Company research paused until 09:13 UTC-05:00 (rate limit)"
+    )

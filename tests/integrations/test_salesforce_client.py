@@ -35,7 +35,7 @@ async def test_sign_in_stores_refresh_token_in_keychain(
 
 
 async def test_pkce_verifier_is_checked(sf: FakeSalesforce, http: httpx.AsyncClient) -> None:
-    config = OAuthConfig(sf.base_url, CLIENT_ID)
+    config = OAuthConfig(sf.base_url, CLIENT_ID, redirect_port=0)
     code, _verifier, redirect = await authorize_with_browser(config, await browser_for(http))
     r = await http.post(
         f"{sf.base_url}/services/oauth2/token",
@@ -77,7 +77,7 @@ async def test_revoked_refresh_token_asks_for_sign_in(
 async def test_session_restored_from_keychain(
     auth: SalesforceAuth, sf: FakeSalesforce, http: httpx.AsyncClient, memory_keyring: MemoryKeyring
 ) -> None:
-    fresh = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID), http, trusted_secrets())
+    fresh = SalesforceAuth(OAuthConfig(sf.base_url, CLIENT_ID, redirect_port=0), http, trusted_secrets())
     client = SalesforceClient(fresh, http)
     assert await client.query("SELECT Id FROM Lead WHERE Email = 'gavin@hooli.com'")
 
@@ -106,13 +106,26 @@ async def test_503_backs_off_then_succeeds(
     assert sleeps.delays == [0.25, 0.5]  # full jitter with rand()=0.5: 0.5*0.5, 0.5*1.0
 
 
-async def test_request_limit_gives_up_after_bounded_retries(
+async def test_daily_request_limit_is_not_retried(
     client: SalesforceClient, sf: FakeSalesforce, sleeps: Sleeps
 ) -> None:
+    # The 24-hour allowance won't come back in seconds: retrying only burns time (and more calls).
     sf.api_used = sf.api_limit
+    calls_before = len(sf.log)
     with pytest.raises(RequestLimitExceeded, match="TotalRequests Limit exceeded") as info:
         await client.query("SELECT Id FROM Account")
-    assert len(sleeps.delays) == 3 and info.value.status == 403
+    assert sleeps.delays == [] and info.value.status == 403 and len(sf.log) == calls_before + 1
+    assert info.value.daily and "daily API request limit" in str(info.value)
+
+
+async def test_concurrent_request_limit_gives_up_after_bounded_retries(
+    client: SalesforceClient, sf: FakeSalesforce, sleeps: Sleeps
+) -> None:
+    msg = "ConcurrentRequests (Concurrent API Requests) Limit exceeded."
+    sf.inject(403, "REQUEST_LIMIT_EXCEEDED", msg, times=10)
+    with pytest.raises(RequestLimitExceeded, match="Concurrent") as info:
+        await client.query("SELECT Id FROM Account")
+    assert len(sleeps.delays) == 3 and not info.value.daily
     assert "gave up after 4 attempts" in str(info.value)
 
 

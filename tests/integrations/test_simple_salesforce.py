@@ -50,8 +50,12 @@ def sandbox_thread() -> Iterator[FakeSalesforce]:
 
 def test_simple_salesforce_query_create_update(sandbox_thread: FakeSalesforce) -> None:
     fake = sandbox_thread
-    session = requests.Session()
-    session.mount("https://127.0.0.1", PlainHttpAdapter())
+    with requests.Session() as session:
+        session.mount("https://127.0.0.1", PlainHttpAdapter())
+        check_simple_salesforce(fake, session)
+
+
+def check_simple_salesforce(fake: FakeSalesforce, session: requests.Session) -> None:
     sf = simple_salesforce.Salesforce(
         instance_url=fake.base_url.replace("http://", "https://"),
         session_id=fake.issue_token("sam@demo.sdr"),

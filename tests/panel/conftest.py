@@ -103,6 +103,7 @@ def make_integrations(
     settings = IntegrationSettings(
         salesforce_login_url=sf.base_url,
         salesforce_client_id="PanelTest",
+        salesforce_redirect_port=0,  # any free port: tests run side by side
         enrichment_provider="clearbit",
         enrichment_base_url=enrich.base_url,
         activity_log_path=str(tmp_path / "activity.sqlite3"),

@@ -151,20 +151,26 @@ def test_no_data_and_error_with_retry(
     assert "No lead, contact or account" in panel.sf_state.text()
     # Salesforce down (after retries) and enrichment rate limited: readable errors, Retry recovers.
     integrations.salesforce.retry.sleep = lambda s: asyncio.sleep(0)  # type: ignore[method-assign]
+    assert integrations.enrichment is not None
+    clock = [1_790_000_000.0]
+    integrations.enrichment.clock = lambda: clock[0]
     sf.inject(503, "SERVER_UNAVAILABLE", "maintenance", times=500)
     enrich.rate_limit = 0
     store.upsert_conversation(visitor_conv("c2", "Gavin", "gavin@hooli.com", "Hooli"))
     panel.show_conversation("c2")
     shown(loop, panel, "c2")
-    assert panel.company.state == "error" and panel.company.retry.isVisibleTo(panel)
+    # Rate limited: the provider is paused until Retry-After, said plainly, with no Retry to hammer it.
+    assert "Company research paused until" in panel.company.message.text()
+    assert not panel.company.retry.isVisibleTo(panel)
     assert "SERVER_UNAVAILABLE" in panel.sf_state.text() and panel.retry_button.isVisibleTo(panel)
     sf.faults.clear()
     enrich.rate_limit = 600
+    clock[0] += 3600
     run(loop, asyncio.sleep(0))
     for _ in range(3):
         if "SERVER_UNAVAILABLE" not in panel.sf_state.text():
             break
-        panel.company.retry.click()
+        panel.retry_button.click()
         shown(loop, panel, "c2")
     assert panel.company.state == "data" and any("Gavin" in t for t in titles(panel.records))
 
@@ -668,3 +674,67 @@ def test_nothing_is_clipped_at_the_panels_narrowest_width(
         panel.viewport().width(),
     )
     assert body.width() <= panel.viewport().width()
+
+
+def test_salesforce_and_duplicates_shown_while_enrichment_is_still_queued(
+    qtbot: QtBot,
+    loop: asyncio.AbstractEventLoop,
+    store: Store,
+    bridge: StoreBridge,
+    enrich: FakeEnrichment,
+    integrations: Integrations,
+    runner: TaskRunner,
+    session: FakeSession,
+    tmp_path: Path,
+) -> None:
+    # The provider answers 202 (queued) and waits between polls; the wait is a gate this test opens.
+    assert integrations.enrichment is not None
+    provider = integrations.enrichment.provider
+    gate, polls = asyncio.Event(), []
+
+    async def gated_sleep(seconds: float) -> None:
+        polls.append(seconds)
+        await gate.wait()
+
+    provider._sleep = gated_sleep  # type: ignore[attr-defined]
+    enrich.queued["acme-robotics.com"] = 2
+    store.upsert_conversation(visitor_conv("c1", "Jane Doe", "jane.doe@acme-robotics.com", "Acme Robotics"))
+    panel = make_panel(qtbot, bridge, integrations, runner, session, tmp_path)
+    done: list[str] = []
+    panel.results_shown.connect(done.append)
+    panel.show_conversation("c1")
+    run(loop, wait_until(lambda: bool(titles(panel.records)), what="Salesforce card before enrichment"))
+    assert any(t.startswith("Lead: Jane Doe") for t in titles(panel.records))
+    assert "Checking for duplicates" not in panel.dup_state.text() and panel.dup_state.text()
+    assert polls and panel.company.state == "loading" and done == []
+    gate.set()
+    run(loop, wait_until(lambda: "c1" in done, what="company data after the queue"))
+    assert panel.company.state == "data" and "Acme Robotics" in panel.company.company_name.text()
+
+
+def test_rate_limited_enrichment_shows_the_pause(
+    qtbot: QtBot,
+    loop: asyncio.AbstractEventLoop,
+    store: Store,
+    bridge: StoreBridge,
+    enrich: FakeEnrichment,
+    integrations: Integrations,
+    runner: TaskRunner,
+    session: FakeSession,
+    tmp_path: Path,
+) -> None:
+    assert integrations.enrichment is not None
+    clock = [1_790_000_000.0]  # 2026-09-21 14:13:20 UTC
+    integrations.enrichment.clock = lambda: clock[0]
+    enrich.rate_limit = 0
+    enrich.window_s = 120  # Retry-After 120 s -> paused until 14:15 UTC
+    store.upsert_conversation(visitor_conv("c1", "Gavin", "gavin@hooli.com", "Hooli"))
+    panel = make_panel(qtbot, bridge, integrations, runner, session, tmp_path)
+    panel.show_conversation("c1")
+    shown(loop, panel, "c1")
+    text = panel.company.message.text()
+    assert text.startswith("Company research paused until ") and text.endswith("(rate limit)")
+    assert not panel.company.retry.isVisibleTo(panel) and any("Gavin" in t for t in titles(panel.records))
+    # The card is as tall as its message, not as the (hidden) company details page.
+    run(loop, wait_until(lambda: panel.company.stack.height() > 0, what="layout"))
+    assert panel.company.stack.height() < panel.company.data.sizeHint().height()

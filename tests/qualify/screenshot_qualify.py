@@ -112,7 +112,15 @@ def main() -> None:
                 agent_id="me",
                 timezone="America/Los_Angeles",
                 availability=[p.Weekly(weekday=d, start="09:00", end="17:00") for d in range(5)],
-            )
+            ),
+            connection={
+                "connected": True,
+                "url": "https://caldav.fastmail.com/",
+                "username": "alex@demo.sdr",
+                "calendar": "Work",
+                "busy_count": 4,
+                "error": "",
+            },
         )
     elif what == "meetings":
         from ui.meetings.model import MeetingsModel

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTime
+from typing import Any
+
+from PySide6.QtCore import Qt, QTime, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -12,8 +14,10 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QSpinBox,
     QTimeEdit,
     QVBoxLayout,
@@ -41,10 +45,20 @@ def _time(hhmm: str) -> QTimeEdit:
 class CalendarSettingsDialog(QDialog):
     """Edits one CalendarSettings; ``settings()`` returns the edited copy. Save stays disabled while a
     problem is listed (end before start, a day too short for one meeting, an unknown zone...).
-    ``profile_zone``: the owner's own zone (Agent.timezone), named when the calendar's zone differs."""
+    ``profile_zone``: the owner's own zone (Agent.timezone), named when the calendar's zone differs.
+    ``connection``: the server's state of the owner's connected calendar (get_calendar_settings); the
+    Connect/Disconnect buttons only emit, the feature runs the command and calls ``show_connection``."""
+
+    connect_requested = Signal(str, str, str, str)  # url, username, password, calendar
+    disconnect_requested = Signal()
 
     def __init__(
-        self, settings: p.CalendarSettings, parent: QWidget | None = None, *, profile_zone: str = ""
+        self,
+        settings: p.CalendarSettings,
+        parent: QWidget | None = None,
+        *,
+        profile_zone: str = "",
+        connection: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("My Calendar")
@@ -115,6 +129,7 @@ class CalendarSettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(hours)
+        layout.addWidget(self._connected_calendar(connection or {}))
         layout.addWidget(self.errors)
         layout.addWidget(self.buttons)
         self.buttons.accepted.connect(self.on_buttons_accepted)
@@ -124,6 +139,77 @@ class CalendarSettingsDialog(QDialog):
         self.description.textChanged.connect(self.on_field_changed)
         self.timezone.currentTextChanged.connect(self.on_field_changed)
         self.on_field_changed()
+
+    def _connected_calendar(self, connection: dict[str, Any]) -> QGroupBox:
+        box = QGroupBox("Connected calendar (CalDAV: Google, Fastmail, Nextcloud, iCloud...)")
+        self.cal_url = QLineEdit(str(connection.get("url", "")))
+        self.cal_url.setPlaceholderText("https://caldav.example.com/")
+        self.cal_user = QLineEdit(str(connection.get("username", "")))
+        self.cal_password = QLineEdit()
+        self.cal_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.cal_password.setPlaceholderText("app password (kept on the chat server only)")
+        self.cal_name = QLineEdit(str(connection.get("calendar", "")))
+        self.cal_name.setPlaceholderText("calendar name or URL; empty = the first one")
+        self.cal_status = QLabel()
+        self.cal_status.setObjectName("calendarStatus")
+        self.cal_status.setTextFormat(Qt.TextFormat.PlainText)
+        self.cal_status.setWordWrap(True)
+        self.cal_status.setMinimumHeight(self.cal_status.fontMetrics().lineSpacing() * 3)  # wrapped text
+        self.connect_button = QPushButton("Connect")
+        self.disconnect_button = QPushButton("Disconnect")
+        self.connect_button.clicked.connect(self.on_connect_button_clicked)
+        self.disconnect_button.clicked.connect(self.on_disconnect_button_clicked)
+        self.cal_url.textChanged.connect(self.on_cal_url_text_changed)
+        form = QFormLayout(box)
+        form.addRow("Server URL", self.cal_url)
+        form.addRow("User name", self.cal_user)
+        form.addRow("Password", self.cal_password)
+        form.addRow("Calendar", self.cal_name)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.connect_button)
+        buttons.addWidget(self.disconnect_button)
+        buttons.addStretch(1)
+        form.addRow("", buttons)
+        form.addRow("", self.cal_status)
+        self.show_connection(connection)
+        return box
+
+    def show_connection(self, connection: dict[str, Any]) -> None:
+        """The server's answer: connected (with busy count or the read error) or not connected."""
+        self.connect_button.setEnabled(bool(self.cal_url.text().strip()))
+        self.disconnect_button.setEnabled(bool(connection.get("connected")))
+        if not connection.get("connected"):
+            self.cal_status.setText("Not connected: visitors are offered the hours above only.")
+        elif connection.get("error"):
+            self.cal_status.setText(
+                f"Connected, but it cannot be read now ({connection['error']}): visitors are offered the "
+                "hours above only until it can."
+            )
+        else:
+            count = int(connection.get("busy_count", 0))
+            self.cal_status.setText(
+                f"Connected: {count} busy time{'s' if count != 1 else ''} ahead, never offered. "
+                "Booked meetings go on this calendar."
+            )
+
+    def show_connection_error(self, message: str) -> None:
+        self.connect_button.setEnabled(True)
+        self.cal_status.setText(f"Not connected: {message}")
+
+    def on_cal_url_text_changed(self, text: str) -> None:
+        self.connect_button.setEnabled(bool(text.strip()))
+
+    def on_connect_button_clicked(self) -> None:
+        self.connect_button.setEnabled(False)
+        self.cal_status.setText("Connecting...")
+        self.connect_requested.emit(
+            self.cal_url.text().strip(), self.cal_user.text().strip(), self.cal_password.text(),
+            self.cal_name.text().strip(),
+        )  # fmt: skip
+        self.cal_password.clear()  # not kept in the client
+
+    def on_disconnect_button_clicked(self) -> None:
+        self.disconnect_requested.emit()
 
     def settings(self) -> p.CalendarSettings:
         availability = [

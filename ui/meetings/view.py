@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -22,10 +23,13 @@ class MeetingsView(QWidget):
     """Signals:
     conversation_open_requested(str): open this conversation in the main window.
     refresh_requested(): fetch the meetings list again from the server.
+    cancel_requested(str): cancel this meeting (confirmed by the user): the server removes it from the
+    rep's connected calendar and mails a METHOD:CANCEL to the visitor and the rep.
     """
 
     conversation_open_requested = Signal(str)
     refresh_requested = Signal()
+    cancel_requested = Signal(str)
 
     def __init__(self, model: MeetingsModel, http_base: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,6 +58,7 @@ class MeetingsView(QWidget):
         self.open_button = QPushButton("Open conversation")
         self.invite_button = QPushButton("Open invite (.ics)")
         self.refresh_button = QPushButton("Refresh")
+        self.cancel_button = QPushButton("Cancel meeting...")
         top = QHBoxLayout()
         top.addWidget(title)
         top.addStretch(1)
@@ -62,6 +67,7 @@ class MeetingsView(QWidget):
         actions = QHBoxLayout()
         actions.addWidget(self.summary)
         actions.addStretch(1)
+        actions.addWidget(self.cancel_button)
         actions.addWidget(self.invite_button)
         actions.addWidget(self.open_button)
         layout = QVBoxLayout(self)
@@ -73,6 +79,7 @@ class MeetingsView(QWidget):
         self.table.selectionModel().selectionChanged.connect(self.on_table_selection_changed)
         self.open_button.clicked.connect(self.on_open_button_clicked)
         self.invite_button.clicked.connect(self.on_invite_button_clicked)
+        self.cancel_button.clicked.connect(self.on_cancel_button_clicked)
         self.refresh_button.clicked.connect(self.refresh_requested.emit)
         for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved):
             signal.connect(self.on_model_changed)
@@ -92,6 +99,7 @@ class MeetingsView(QWidget):
     def on_table_selection_changed(self, *_: object) -> None:
         meeting = self.model.meeting(self._selected_row())
         self.open_button.setEnabled(meeting is not None)
+        self.cancel_button.setEnabled(meeting is not None)
         self.invite_button.setEnabled(meeting is not None and bool(meeting.ics_url and self.http_base))
 
     def on_table_double_clicked(self, index: QModelIndex) -> None:
@@ -103,6 +111,19 @@ class MeetingsView(QWidget):
         meeting = self.model.meeting(self._selected_row())
         if meeting is not None:
             self.conversation_open_requested.emit(meeting.conversation_id)
+
+    def on_cancel_button_clicked(self) -> None:
+        meeting = self.model.meeting(self._selected_row())
+        if meeting is None:
+            return
+        who = meeting.visitor_name or meeting.visitor_email or "the visitor"
+        answer = QMessageBox.question(
+            self, "Cancel meeting",
+            f"Cancel the meeting with {who}? They and you get a cancellation by email, and the time is "
+            "offered again.",
+        )  # fmt: skip
+        if answer == QMessageBox.StandardButton.Yes:
+            self.cancel_requested.emit(meeting.id)
 
     def on_invite_button_clicked(self) -> None:
         meeting = self.model.meeting(self._selected_row())

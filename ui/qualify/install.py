@@ -73,6 +73,7 @@ class QualifyFeatures(QObject):
         self.share.settings_requested.connect(self.edit_calendar_settings)
         self.meetings.conversation_open_requested.connect(window.open_conversation)
         self.meetings.refresh_requested.connect(self.refresh_meetings)
+        self.meetings.cancel_requested.connect(self.on_meetings_cancel_requested)
         self.report.conversation_open_requested.connect(window.open_conversation)
         self.meetings_action.triggered.connect(self.show_meetings)
         self.report_action.triggered.connect(self.show_report)
@@ -87,6 +88,13 @@ class QualifyFeatures(QObject):
         self.report.zone = reader_zone(self.store.me)
         self.report.refresh()
         self.window.show_view(self.report)
+
+    def on_meetings_cancel_requested(self, meeting_id: str) -> None:
+        command = p.CancelMeeting(id=uuid.uuid4().hex, meeting_id=meeting_id)
+        self.runner.run(
+            self.session.request(command), what="Cancelling the meeting",
+            on_success=lambda _result: self.refresh_meetings(),
+        )  # fmt: skip
 
     def refresh_meetings(self) -> None:
         self.runner.run(
@@ -169,7 +177,29 @@ class QualifyFeatures(QObject):
             p.CalendarSettings,
         )
         me = self.store.me
-        dialog = CalendarSettingsDialog(settings, self.window, profile_zone=me.timezone if me else "")
+        dialog = CalendarSettingsDialog(
+            settings, self.window, profile_zone=me.timezone if me else "", connection=result.get("connection")
+        )
+
+        def connect(url: str, username: str, password: str, calendar: str) -> None:
+            command = p.ConnectCalendar(
+                id=uuid.uuid4().hex, url=url, username=username, password=password, calendar=calendar
+            )
+            self.runner.run(
+                self.session.request(command), what="Connecting my calendar",
+                on_success=lambda r: dialog.show_connection(r.get("connection", {})),
+                on_error=lambda exc: dialog.show_connection_error(str(exc)),
+            )  # fmt: skip
+
+        def disconnect() -> None:
+            command = p.ConnectCalendar(id=uuid.uuid4().hex, url="")
+            self.runner.run(
+                self.session.request(command), what="Disconnecting my calendar",
+                on_success=lambda r: dialog.show_connection(r.get("connection", {})),
+            )  # fmt: skip
+
+        dialog.connect_requested.connect(connect)
+        dialog.disconnect_requested.connect(disconnect)
         if not dialog.exec():
             return
         update = p.UpdateCalendarSettings(id=uuid.uuid4().hex, settings=dialog.settings())

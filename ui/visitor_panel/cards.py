@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QListView,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -188,16 +189,27 @@ class CompanyCard(Card):
             self.stack.addWidget(w)
         self.state = ""
 
+    def _show_page(self, index: int) -> None:
+        # A QStackedWidget is as tall as its tallest page; ignoring the hidden pages' size makes the card
+        # as tall as what it shows (a one-line message, not the empty space of the details page).
+        for i in range(self.stack.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            page = self.stack.widget(i)
+            if page is not None:
+                page.setSizePolicy(QSizePolicy.Policy.Preferred, policy)
+        self.stack.setCurrentIndex(index)
+        self.stack.updateGeometry()
+
     def show_loading(self) -> None:
         self.state = "loading"
-        self.stack.setCurrentIndex(0)
+        self._show_page(0)
 
     def show_message(self, text: str, *, error: bool) -> None:
         self.state = "error" if error else "empty"
         self.message.setText(text)
         repolish(self.message, error=error)
         self.retry.setVisible(error)
-        self.stack.setCurrentIndex(2)
+        self._show_page(2)
 
     def show_profile(self, c: CompanyProfile) -> None:
         self.state = "data"
@@ -218,7 +230,7 @@ class CompanyCard(Card):
         self.description.setText(c.description or "")
         self.description.setVisible(bool(c.description))
         self.logo.hide()
-        self.stack.setCurrentIndex(1)
+        self._show_page(1)
 
     def set_logo(self, data: bytes | None) -> None:
         px = QPixmap()

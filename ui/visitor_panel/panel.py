@@ -10,7 +10,16 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QPushButton, QScrollArea
 
 from agent_app import protocol as p
 from agent_app.alignment import alignment
-from agent_app.integrations import AuthError, Integrations, LookupStatus, TransportError
+from agent_app.integrations import (
+    AuthError,
+    Integrations,
+    LookupResult,
+    LookupStatus,
+    TransportError,
+    normalize_domain,
+)
+from agent_app.integrations.lookup import paused_text
+from agent_app.timezones import reader_zone
 from ui.bridge import StoreBridge
 from ui.style import named, repolish
 from ui.tasks import TaskRunner
@@ -60,7 +69,9 @@ class VisitorPanel(PanelActions, QScrollArea):
         self.service = PanelService(integrations, session, bridge.store)
         self.cid = ""
         self._asked: tuple[str, str] | None = None
-        self._lookup: asyncio.Task[Any] | None = None
+        self._lookup: asyncio.Task[Any] | None = None  # Salesforce: records, accounts, duplicates
+        self._company_lookup: asyncio.Task[Any] | None = None  # enrichment, shown on its own
+        self._waiting: set[str] = set()  # parts of the open chat's lookup not shown yet
         self._status = {c.id: c.status for c in self.store.conversations.values()}
         self._cql = {c.id: c.cql for c in self.store.conversations.values()}
         self.dialog: QWidget | None = None
@@ -148,9 +159,16 @@ class VisitorPanel(PanelActions, QScrollArea):
         if conv is not None and conv.id == self.cid:
             self._refresh(conv)
             return
-        if self._lookup is not None:
-            self._lookup.cancel()  # the old visitor's answers must never land in the new view
-        self.cid, self._asked, self._lookup = (conv.id if conv else ""), None, None
+        for task in (self._lookup, self._company_lookup):
+            if task is not None:
+                task.cancel()  # the old visitor's answers must never land in the new view
+        self.cid, self._asked, self._lookup, self._company_lookup = (
+            (conv.id if conv else ""),
+            None,
+            None,
+            None,
+        )
+        self._waiting = set()
         self.dialog = None
         self.salesforce_problem = ""
         self.action_note.clear()
@@ -213,6 +231,9 @@ class VisitorPanel(PanelActions, QScrollArea):
         self.sf_state.setText("Searching Salesforce…")
         self.dup_state.setText("Checking for duplicates…")
         cid = conv.id
+        # Two tasks so each card fills in as soon as its answer arrives: a queued (202) company lookup
+        # can take seconds, Salesforce usually a fraction of one.
+        self._waiting = {"salesforce", "company"}
         self._lookup = self.runner.run(
             self.service.lookup(cid, v.email.strip(), v.company.strip()),
             what="Visitor lookup",
@@ -220,16 +241,43 @@ class VisitorPanel(PanelActions, QScrollArea):
             on_success=lambda result: self._on_lookup_done(cid, result),
             on_error=lambda exc: self._on_lookup_failed(cid, exc),
         )
+        self._company_lookup = self.runner.run(
+            self.service.lookup_company(v.email.strip()),
+            what="Company research",
+            key=("panel", "company"),
+            on_success=lambda company: self._on_company_done(cid, company),
+            on_error=lambda exc: self._on_company_failed(cid, exc),
+        )
+
+    def _part_shown(self, cid: str, part: str) -> None:
+        """``results_shown`` once every part of this chat's lookup is on screen."""
+        if part in self._waiting:
+            self._waiting.discard(part)
+            if not self._waiting:
+                self.results_shown.emit(cid)
 
     def _on_lookup_failed(self, cid: str, exc: Exception) -> None:
         if cid != self.cid:
             return
         self.sf_state.setText(f"Lookup failed: {exc}")
-        self.company.show_message(f"Lookup failed: {exc}", error=True)
         self.dup_state.setText("")
         self.retry_button.show()
         self.salesforce_problem = f"The Salesforce lookup failed ({exc}): retry it first."
         self.update_owner_button()
+        self._part_shown(cid, "salesforce")
+
+    def _on_company_failed(self, cid: str, exc: Exception) -> None:
+        if cid != self.cid:
+            return
+        self.company.show_message(f"Company lookup failed: {exc}", error=True)
+        self._part_shown(cid, "company")
+
+    def _on_company_done(self, cid: str, company: LookupResult | None) -> None:
+        if cid != self.cid:
+            return
+        conv = self.store.conversations.get(cid)
+        self._show_company(company, conv.visitor.email if conv else "")
+        self._part_shown(cid, "company")
 
     def _on_lookup_done(self, cid: str, result: PanelResult) -> None:
         if cid != self.cid:
@@ -275,7 +323,6 @@ class VisitorPanel(PanelActions, QScrollArea):
             colleague = f", {others} owned by a colleague" if others else ""
             self.dup_state.setText(f"{len(dups)} other possible duplicate(s){colleague}.")
         repolish(self.dup_state, warning=others > 0)
-        self._show_company(result)
         usage = self.integrations.salesforce.api_usage if self.integrations else None
         if usage is not None and usage.high:
             self.status.setText(f"Salesforce API usage is high: {usage.used:,} of {usage.limit:,} today.")
@@ -285,13 +332,10 @@ class VisitorPanel(PanelActions, QScrollArea):
         update = self.service.matched_name(cid, insight.people or [])
         if update is not None:
             self.report_visitor(update)
-        self.results_shown.emit(cid)
+        self._part_shown(cid, "salesforce")
 
-    def _show_company(self, result: PanelResult) -> None:
-        company, error = result.insight.company, result.errors.get("company")
-        if error is not None:
-            self.company.show_message(f"Company lookup failed: {error}", error=True)
-        elif company is None:
+    def _show_company(self, company: LookupResult | None, email: str) -> None:
+        if company is None:
             self.company.show_message(
                 "No company data (personal email or research not configured).", error=False
             )
@@ -307,9 +351,11 @@ class VisitorPanel(PanelActions, QScrollArea):
                     on_error=lambda exc: None,
                 )
         elif company.status is LookupStatus.NOT_FOUND:
-            self.company.show_message(
-                f"No company data for {result.insight.domain or 'this visitor'}.", error=False
-            )
+            domain = normalize_domain(email) or "this visitor"
+            self.company.show_message(f"No company data for {domain}.", error=False)
+        elif (paused := paused_text(company, reader_zone(self.store.me))) is not None:
+            # Not an error the SDR can fix by retrying: it comes back by itself at that time.
+            self.company.show_message(paused, error=False)
         else:
             why = company.message or company.status.value.replace("_", " ")
             self.company.show_message(f"Company lookup failed: {why}", error=True)

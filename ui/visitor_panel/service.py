@@ -16,6 +16,7 @@ from agent_app.integrations import (
     DuplicateReport,
     IntegrationError,
     Integrations,
+    LookupResult,
     PersonMatch,
     VisitorInsight,
     normalize_domain,
@@ -88,7 +89,10 @@ class PanelService:
                 return []
 
         if email:
-            insight, found = await asyncio.gather(it.lookup.run(email, company or None), accounts())
+            # Company research runs on its own (lookup_company): its 202 polling must not hold this back.
+            insight, found = await asyncio.gather(
+                it.lookup.run(email, company or None, with_company=False), accounts()
+            )
         else:
             dups: DuplicateReport | None = None
             try:
@@ -108,6 +112,13 @@ class PanelService:
         known = [m.record_id for m in people] + [a.record_id for a in found] + [link.lead_id, link.who_id]
         dups = other_duplicates(insight.duplicates, [k for k in known if k])
         return PanelResult(insight, found, {**insight.errors, **errors}, dups)
+
+    async def lookup_company(self, email: str) -> LookupResult | None:
+        """Company research for a work email; None when research is off or the email is personal."""
+        it = self._need()
+        if it.enrichment is None or not email or normalize_domain(email) is None:
+            return None
+        return await it.enrichment.lookup(email)
 
     def matched_name(self, conversation_id: str, people: list[PersonMatch]) -> p.UpdateVisitor | None:
         """Name an unnamed visitor after the Lead/Contact their email matched (once per record).
