@@ -63,6 +63,9 @@ async def start_server(db: Path, agents: int, role: str, playbook: bool) -> tupl
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "SDR_SERVER_VISITOR_CONNECTIONS_PER_IP": "0",  # every bench visitor comes from 127.0.0.1
+        # ... and they all connect at once, before saying hello: lift the caps meant for floods
+        "SDR_SERVER_UNAUTHENTICATED_PER_IP": "0",
+        "SDR_SERVER_UNAUTHENTICATED_TOTAL": "0",
         "SDR_SERVER_LOG_LEVEL": "WARNING",
         # The core's delivery path by default; --playbook adds the bot/routing/SLA on every visitor message.
         "SDR_SERVER_PLAYBOOK": "" if playbook else "off",
