@@ -132,6 +132,12 @@ class ClientCache(NullListener):
         self._meetings.add(meeting.id)
         self._schedule()
 
+    on_meeting_updated = on_meeting_booked
+
+    def on_meeting_cancelled(self, meeting_id: str) -> None:
+        self._meetings.add(meeting_id)  # written as a delete: it is no longer in the store
+        self._schedule()
+
     # ------------------------------------------------------------------ writing
 
     def _schedule(self) -> None:
@@ -203,6 +209,9 @@ class ClientCache(NullListener):
             db.executemany(
                 "INSERT OR REPLACE INTO meetings (id, data) VALUES (?, ?)",
                 [(m, _enc.encode(store.meetings[m])) for m in meetings if m in store.meetings],
+            )
+            db.executemany(
+                "DELETE FROM meetings WHERE id = ?", [(m,) for m in meetings if m not in store.meetings]
             )
             for cid in {m.conversation_id for m in messages.values()}:
                 # Keep the newest N per conversation; older history is fetched on demand.

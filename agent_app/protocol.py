@@ -245,6 +245,7 @@ class Meeting(_Struct):
     company: str = ""
     created_at: float = 0.0
     ics_url: str = ""  # path on the chat server serving the .ics invite
+    sequence: int = 0  # the invite's iCalendar SEQUENCE: 0 when booked, +1 on each reschedule
 
 
 class Weekly(_Struct):
@@ -350,6 +351,17 @@ class MeetingBooked(_Event, tag="meeting_booked"):
     meeting: Meeting
 
 
+class MeetingUpdated(_Event, tag="meeting_updated"):
+    """A meeting was rescheduled: same id, new start/end, ``sequence`` incremented."""
+
+    meeting: Meeting
+
+
+class MeetingCancelled(_Event, tag="meeting_cancelled"):
+    meeting_id: str
+    agent_id: str
+
+
 class SlaWarning(_Event, tag="sla_warning"):
     conversation_id: str
     due_at: float
@@ -384,6 +396,8 @@ Event = (
     | ParticipantRemoved
     | CqlChanged
     | MeetingBooked
+    | MeetingUpdated
+    | MeetingCancelled
     | SlaWarning
     | SlaBreached
     | SavedReplyChanged
@@ -569,14 +583,21 @@ class ListMeetings(_Command, tag="list_meetings"):
 
 
 class ConnectCalendar(_Command, tag="connect_calendar"):
-    """Connects (tests first) the agent's own CalDAV calendar; an empty ``url`` disconnects it. The password
-    stays on the server (never in frames, snapshots or logs). Ack result: ``{"connection": {...}}``: url,
-    username, calendar, connected, busy_count, error."""
+    """Connects (tests first) the agent's own calendar; an empty ``url`` (CalDAV) disconnects it. The
+    password / refresh token stays on the server (never in frames, snapshots or logs). Google and Microsoft
+    (``kind``): the desktop client runs the browser sign-in (OAuth code + PKCE, loopback redirect) and sends
+    ``code``, ``code_verifier`` and ``redirect_uri``, which the server exchanges for a refresh token (or a
+    refresh token in ``password``); ``url`` "" = the provider's API. Ack result: ``{"connection": {...}}``:
+    kind, url, username, calendar, connected, busy_count, error."""
 
     url: str
-    username: str = ""
-    password: str = ""
-    calendar: str = ""  # calendar name or URL; "" = the account's first calendar
+    username: str = ""  # CalDAV user name; Microsoft: the mailbox address (getSchedule needs it)
+    password: str = ""  # CalDAV password; Google/Microsoft: a refresh token (instead of ``code``)
+    calendar: str = ""  # calendar name or URL; Google: calendar id; "" = the account's first/primary one
+    kind: str = "caldav"  # "caldav", "google" or "microsoft"
+    code: str = ""  # OAuth authorization code from the browser sign-in
+    code_verifier: str = ""  # its PKCE verifier
+    redirect_uri: str = ""  # the loopback redirect URI the code was issued for
 
 
 class CancelMeeting(_Command, tag="cancel_meeting"):
@@ -584,6 +605,24 @@ class CancelMeeting(_Command, tag="cancel_meeting"):
     METHOD:CANCEL invite is mailed to the visitor and the rep. Ack result: ``{"meeting": Meeting}``."""
 
     meeting_id: str
+
+
+class RescheduleMeeting(_Command, tag="reschedule_meeting"):
+    """Moves a booked meeting (its owner or a manager) to ``start``, an open slot of the owner's calendar
+    (the same slots a visitor is offered). Keeps the id and the invite UID; SEQUENCE goes up, the rep's
+    calendar event moves and an updated METHOD:REQUEST is mailed to the visitor and the rep. Ack result:
+    ``{"meeting": Meeting}``; Error ``conflict`` when the time was taken meanwhile, ``invalid`` when it
+    is not an open slot."""
+
+    meeting_id: str
+    start: float
+
+
+class GetOpenSlots(_Command, tag="get_open_slots"):
+    """A calendar's next open slots, without posting them anywhere (the Meetings view's Reschedule dialog):
+    own calendar, or anyone's for managers. Ack result: ``{"card": BookingCard, "calendar_warning": str}``."""
+
+    agent_id: str = ""  # "" = mine
 
 
 class RecordHandoff(_Command, tag="record_handoff"):
@@ -658,6 +697,8 @@ AgentCommand = (
     | ListMeetings
     | ConnectCalendar
     | CancelMeeting
+    | RescheduleMeeting
+    | GetOpenSlots
     | RecordHandoff
     | UpdateVisitor
     | ListSavedReplies

@@ -47,6 +47,8 @@ class StoreListener(Protocol):
     def on_message_changed(self, conversation_id: str, index: int, item: MessageItem) -> None: ...
     def on_agent_changed(self, agent: p.Agent) -> None: ...
     def on_meeting_booked(self, meeting: p.Meeting) -> None: ...
+    def on_meeting_updated(self, meeting: p.Meeting) -> None: ...
+    def on_meeting_cancelled(self, meeting_id: str) -> None: ...
     def on_sla_event(self, conversation_id: str, breached: bool, due_at: float) -> None: ...
     def on_participant_added(self, event: p.ParticipantAdded) -> None: ...
     def on_typing_changed(self, frame: p.TypingFrame) -> None: ...
@@ -75,6 +77,12 @@ class NullListener:
         pass
 
     def on_meeting_booked(self, meeting: p.Meeting) -> None:
+        pass
+
+    def on_meeting_updated(self, meeting: p.Meeting) -> None:
+        pass
+
+    def on_meeting_cancelled(self, meeting_id: str) -> None:
         pass
 
     def on_sla_event(self, conversation_id: str, breached: bool, due_at: float) -> None:
@@ -196,6 +204,14 @@ class Store:
                 self.meetings[m.id] = m
                 for listener in self.listeners:
                     listener.on_meeting_booked(m)
+            case p.MeetingUpdated(meeting=m):
+                self.meetings[m.id] = m
+                for listener in self.listeners:
+                    listener.on_meeting_updated(m)
+            case p.MeetingCancelled(meeting_id=mid):
+                self.meetings.pop(mid, None)
+                for listener in self.listeners:
+                    listener.on_meeting_cancelled(mid)
             case (
                 p.SlaWarning(conversation_id=cid, due_at=due) | p.SlaBreached(conversation_id=cid, due_at=due)
             ):

@@ -136,6 +136,8 @@ HANDLERS: dict[type[Any], Callable[[AgentSession, Any], dict[str, Any]]] = {
     p.UpdateCalendarSettings: cal.update_calendar_settings,
     p.ConnectCalendar: cal.connect_calendar,
     p.CancelMeeting: cal.cancel_meeting,
+    p.RescheduleMeeting: cal.reschedule_meeting,
+    p.GetOpenSlots: cal.get_open_slots,
     **saved_replies.HANDLERS,
 }
 # Reads and ephemeral frames are not recorded for idempotency (re-running them is harmless).
@@ -145,5 +147,6 @@ NOT_IDEMPOTENT: set[type[Any]] = {
     p.ListAgents,
     p.ListMeetings,
     p.GetCalendarSettings,
+    p.GetOpenSlots,
     *saved_replies.READS,
 }

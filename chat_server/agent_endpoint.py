@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from agent_app import protocol as p
 from chat_server.agent_commands import HANDLERS, NOT_IDEMPOTENT, AgentSession
-from chat_server.calendar_commands import prepare_connect
+from chat_server.calendar_commands import before_reschedule, prepare_connect
 from chat_server.context import (
     BadFrames,
     Context,
@@ -131,6 +131,8 @@ async def _command_loop(ctx: Context, ws: ServerConnection, session: AgentSessio
             continue
         if isinstance(command, p.ConnectCalendar):  # tests the account: network I/O before the savepoint
             await prepare_connect(session, command)
+        if isinstance(command, p.RescheduleMeeting):  # re-reads the connected calendar, as a booking does
+            await before_reschedule(session, command)
         principal = f"agent:{agent.id}"
         idempotent = type(command) not in NOT_IDEMPOTENT
         ok = await run_command(ctx, ws, principal, command.id, partial(handler, session, command), idempotent)

@@ -16,6 +16,7 @@ from agent_app.protocol import CloseCode, Conversation, Message, Visitor
 from chat_server.actions import AgentActions
 from chat_server.admin import Admin
 from chat_server.calendar_commands import ICS_PREFIX, ics_route
+from chat_server.calendars.oauth import calendar_oauth
 from chat_server.calendars.sync import CalendarSync
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class ChatServer:
         self.ctx.calendars = CalendarSync(
             self.storage, self.clock, refresh_seconds=config.calendar_refresh_seconds,
             mailer=Mailer(smtp) if config.smtp_host else None, sender=config.smtp_from,
+            oauth=calendar_oauth(config),
         )  # fmt: skip
         self.ctx.routes["/healthz"] = lambda ws, request: json_response(200, b'{"status":"ok"}')
         self.ctx.routes[ICS_PREFIX] = ics_route(self.ctx)  # /meetings/<id>.ics?token=...

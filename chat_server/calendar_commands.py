@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import math
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -16,6 +18,8 @@ from websockets.http11 import Request, Response
 from agent_app import protocol as p
 from chat_server import meetings
 from chat_server.calendars import CalendarError, Connection
+from chat_server.calendars.google_provider import DEFAULT_API as GOOGLE_API
+from chat_server.calendars.msgraph_provider import DEFAULT_API as GRAPH_API
 from chat_server.errors import CommandError
 from chat_server.ics import CONTENT_TYPE, ics_filename
 from chat_server.security import agent_for_ref, calendar_ref
@@ -77,6 +81,8 @@ def get_calendar_settings(s: AgentSession, c: p.GetCalendarSettings) -> dict[str
     result = {"settings": msgspec.to_builtins(settings)}
     if owner.id == s.agent_id:  # the connection is its owner's business only
         result["connection"] = s.ctx.calendars.status(owner.id)
+        # the OAuth apps' client ids (public by design) for the desk client's browser sign-in
+        result["calendar_sign_in"] = {kind: app.client_id for kind, app in s.ctx.calendars.oauth.items()}
     return result
 
 
@@ -88,12 +94,31 @@ BOOKING_RECHECK_SECONDS = 5.0  # a hung calendar delays a booking at most this l
 CONNECT_TEST_SECONDS = 20.0
 
 
+OAUTH_KINDS = {"google": GOOGLE_API, "microsoft": GRAPH_API}
+MAX_TOKEN = 8000  # Microsoft's codes and refresh tokens run to a few thousand characters
+
+
 def _connection(s: AgentSession, c: p.ConnectCalendar) -> Connection:
-    if max(len(c.url), len(c.username), len(c.password), len(c.calendar)) > MAX_URL:
+    """The connection the command describes (OAuth: ``password`` is the refresh token, "" with a code)."""
+    if max(len(c.url), len(c.username), len(c.calendar), len(c.redirect_uri)) > MAX_URL:
         raise CommandError(p.ErrorCode.TOO_LONG, f"calendar settings must be under {MAX_URL} characters")
+    if max(len(c.password), len(c.code), len(c.code_verifier)) > MAX_TOKEN:
+        raise CommandError(p.ErrorCode.TOO_LONG, f"passwords and codes must be under {MAX_TOKEN} characters")
     if c.url and not c.url.startswith(("http://", "https://")):
         raise CommandError(p.ErrorCode.INVALID, "the calendar URL must start with https:// (or http://)")
-    return Connection(s.agent_id, c.url.strip(), c.username.strip(), c.password, c.calendar.strip())
+    if c.kind == "caldav":
+        return Connection(s.agent_id, c.url.strip(), c.username.strip(), c.password, c.calendar.strip())
+    if c.kind not in OAUTH_KINDS:
+        raise CommandError(p.ErrorCode.INVALID, "kind must be caldav, google or microsoft")
+    if not (c.code or c.password):
+        raise CommandError(p.ErrorCode.INVALID, "sign in to the calendar first (no code or refresh token)")
+    if c.code and not (c.code_verifier and c.redirect_uri):
+        raise CommandError(p.ErrorCode.INVALID, "the sign-in code needs its code_verifier and redirect_uri")
+    if c.kind == "microsoft" and "@" not in c.username:
+        raise CommandError(p.ErrorCode.INVALID, "give the Microsoft 365 mailbox address as the user name")
+    url = c.url.strip() or OAUTH_KINDS[c.kind]
+    return Connection(s.agent_id, url, c.username.strip(), "" if c.code else c.password, c.calendar.strip(),
+                      kind=c.kind)  # fmt: skip
 
 
 async def prepare_connect(s: AgentSession, c: p.ConnectCalendar) -> None:
@@ -104,12 +129,19 @@ async def prepare_connect(s: AgentSession, c: p.ConnectCalendar) -> None:
         return  # the handler raises it again
     if not connection.url:
         return
-    tested = s.ctx.calendars.tested
+    sync = s.ctx.calendars
+    tested = sync.tested
     if len(tested) >= _MAX_PENDING:
         tested.clear()
     try:  # the agent's later commands wait behind this one: bounded
+        if c.code:  # the browser sign-in's code: exchanged here, so the refresh token never leaves the server
+            token = await asyncio.wait_for(
+                asyncio.to_thread(sync.exchange_code, c.kind, c.code, c.code_verifier, c.redirect_uri),
+                CONNECT_TEST_SECONDS,
+            )
+            connection = dataclasses.replace(connection, password=token)
         outcome: list[tuple[float, float]] | str = await asyncio.wait_for(
-            s.ctx.calendars.test(connection), CONNECT_TEST_SECONDS
+            sync.test(connection), CONNECT_TEST_SECONDS
         )
     except CalendarError as exc:
         outcome = str(exc)
@@ -125,6 +157,8 @@ def connect_calendar(s: AgentSession, c: p.ConnectCalendar) -> dict[str, Any]:
         sync.disconnect(s.agent_id)
         return {"connection": sync.status(s.agent_id)}
     tested = sync.tested.pop((s.agent_id, c.id), None)
+    if tested is not None and c.code:  # compared without the refresh token the code was exchanged for
+        connection = dataclasses.replace(connection, password=tested[0].password)
     if tested is None or tested[0] != connection:
         raise CommandError(p.ErrorCode.CONFLICT, "the calendar was not tested; send the command again")
     outcome = tested[1]
@@ -134,22 +168,94 @@ def connect_calendar(s: AgentSession, c: p.ConnectCalendar) -> dict[str, Any]:
     return {"connection": sync.status(s.agent_id)}
 
 
-def cancel_meeting(s: AgentSession, c: p.CancelMeeting) -> dict[str, Any]:
-    """The owner (or a manager) cancels: the row goes (its time is offered again), the event leaves the
-    rep's calendar and a METHOD:CANCEL goes to the visitor and the rep after the commit."""
-    ctx = s.ctx
-    found = _store(ctx).get_meeting(c.meeting_id)
+def _owned_meeting(s: AgentSession, meeting_id: str, verb: str) -> p.Meeting:
+    found = _store(s.ctx).get_meeting(meeting_id)
     if found is None:
         raise CommandError(p.ErrorCode.NOT_FOUND, "no such meeting")
-    meeting = found[0]
-    if meeting.agent_id != s.agent_id and not is_supervisor(s.agent):
-        raise CommandError(p.ErrorCode.FORBIDDEN, "you may only cancel your own meetings")
-    owner = ctx.service.agent(meeting.agent_id)
-    settings = _store(ctx).get_calendar_settings(meeting.agent_id)
-    _store(ctx).delete_meeting(meeting.id)
-    description = settings.description if settings else ""
-    ctx.storage.after_commit(lambda: ctx.calendars.meeting_cancelled(meeting, owner, description))
+    if found[0].agent_id != s.agent_id and not is_supervisor(s.agent):
+        raise CommandError(p.ErrorCode.FORBIDDEN, f"you may only {verb} your own meetings")
+    return found[0]
+
+
+def _announce(ctx: Context, meeting: p.Meeting, owner: p.Agent, text: str, event: p.Event) -> None:
+    """A visitor-safe line in the meeting's conversation (the visitor's widget and the team) carrying
+    ``event`` to every agent who sees it (persisted and replayed like meeting_booked); the owner gets
+    the event directly when they do not see the conversation."""
+    conversation = ctx.storage.get_conversation(meeting.conversation_id)
+    if conversation is None:
+        ctx.hub.to_agents([(owner.id, event)])
+        return
+    ctx.service.add_message(conversation, p.AuthorKind.SYSTEM, text, extra_events=[event])
+    if not can_see(owner, conversation):
+        ctx.hub.to_agents([(owner.id, event)])
+
+
+def cancel_meeting(s: AgentSession, c: p.CancelMeeting) -> dict[str, Any]:
+    """The owner (or a manager) cancels: the row goes (its time is offered again), every desk that sees
+    it hears meeting_cancelled, the visitor reads a plain line, the event leaves the rep's calendar and
+    a METHOD:CANCEL goes to the visitor and the rep after the commit."""
+    ctx = s.ctx
+    with ctx.storage.savepoint():
+        meeting = _owned_meeting(s, c.meeting_id, "cancel")
+        owner = ctx.service.agent(meeting.agent_id)
+        settings = _store(ctx).get_calendar_settings(meeting.agent_id)
+        _store(ctx).delete_meeting(meeting.id)
+        text = f"Your call with {owner.name} on {when_text(meeting)} was cancelled."
+        _announce(ctx, meeting, owner, text, p.MeetingCancelled(meeting_id=meeting.id, agent_id=owner.id))
+        description = settings.description if settings else ""
+        ctx.storage.after_commit(lambda: ctx.calendars.meeting_cancelled(meeting, owner, description))
     return {"meeting": msgspec.to_builtins(meeting)}
+
+
+def get_open_slots(s: AgentSession, c: p.GetOpenSlots) -> dict[str, Any]:
+    """The slots a reschedule may pick: exactly what a visitor would be offered now."""
+    owner = s.ctx.service.agent(c.agent_id or s.agent_id)  # not_found for unknown agents
+    if owner.id != s.agent_id and not is_supervisor(s.agent):
+        raise CommandError(p.ErrorCode.FORBIDDEN, "you may only read your own calendar's open times")
+    external, warning = s.ctx.calendars.busy(owner.id)
+    card = meetings.booking_card(_store(s.ctx), owner, s.ctx.clock.now(),
+                                 default_zone=s.ctx.config.default_timezone, external=external)  # fmt: skip
+    return {"card": msgspec.to_builtins(card), "calendar_warning": warning}
+
+
+async def before_reschedule(s: AgentSession, c: p.RescheduleMeeting) -> None:
+    """Re-reads the owner's connected calendar before a reschedule, as before a booking."""
+    found = _store(s.ctx).get_meeting(c.meeting_id)
+    if found is not None and found[0].agent_id in s.ctx.calendars.connections:
+        task = s.ctx.calendars.refresh_soon(found[0].agent_id)
+        await asyncio.wait({task}, timeout=BOOKING_RECHECK_SECONDS)
+
+
+def reschedule_meeting(s: AgentSession, c: p.RescheduleMeeting) -> dict[str, Any]:
+    """Moves a meeting to another open slot, atomically (the booking's checks, one savepoint); after the
+    commit the rep's calendar event moves and an updated REQUEST (SEQUENCE + 1) is mailed to both."""
+    ctx = s.ctx
+    if not math.isfinite(c.start):
+        raise CommandError(p.ErrorCode.INVALID, "start must be a time")
+    with ctx.storage.savepoint():
+        meeting = _owned_meeting(s, c.meeting_id, "reschedule")
+        owner = ctx.service.agent(meeting.agent_id)
+        external, _warning = ctx.calendars.busy(owner.id)
+        try:
+            moved = meetings.reschedule(
+                _store(ctx), actor=s.agent, owner=owner, meeting=meeting, start=c.start,
+                now=ctx.clock.now(), default_zone=ctx.config.default_timezone, external=external,
+            )  # fmt: skip
+        except meetings.BookingRefused as exc:
+            raise _refused(exc) from exc
+        text = f"Your call with {owner.name} moved to {when_text(moved)}."
+        _announce(ctx, moved, owner, text, p.MeetingUpdated(meeting=moved))  # as meeting_booked: team only
+        settings = _store(ctx).get_calendar_settings(owner.id)
+        description = settings.description if settings else ""
+        ctx.storage.after_commit(lambda: ctx.calendars.meeting_rescheduled(moved, owner, description))
+    return {"meeting": msgspec.to_builtins(moved)}
+
+
+def when_text(meeting: p.Meeting) -> str:
+    """ "Tue 01 Dec 2026, 13:00 EST (America/New_York)": the calendar's zone, labelled (the server does
+    not know the visitor's zone; the widget's own booking confirmation uses it)."""
+    local = dt.datetime.fromtimestamp(meeting.start, ZoneInfo(meeting.timezone))
+    return f"{local:%a %d %b %Y, %H:%M} {local.tzname()} ({meeting.timezone})"
 
 
 async def before_booking(ctx: Context, c: p.BookSlot) -> None:

@@ -79,6 +79,13 @@ class Config:
     smtp_password: str = ""  # better: SDR_SERVER_SMTP_PASSWORD in the environment than in the file
     smtp_from: str = ""  # envelope and From: address; "" = the rep's own address
     calendar_refresh_seconds: float = 30.0  # connected calendars' busy times are at most ~2x this old
+    # Google / Microsoft calendars (OAuth apps registered by the admin; docs/qualify.md "Connected calendar")
+    google_client_id: str = ""
+    google_client_secret: str = ""
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    microsoft_client_id: str = ""
+    microsoft_client_secret: str = ""
+    microsoft_token_url: str = "https://login.microsoftonline.com/common/oauth2/v2.0/token"
 
     @property
     def scheme(self) -> str:
@@ -138,6 +145,12 @@ HELP: dict[str, str] = {
     "smtp_password": "SMTP password (prefer the environment variable to the file)",
     "smtp_from": "From: address of invites ('' = the rep's own address)",
     "calendar_refresh_seconds": "seconds between re-reads of connected calendars' busy times",
+    "google_client_id": "OAuth client id for Google calendars ('' = Google calendars cannot connect)",
+    "google_client_secret": "OAuth client secret of the Google app (prefer the environment variable)",
+    "google_token_url": "Google's OAuth token endpoint",
+    "microsoft_client_id": "application (client) id for Microsoft 365 calendars ('' = cannot connect)",
+    "microsoft_client_secret": "client secret of the Microsoft app ('' = public client, PKCE only)",
+    "microsoft_token_url": "Microsoft identity platform token endpoint (tenant or /common/)",
 }
 
 

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from msgspec.structs import replace
+
 from agent_app.protocol import Agent, BookingCard, CalendarSettings, Conversation, Meeting
 from chat_server.calendar import (
     DEFAULT_ZONE,
@@ -33,6 +35,7 @@ __all__ = [
     "calendar_settings",
     "ics_for",
     "list_meetings",
+    "reschedule",
     "update_settings",
 ]
 
@@ -45,6 +48,8 @@ class MeetingStore(Protocol):
     def get_meeting(self, meeting_id: str) -> tuple[Meeting, str] | None: ...
 
     def delete_meeting(self, meeting_id: str) -> None: ...
+
+    def move_meeting(self, meeting: Meeting, buffer_seconds: float) -> None: ...
 
     def agent_meetings(self, agent_id: str, since: float, until: float | None = None) -> list[Meeting]: ...
 
@@ -178,6 +183,49 @@ def book(
     return Booked(meeting, token)
 
 
+def reschedule(
+    store: MeetingStore,
+    *,
+    actor: Agent,
+    owner: Agent,
+    meeting: Meeting,
+    start: float,
+    now: float,
+    default_zone: str = DEFAULT_ZONE,
+    external: Iterable[tuple[float, float]] = (),
+) -> Meeting:
+    """Moves ``meeting`` to ``start`` on its owner's calendar; call it inside one storage savepoint.
+
+    The owner or a manager only. The new time must be an open slot by the same rules a visitor's
+    booking meets (availability, notice, horizon, buffers, our meetings and the connected calendar's
+    busy times): the visitor was promised those slots and the rep's week stays as they set it up; an SDR
+    who wants another time widens their availability first. The meeting itself does not block its new
+    time (neither its row nor its own event on the connected calendar). Same id, same invite UID,
+    ``sequence`` + 1. Raises BookingRefused (forbidden, not_found, invalid, conflict).
+    """
+    if meeting.agent_id != actor.id and not is_supervisor(actor):
+        raise BookingRefused("forbidden", "you may only reschedule your own meetings")
+    if owner.disabled:
+        raise BookingRefused("not_found", "that calendar is not available")
+    if start == meeting.start:
+        raise BookingRefused("invalid", "the meeting is already at that time")
+    settings = calendar_settings(store, owner, default_zone)
+    mine = (meeting.start, meeting.end)
+    busy = [b for b in _busy(store, settings, now, external) if b != mine]
+    if not is_open(settings, busy, now, start):
+        if is_open(settings, [], now, start):
+            raise BookingRefused("conflict", "that time was just taken; please pick another")
+        raise BookingRefused("invalid", "that time is not on the calendar (any more)")
+    moved = replace(
+        meeting, start=start, end=start + settings.duration_minutes * 60, sequence=meeting.sequence + 1
+    )
+    try:
+        store.move_meeting(moved, settings.buffer_minutes * 60.0)
+    except SlotTaken as exc:
+        raise BookingRefused("conflict", "that time was just taken; please pick another") from exc
+    return moved
+
+
 def list_meetings(store: MeetingStore, actor: Agent, agent_id: str, since: float) -> list[Meeting]:
     """An SDR's own meetings; managers may ask for anyone's, or everyone's with agent_id "*"."""
     target = agent_id or actor.id
@@ -200,4 +248,5 @@ def ics_for(store: MeetingStore, meeting_id: str, token: str, organizer: Agent |
         organizer_name=organizer.name if organizer else "",
         organizer_email=organizer.email if organizer else "",
         description=settings.description if settings else "",
+        sequence=meeting.sequence,
     )

@@ -18,7 +18,8 @@ class StoreBridge(QObject):
         message_added(str, int, MessageItem): conversation id, row index in its transcript, the row.
         message_changed(str, int, MessageItem): a row's content or delivery state changed.
         agent_changed(Agent): presence or profile of a teammate (or me) changed.
-        meeting_booked(Meeting), sla_event(str, bool, float): conversation id, breached?, due time.
+        meeting_booked(Meeting), meeting_updated(Meeting): booked, or moved (same id); meeting_cancelled(str).
+        sla_event(str, bool, float): conversation id, breached?, due time.
         participant_added(ParticipantAdded), typing_changed(TypingFrame).
         saved_replies_changed: my or the team's saved replies were loaded, added, edited or deleted.
     """
@@ -30,6 +31,8 @@ class StoreBridge(QObject):
     message_changed = Signal(str, int, object)
     agent_changed = Signal(object)
     meeting_booked = Signal(object)
+    meeting_updated = Signal(object)
+    meeting_cancelled = Signal(str)
     sla_event = Signal(str, bool, float)
     participant_added = Signal(object)
     typing_changed = Signal(object)
@@ -61,6 +64,12 @@ class StoreBridge(QObject):
 
     def on_meeting_booked(self, meeting: p.Meeting) -> None:
         self.meeting_booked.emit(meeting)
+
+    def on_meeting_updated(self, meeting: p.Meeting) -> None:
+        self.meeting_updated.emit(meeting)
+
+    def on_meeting_cancelled(self, meeting_id: str) -> None:
+        self.meeting_cancelled.emit(meeting_id)
 
     def on_sla_event(self, conversation_id: str, breached: bool, due_at: float) -> None:
         self.sla_event.emit(conversation_id, breached, due_at)

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import html
 import inspect
 import json
 import secrets
@@ -45,6 +46,9 @@ class OAuthConfig:
     scope: str = "api refresh_token"
     redirect_port: int = DEFAULT_REDIRECT_PORT  # 0 = any free port (tests; no real app accepts that)
     redirect_path: str = DEFAULT_REDIRECT_PATH
+    # Other providers (connected calendars): their authorize endpoint, which may carry extra parameters
+    authorize_url: str = ""  # "" = <login_url>/services/oauth2/authorize
+    service: str = "Salesforce"  # named on the page the browser shows after the redirect
 
     @property
     def redirect_uri(self) -> str:
@@ -74,7 +78,7 @@ def pkce_pair() -> tuple[str, str]:
 
 
 async def _receive_one_redirect(
-    server_ready: asyncio.Future[int], path: str, port: int, state: str
+    server_ready: asyncio.Future[int], path: str, port: int, state: str, page: bytes = _PAGE
 ) -> dict[str, str]:
     """Serve 127.0.0.1 until a GET on `path` carrying our `state` arrives; return its query parameters.
 
@@ -97,7 +101,7 @@ async def _receive_one_redirect(
                     target = urlsplit(event.target.decode("latin-1"))
                     params = {k: v[0] for k, v in parse_qs(target.query).items()}
                     ours = target.path == path and secrets.compare_digest(params.get("state", ""), state)
-                    body = _PAGE if ours else (_STRAY_PAGE if target.path == path else b"Not found")
+                    body = page if ours else (_STRAY_PAGE if target.path == path else b"Not found")
                     status = 200 if ours else (400 if target.path == path else 404)
                     writer.write(
                         conn.send(
@@ -154,8 +158,9 @@ async def authorize_with_browser(
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    page = _PAGE.replace(b"Salesforce", html.escape(config.service).encode())
     listener = asyncio.create_task(
-        _receive_one_redirect(ready, config.redirect_path, config.redirect_port, state)
+        _receive_one_redirect(ready, config.redirect_path, config.redirect_port, state, page)
     )
     try:
         port = await ready
@@ -171,7 +176,8 @@ async def authorize_with_browser(
         }
         if login_hint:
             query["login_hint"] = login_hint
-        opened = open_browser(f"{config.login_url.rstrip('/')}/services/oauth2/authorize?{urlencode(query)}")
+        base = config.authorize_url or f"{config.login_url.rstrip('/')}/services/oauth2/authorize"
+        opened = open_browser(f"{base}{'&' if '?' in base else '?'}{urlencode(query)}")
         if inspect.isawaitable(opened):
             await opened
         async with asyncio.timeout(timeout_s):

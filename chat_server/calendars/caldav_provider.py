@@ -90,7 +90,8 @@ class CalDavProvider:
     def put_event(self, uid: str, ics: bytes) -> None:
         cal = self._cal()
         try:
-            cal.save_event(ics.decode())
+            # the SEQUENCE we set is the one mailed in the invite: the library must not bump it
+            cal.save_event(ics.decode(), increase_seqno=False)
         except Exception as exc:
             self.close()
             raise CalendarError(f"writing the event failed: {type(exc).__name__}: {exc}"[:300]) from exc

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,6 +14,9 @@ from agent_app.protocol import Agent, Meeting
 from chat_server.calendar import MAX_HORIZON
 from chat_server.calendars import CalendarError, CalendarProvider, Connection
 from chat_server.calendars.caldav_provider import CalDavProvider
+from chat_server.calendars.google_provider import GoogleProvider
+from chat_server.calendars.msgraph_provider import GraphProvider
+from chat_server.calendars.oauth import OAuthClient, TokenCache
 from chat_server.clock import Clock
 from chat_server.ics import meeting_invite
 from chat_server.mailer import Mailer, invite_message
@@ -28,6 +33,10 @@ class ConnectionStore(Protocol):
 
     def delete_calendar_connection(self, agent_id: str) -> None: ...
 
+    def savepoint(self) -> AbstractContextManager[None]: ...
+
+    def commit_now(self) -> None: ...
+
 
 @dataclass
 class BusyCache:
@@ -40,8 +49,9 @@ def event_uid(meeting: Meeting) -> str:
     return f"{meeting.id}@{DOMAIN}"
 
 
-def _default_provider(c: Connection) -> CalendarProvider:
-    return CalDavProvider(c)
+def _same_account(a: Connection, b: Connection) -> bool:
+    """Equal but for the password / refresh token."""
+    return dataclasses.replace(a, password="") == dataclasses.replace(b, password="")
 
 
 class CalendarSync:
@@ -59,20 +69,64 @@ class CalendarSync:
         refresh_seconds: float = 30.0,
         mailer: Mailer | None = None,
         sender: str = "",
-        provider: Callable[[Connection], CalendarProvider] = _default_provider,
+        provider: Callable[[Connection], CalendarProvider] | None = None,
+        oauth: dict[str, OAuthClient] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.refresh_seconds = refresh_seconds
         self.mailer = mailer
         self.sender = sender
-        self.provider = provider
+        self.provider = provider or self._provider
+        self.oauth = oauth or {}  # "google" / "microsoft": the server's registered apps
+        self.tokens = TokenCache(on_rotate=self._rotated_in_thread)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.connections = {c.agent_id: c for c in store.calendar_connections()}
         self.cache: dict[str, BusyCache] = {}
         # connect_calendar's test outcomes (see calendar_commands.prepare_connect): busy times or an error
         self.tested: dict[tuple[str, str], tuple[Connection, list[tuple[float, float]] | str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+
+    def _provider(self, c: Connection) -> CalendarProvider:
+        if c.kind == "caldav":
+            return CalDavProvider(c)
+        client = self.oauth.get(c.kind)
+        if client is None:
+            raise CalendarError(f"this server is not set up for {c.kind} calendars (ask your admin)")
+        return (GoogleProvider if c.kind == "google" else GraphProvider)(c, client, self.tokens)
+
+    def _rotated_in_thread(self, connection: Connection, refresh_token: str) -> None:
+        if self._loop is not None:  # storage belongs to the event loop's thread
+            self._loop.call_soon_threadsafe(self._rotated, connection, refresh_token)
+
+    def _still(self, connection: Connection) -> bool:
+        """The agent's connection is still this one (its refresh token may have been rotated since)."""
+        current = self.connections.get(connection.agent_id)
+        if current is None or current is connection:
+            return current is not None
+        return (current.kind != "caldav" and _same_account(current, connection)
+                and current.password == self.tokens.current(connection))  # fmt: skip
+
+    def _rotated(self, connection: Connection, refresh_token: str) -> None:
+        """Microsoft rotates refresh tokens: the newest is stored, or the next server start has none."""
+        if not self._still(connection):
+            return  # disconnected or replaced meanwhile
+        renewed = dataclasses.replace(self.connections[connection.agent_id], password=refresh_token)
+        try:
+            with self.store.savepoint():
+                self.store.save_calendar_connection(renewed)
+            self.store.commit_now()
+        except Exception as exc:  # sqlite3.Error: the in-memory token still works until a restart
+            log.warning("rotated calendar token of agent %s not stored: %s", connection.agent_id, exc)
+        self.connections[connection.agent_id] = renewed
+
+    def exchange_code(self, kind: str, code: str, verifier: str, redirect_uri: str) -> str:
+        """The browser sign-in's authorization code (+ PKCE verifier) for a refresh token. Blocking."""
+        client = self.oauth.get(kind)
+        if client is None:
+            raise CalendarError(f"this server is not set up for {kind} calendars (ask your admin)")
+        return str(client.exchange_code(code, verifier, redirect_uri)["refresh_token"])
 
     # -- reading --------------------------------------------------------------------------------------
     def busy(self, agent_id: str) -> tuple[list[tuple[float, float]], str]:
@@ -94,6 +148,7 @@ class CalendarSync:
         if c is None:
             return {
                 "connected": False,
+                "kind": "",
                 "url": "",
                 "username": "",
                 "calendar": "",
@@ -102,7 +157,7 @@ class CalendarSync:
             }
         entry = self.cache.get(agent_id, BusyCache())
         return {
-            "connected": True, "url": c.url, "username": c.username, "calendar": c.calendar,
+            "connected": True, "kind": c.kind, "url": c.url, "username": c.username, "calendar": c.calendar,
             "error": entry.error, "busy_count": len(entry.intervals), "checked_at": entry.fetched_at,
         }  # fmt: skip
 
@@ -119,6 +174,7 @@ class CalendarSync:
         if connection is None:
             return None
         now = self.clock.now()
+        self._loop = asyncio.get_running_loop()
         try:
             intervals = await asyncio.to_thread(
                 self._read, connection, now - 86400, now + (MAX_HORIZON + 1) * 86400
@@ -129,7 +185,7 @@ class CalendarSync:
             entry = BusyCache([], now, str(exc))
         else:
             entry = BusyCache(intervals, now, "")
-        if self.connections.get(agent_id) is connection:  # not replaced or disconnected meanwhile
+        if self._still(connection):  # not replaced or disconnected meanwhile
             self.cache[agent_id] = entry
         return entry
 
@@ -172,10 +228,13 @@ class CalendarSync:
     async def test(self, connection: Connection) -> list[tuple[float, float]]:
         """Reads the account's busy times once (the connect command's test). Raises CalendarError."""
         now = self.clock.now()
+        self._loop = asyncio.get_running_loop()
         return await asyncio.to_thread(self._read, connection, now - 86400, now + (MAX_HORIZON + 1) * 86400)
 
     def save(self, connection: Connection, intervals: list[tuple[float, float]]) -> None:
         """Stores a tested connection (inside the command's savepoint) and primes the cache."""
+        if connection.kind != "caldav":  # the test may have rotated the refresh token (Microsoft does)
+            connection = dataclasses.replace(connection, password=self.tokens.current(connection))
         self.store.save_calendar_connection(connection)
         self.connections[connection.agent_id] = connection
         self.cache[connection.agent_id] = BusyCache(intervals, self.clock.now(), "")
@@ -184,10 +243,12 @@ class CalendarSync:
         self.store.delete_calendar_connection(agent_id)
         self.connections.pop(agent_id, None)
         self.cache.pop(agent_id, None)
+        self.tokens.forget(agent_id)
 
     # -- writing --------------------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._loop = asyncio.get_running_loop()
+        task: asyncio.Task[None] = self._loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -199,6 +260,11 @@ class CalendarSync:
     def meeting_cancelled(self, meeting: Meeting, organizer: Agent, description: str = "") -> None:
         self._spawn(self._write(meeting, organizer, description, cancel=True))
 
+    def meeting_rescheduled(self, meeting: Meeting, organizer: Agent, description: str = "") -> None:
+        """After a reschedule is committed: the event (same UID) replaced in place on the rep's calendar,
+        an updated REQUEST (higher SEQUENCE) to both."""
+        self._spawn(self._write(meeting, organizer, description, cancel=False, updated=True))
+
     def _put_or_delete(self, connection: Connection, uid: str, ics: bytes | None) -> None:
         provider = self.provider(connection)
         try:
@@ -209,14 +275,16 @@ class CalendarSync:
         finally:
             provider.close()
 
-    async def _write(self, meeting: Meeting, organizer: Agent, description: str, *, cancel: bool) -> None:
+    async def _write(
+        self, meeting: Meeting, organizer: Agent, description: str, *, cancel: bool, updated: bool = False
+    ) -> None:
         def invite(method: str, sequence: int = 0) -> bytes:
             return meeting_invite(meeting, organizer_name=organizer.name, organizer_email=organizer.email,
                                   description=description, method=method, sequence=sequence)  # fmt: skip
 
         connection = self.connections.get(meeting.agent_id)
         if connection is not None:
-            stored = None if cancel else invite("")
+            stored = None if cancel else invite("", meeting.sequence)
             try:
                 await asyncio.to_thread(self._put_or_delete, connection, event_uid(meeting), stored)
             except CalendarError as exc:
@@ -229,12 +297,13 @@ class CalendarSync:
         if not to:
             return
         method = "CANCEL" if cancel else "REQUEST"
-        ics = invite(method, 1 if cancel else 0)
-        subject = ("Cancelled: " if cancel else "Invitation: ") + (
+        # RFC 5546: a CANCEL or an update carries a SEQUENCE above the last invite's
+        ics = invite(method, meeting.sequence + 1 if cancel else meeting.sequence)
+        subject = ("Cancelled: " if cancel else "Updated invitation: " if updated else "Invitation: ") + (
             meeting.title or f"Call with {organizer.name}"
         )
         text = (
-            f"{'Cancelled' if cancel else 'You are invited to'}: {meeting.title}\n"
+            f"{'Cancelled' if cancel else 'Moved' if updated else 'You are invited to'}: {meeting.title}\n"
             f"Organiser: {organizer.name} <{organizer.email}>\n"
         )
         sender = self.sender or organizer.email or "noreply@sdr-agent-desk.local"

@@ -84,6 +84,25 @@ def insert_meeting(conn: sqlite3.Connection, meeting: Meeting, token: str, buffe
         raise SlotTaken("that slot was just booked") from exc
 
 
+def move_meeting(conn: sqlite3.Connection, meeting: Meeting, buffer_seconds: float) -> None:
+    """Moves a stored meeting to ``meeting``'s start/end unless that overlaps another of the agent's
+    meetings (the booking check, the meeting itself left out). Inside a write transaction; the UNIQUE
+    (agent_id, start) constraint catches a racing writer as for a booking. Raises SlotTaken."""
+    row = conn.execute(
+        "SELECT id FROM meetings WHERE agent_id=? AND id<>? AND start<? AND end>? LIMIT 1",
+        (meeting.agent_id, meeting.id, meeting.end + buffer_seconds, meeting.start - buffer_seconds),
+    ).fetchone()
+    if row is not None:
+        raise SlotTaken(f"overlaps meeting {row[0]}")
+    try:
+        conn.execute(
+            "UPDATE meetings SET start=?, end=?, data=? WHERE id=?",
+            (meeting.start, meeting.end, _enc.encode(meeting), meeting.id),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise SlotTaken("that slot was just booked") from exc
+
+
 def book_exclusively(conn: sqlite3.Connection, meeting: Meeting, token: str, buffer_seconds: float) -> None:
     """Books on a connection of its own (autocommit mode): BEGIN IMMEDIATE takes the write lock before
     the overlap check, so concurrent writers on other connections are serialised."""
@@ -143,6 +162,10 @@ class MeetingsSql:
             "SELECT data FROM meetings WHERE conversation_id=? ORDER BY start", (conversation_id,)
         )
         return [_meeting.decode(r[0]) for r in rows]
+
+    def move_meeting(self, meeting: Meeting, buffer_seconds: float) -> None:
+        self._begin()
+        move_meeting(self.conn, meeting, buffer_seconds)
 
     def delete_meeting(self, meeting_id: str) -> None:
         self._begin()

@@ -71,6 +71,20 @@ class MeetingsModel(RowsTableModel):
         self._rows.insert(row, meeting)
         self.endInsertRows()
 
+    def update_meeting(self, meeting: p.Meeting) -> None:
+        """A meeting moved (a MeetingUpdated event): its row goes where its new start sorts."""
+        self.remove_meeting(meeting.id)
+        self.add_meeting(meeting)
+
+    def remove_meeting(self, meeting_id: str) -> None:
+        """A meeting was cancelled (a MeetingCancelled event)."""
+        for row, known in enumerate(self._rows):
+            if known.id == meeting_id:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._rows[row]
+                self.endRemoveRows()
+                return
+
     @property
     def _zone(self) -> dt.tzinfo:
         return self._fixed_zone or reader_zone(self._reader())

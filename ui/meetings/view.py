@@ -25,11 +25,13 @@ class MeetingsView(QWidget):
     refresh_requested(): fetch the meetings list again from the server.
     cancel_requested(str): cancel this meeting (confirmed by the user): the server removes it from the
     rep's connected calendar and mails a METHOD:CANCEL to the visitor and the rep.
+    reschedule_requested(str): move this meeting (the owner opens the Reschedule dialog with open times).
     """
 
     conversation_open_requested = Signal(str)
     refresh_requested = Signal()
     cancel_requested = Signal(str)
+    reschedule_requested = Signal(str)
 
     def __init__(self, model: MeetingsModel, http_base: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +61,10 @@ class MeetingsView(QWidget):
         self.invite_button = QPushButton("Open invite (.ics)")
         self.refresh_button = QPushButton("Refresh")
         self.cancel_button = QPushButton("Cancel meeting...")
+        self.reschedule_button = QPushButton("Reschedule...")
+        self.reschedule_button.setToolTip(
+            "Move it to another open time; the visitor and you get an updated invite by email"
+        )
         top = QHBoxLayout()
         top.addWidget(title)
         top.addStretch(1)
@@ -67,6 +73,7 @@ class MeetingsView(QWidget):
         actions = QHBoxLayout()
         actions.addWidget(self.summary)
         actions.addStretch(1)
+        actions.addWidget(self.reschedule_button)
         actions.addWidget(self.cancel_button)
         actions.addWidget(self.invite_button)
         actions.addWidget(self.open_button)
@@ -80,6 +87,7 @@ class MeetingsView(QWidget):
         self.open_button.clicked.connect(self.on_open_button_clicked)
         self.invite_button.clicked.connect(self.on_invite_button_clicked)
         self.cancel_button.clicked.connect(self.on_cancel_button_clicked)
+        self.reschedule_button.clicked.connect(self.on_reschedule_button_clicked)
         self.refresh_button.clicked.connect(self.refresh_requested.emit)
         for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved):
             signal.connect(self.on_model_changed)
@@ -100,6 +108,7 @@ class MeetingsView(QWidget):
         meeting = self.model.meeting(self._selected_row())
         self.open_button.setEnabled(meeting is not None)
         self.cancel_button.setEnabled(meeting is not None)
+        self.reschedule_button.setEnabled(meeting is not None)
         self.invite_button.setEnabled(meeting is not None and bool(meeting.ics_url and self.http_base))
 
     def on_table_double_clicked(self, index: QModelIndex) -> None:
@@ -124,6 +133,11 @@ class MeetingsView(QWidget):
         )  # fmt: skip
         if answer == QMessageBox.StandardButton.Yes:
             self.cancel_requested.emit(meeting.id)
+
+    def on_reschedule_button_clicked(self) -> None:
+        meeting = self.model.meeting(self._selected_row())
+        if meeting is not None:
+            self.reschedule_requested.emit(meeting.id)
 
     def on_invite_button_clicked(self) -> None:
         meeting = self.model.meeting(self._selected_row())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from agent_app.timezones import reader_zone
 from ui.calendar.settings_dialog import CalendarSettingsDialog
 from ui.calendar.share_button import CalendarShareButton
 from ui.meetings.model import MeetingsModel
+from ui.meetings.reschedule import RescheduleDialog
 from ui.meetings.view import MeetingsView
 from ui.participants.button import ParticipantsButton
 from ui.participants.dialog import AddParticipantDialog
@@ -37,6 +39,7 @@ class QualifyFeatures(QObject):
             window.runner,
         )
         self.dialog: AddParticipantDialog | None = None  # the open add/hand-off dialog, if any
+        self.reschedule_dialog: RescheduleDialog | None = None  # the last Reschedule dialog opened
         agents = lambda: self.store.agents  # noqa: E731
         me = lambda: self.store.me  # noqa: E731
         conversation = window.conversation
@@ -66,6 +69,8 @@ class QualifyFeatures(QObject):
         bridge.conversation_changed.connect(self.on_bridge_conversation_changed)
         bridge.reset.connect(self.on_bridge_reset)
         bridge.meeting_booked.connect(self.meetings_model.add_meeting)
+        bridge.meeting_updated.connect(self.meetings_model.update_meeting)
+        bridge.meeting_cancelled.connect(self.meetings_model.remove_meeting)
         self.cql.cql_chosen.connect(self.on_cql_cql_chosen)
         self.participants.add_requested.connect(self.on_participants_add_requested)
         self.participants.remove_requested.connect(self.on_participants_remove_requested)
@@ -74,6 +79,7 @@ class QualifyFeatures(QObject):
         self.meetings.conversation_open_requested.connect(window.open_conversation)
         self.meetings.refresh_requested.connect(self.refresh_meetings)
         self.meetings.cancel_requested.connect(self.on_meetings_cancel_requested)
+        self.meetings.reschedule_requested.connect(self.on_meetings_reschedule_requested)
         self.report.conversation_open_requested.connect(window.open_conversation)
         self.meetings_action.triggered.connect(self.show_meetings)
         self.report_action.triggered.connect(self.show_report)
@@ -95,6 +101,39 @@ class QualifyFeatures(QObject):
             self.session.request(command), what="Cancelling the meeting",
             on_success=lambda _result: self.refresh_meetings(),
         )  # fmt: skip
+
+    def on_meetings_reschedule_requested(self, meeting_id: str) -> None:
+        """Opens the Reschedule dialog with the owner's open times; the chosen one is sent as
+        reschedule_meeting (the server checks it as it checks a booking); a refusal shows in the dialog."""
+        model = self.meetings_model
+        found = (model.meeting(row) for row in range(model.rowCount()))
+        meeting = next((m for m in found if m is not None and m.id == meeting_id), None)
+        if meeting is None:
+            return
+        dialog = RescheduleDialog(meeting, reader_zone(self.store.me), time.time(), self.meetings)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(
+            lambda: setattr(self, "reschedule_dialog", None) if self.reschedule_dialog is dialog else None
+        )
+        self.reschedule_dialog = dialog
+
+        def loaded(result: dict[str, Any]) -> None:
+            dialog.set_slots(p.convert(result["card"], p.BookingCard), result.get("calendar_warning", ""))
+
+        def moved(result: dict[str, Any]) -> None:
+            self.meetings_model.update_meeting(p.convert(result["meeting"], p.Meeting))
+            dialog.done_moving()
+
+        def chosen(start: float) -> None:
+            command = p.RescheduleMeeting(id=uuid.uuid4().hex, meeting_id=meeting_id, start=start)
+            self.runner.run(self.session.request(command), what="Moving the meeting", on_success=moved,
+                            on_error=lambda exc: dialog.show_error(_refusal(exc)))  # fmt: skip
+
+        dialog.slot_chosen.connect(chosen)
+        slots = p.GetOpenSlots(id=uuid.uuid4().hex, agent_id=meeting.agent_id)
+        self.runner.run(self.session.request(slots), what="Loading open times", on_success=loaded,
+                        on_error=lambda exc: dialog.show_error(_refusal(exc)))  # fmt: skip
+        dialog.open()
 
     def refresh_meetings(self) -> None:
         self.runner.run(
@@ -223,3 +262,8 @@ def install_qualify_features(window: MainWindow, *, http_base: str = "") -> Qual
     links; derived from the session's ws:// URL when omitted). The aligned SDR is not decided here: the
     participants dialog reads the server's ``Conversation.routing.aligned_agent_id``."""
     return QualifyFeatures(window, http_base=http_base or _http_base(window.session))
+
+
+def _refusal(exc: Exception) -> str:
+    """What the dialog says when the server refuses (e.g. the slot was just taken): its own words."""
+    return str(getattr(exc, "message", "") or exc)
