@@ -51,6 +51,7 @@ class CalendarSettingsDialog(QDialog):
 
     connect_requested = Signal(str, str, str, str)  # url, username, password, calendar
     disconnect_requested = Signal()
+    sign_in_requested = Signal(str, str, str)  # kind ("google"/"microsoft"), username, API URL ("" = default)
 
     def __init__(
         self,
@@ -59,8 +60,10 @@ class CalendarSettingsDialog(QDialog):
         *,
         profile_zone: str = "",
         connection: dict[str, Any] | None = None,
+        sign_in_kinds: tuple[str, ...] = (),
     ) -> None:
         super().__init__(parent)
+        self._sign_in_kinds = sign_in_kinds  # the browser sign-ins the chat server has an app for
         self.setWindowTitle("My Calendar")
         self._agent_id = settings.agent_id
         self._profile_zone = profile_zone
@@ -170,12 +173,26 @@ class CalendarSettingsDialog(QDialog):
         buttons.addWidget(self.disconnect_button)
         buttons.addStretch(1)
         form.addRow("", buttons)
+        # Google and Microsoft 365 sign in in the browser (no app password); only those the server can use.
+        self.sign_in_buttons: dict[str, QPushButton] = {}
+        sign_ins = QHBoxLayout()
+        for kind, label in (("google", "Sign in with Google"), ("microsoft", "Sign in with Microsoft 365")):
+            if kind in self._sign_in_kinds:
+                button = QPushButton(label)
+                button.clicked.connect(lambda _=False, k=kind: self.on_sign_in_button_clicked(k))
+                self.sign_in_buttons[kind] = button
+                sign_ins.addWidget(button)
+        if self.sign_in_buttons:
+            sign_ins.addStretch(1)
+            form.addRow("Or", sign_ins)
         form.addRow("", self.cal_status)
         self.show_connection(connection)
         return box
 
     def show_connection(self, connection: dict[str, Any]) -> None:
         """The server's answer: connected (with busy count or the read error) or not connected."""
+        for button in self.sign_in_buttons.values():
+            button.setEnabled(True)
         self.connect_button.setEnabled(bool(self.cal_url.text().strip()))
         self.disconnect_button.setEnabled(bool(connection.get("connected")))
         if not connection.get("connected"):
@@ -194,6 +211,8 @@ class CalendarSettingsDialog(QDialog):
 
     def show_connection_error(self, message: str) -> None:
         self.connect_button.setEnabled(True)
+        for button in self.sign_in_buttons.values():
+            button.setEnabled(True)
         self.cal_status.setText(f"Not connected: {message}")
 
     def on_cal_url_text_changed(self, text: str) -> None:
@@ -207,6 +226,17 @@ class CalendarSettingsDialog(QDialog):
             self.cal_name.text().strip(),
         )  # fmt: skip
         self.cal_password.clear()  # not kept in the client
+
+    def on_sign_in_button_clicked(self, kind: str) -> None:
+        username = self.cal_user.text().strip()
+        if kind == "microsoft" and "@" not in username:  # getSchedule is asked for a mailbox by address
+            self.cal_status.setText("Enter your Microsoft 365 email address under User name first.")
+            self.cal_user.setFocus()
+            return
+        for button in self.sign_in_buttons.values():
+            button.setEnabled(False)
+        self.cal_status.setText("Finish signing in in your browser...")
+        self.sign_in_requested.emit(kind, username, self.cal_url.text().strip())
 
     def on_disconnect_button_clicked(self) -> None:
         self.disconnect_requested.emit()

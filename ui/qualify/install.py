@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QAction
+from PySide6.QtCore import QObject, Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
 from agent_app import protocol as p
+from agent_app.integrations import calendar_auth
 from agent_app.timezones import reader_zone
 from ui.calendar.settings_dialog import CalendarSettingsDialog
 from ui.calendar.share_button import CalendarShareButton
@@ -40,6 +42,8 @@ class QualifyFeatures(QObject):
         )
         self.dialog: AddParticipantDialog | None = None  # the open add/hand-off dialog, if any
         self.reschedule_dialog: RescheduleDialog | None = None  # the last Reschedule dialog opened
+        # Google / Microsoft 365 calendar sign-in opens the SDR's browser (tests follow the redirects)
+        self.open_browser: Callable[[str], object] = lambda url: QDesktopServices.openUrl(QUrl(url))
         agents = lambda: self.store.agents  # noqa: E731
         me = lambda: self.store.me  # noqa: E731
         conversation = window.conversation
@@ -211,14 +215,37 @@ class QualifyFeatures(QObject):
         self.runner.run(self.session.request(get), what="Loading my calendar", on_success=self._open_settings)
 
     def _open_settings(self, result: dict[str, Any]) -> None:
+        dialog = self.calendar_settings_dialog(result)
+        if not dialog.exec():
+            return
+        self._save_settings(dialog)
+
+    def calendar_settings_dialog(self, result: dict[str, Any]) -> CalendarSettingsDialog:
+        """My Calendar, wired to the session (``result``: the get_calendar_settings answer)."""
         settings = p.convert(
             result.get("settings", {"agent_id": self.store.me.id if self.store.me else ""}),
             p.CalendarSettings,
         )
         me = self.store.me
+        client_ids: dict[str, str] = dict(result.get("calendar_sign_in") or {})
         dialog = CalendarSettingsDialog(
-            settings, self.window, profile_zone=me.timezone if me else "", connection=result.get("connection")
-        )
+            settings, self.window, profile_zone=me.timezone if me else "",
+            connection=result.get("connection"), sign_in_kinds=tuple(k for k, v in client_ids.items() if v),
+        )  # fmt: skip
+
+        def sign_in(kind: str, username: str, url: str) -> None:
+            async def flow() -> dict[str, Any]:
+                command = await calendar_auth.sign_in(
+                    kind, client_ids[kind], self.open_browser, command_id=uuid.uuid4().hex,
+                    username=username, url=url,
+                )  # fmt: skip
+                return await self.session.request(command)
+
+            self.runner.run(
+                flow(), what=f"Connecting my {calendar_auth.SERVICES[kind]}",
+                on_success=lambda r: dialog.show_connection(r.get("connection", {})),
+                on_error=lambda exc: dialog.show_connection_error(str(exc)),
+            )  # fmt: skip
 
         def connect(url: str, username: str, password: str, calendar: str) -> None:
             command = p.ConnectCalendar(
@@ -239,8 +266,10 @@ class QualifyFeatures(QObject):
 
         dialog.connect_requested.connect(connect)
         dialog.disconnect_requested.connect(disconnect)
-        if not dialog.exec():
-            return
+        dialog.sign_in_requested.connect(sign_in)
+        return dialog
+
+    def _save_settings(self, dialog: CalendarSettingsDialog) -> None:
         update = p.UpdateCalendarSettings(id=uuid.uuid4().hex, settings=dialog.settings())
 
         def failed(exc: Exception) -> None:
