@@ -62,13 +62,19 @@ def radicale_events(radicale: Radicale) -> list[Calendar]:
         provider.close()
 
 
-async def setup_sam(server: ChatServer, team: Team, radicale: Radicale) -> Client:
+async def sam_open_all_hours(server: ChatServer, team: Team) -> Client:
+    """Sam signed in, his calendar open every hour for 3 days (30-minute calls, no buffer or notice)."""
     sam, _ = await agent_login(server, "sam@example.com")
     settings = p.CalendarSettings(
         agent_id=team.sdr1.id, timezone="America/New_York", duration_minutes=30, buffer_minutes=0,
         min_notice_minutes=0, horizon_days=3, availability=ALWAYS,
     )  # fmt: skip
     await sam.ok(p.UpdateCalendarSettings(id=cid(), settings=settings))
+    return sam
+
+
+async def setup_sam(server: ChatServer, team: Team, radicale: Radicale) -> Client:
+    sam = await sam_open_all_hours(server, team)
     connect = p.ConnectCalendar(id=cid(), url=radicale.url, username=CALDAV_USER, password=CALDAV_PASSWORD,
                                 calendar=radicale.calendar_url)  # fmt: skip
     result = await sam.ok(connect)

@@ -18,9 +18,9 @@ from chat_server.calendars.sync import event_uid
 from sandbox.google_calendar import FakeGoogleCalendar, start_google_calendar
 from tests.calendars.oauth_flow import browser_sign_in
 from tests.calendars.test_connected_calendar import (
-    ALWAYS,
     HALF_HOUR,
     next_half_hour,
+    sam_open_all_hours,
     share,
     visitor_with_chat,
 )
@@ -46,12 +46,7 @@ def team(server: ChatServer) -> Team:
 
 
 async def connect_sam(server: ChatServer, team: Team, google: FakeGoogleCalendar) -> tuple[Client, dict]:
-    sam, _ = await agent_login(server, "sam@example.com")
-    settings = p.CalendarSettings(
-        agent_id=team.sdr1.id, timezone="America/New_York", duration_minutes=30, buffer_minutes=0,
-        min_notice_minutes=0, horizon_days=3, availability=ALWAYS,
-    )  # fmt: skip
-    await sam.ok(p.UpdateCalendarSettings(id=cid(), settings=settings))
+    sam = await sam_open_all_hours(server, team)
     code, verifier, redirect_uri = await browser_sign_in(
         google.auth_url, google.oauth.client_id, GOOGLE_SCOPE
     )

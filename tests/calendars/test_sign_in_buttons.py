@@ -11,20 +11,13 @@ import httpx
 import pytest
 
 from agent_app import protocol as p
-from agent_app.backoff import Backoff
 from agent_app.integrations import calendar_auth
-from agent_app.outbox import Outbox
-from agent_app.session import ConnectionState, Session
-from agent_app.store import Store
 from chat_server import ChatServer
 from sandbox.google_calendar import FakeGoogleCalendar
 from tests.calendars.test_google import google, server, team  # noqa: F401  (fixtures)
 from tests.qt_loop import pump_until as until
+from tests.real_window import signed_in_desk
 from tests.server.conftest import PASSWORD, Team
-from ui.bridge import StoreBridge
-from ui.main_window import MainWindow
-from ui.shell.features import install_features
-from ui.tasks import TaskRunner
 
 
 async def test_sign_in_with_google_connects_from_the_dialog(
@@ -36,23 +29,16 @@ async def test_sign_in_with_google_connects_from_the_dialog(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(calendar_auth, "GOOGLE_AUTHORIZE", google.auth_url)  # the stand-in's consent page
-    store, outbox = Store(), Outbox(tmp_path / "outbox.sqlite3")
-    session = Session(server.url, store, outbox, backoff=Backoff(base=0.01, cap=0.05))
-    runner = TaskRunner()
-    window = MainWindow(StoreBridge(store), session, runner, settings=None)  # type: ignore[arg-type]
-    qtbot.addWidget(window)
-    features = install_features(window).qualify
     pages: list[str] = []
 
     async def browser(url: str) -> None:  # the SDR approves in the browser, which follows the redirect
         async with httpx.AsyncClient(follow_redirects=True) as http:
             pages.append((await http.get(url)).text)
 
-    features.open_browser = lambda url: asyncio.ensure_future(browser(url))
-    await session.sign_in("sam@example.com", PASSWORD)
-    task = asyncio.create_task(session.run())
-    try:
-        await until(lambda: session.state is ConnectionState.ONLINE, "online")
+    async with signed_in_desk(qtbot, server.url, tmp_path, "sam@example.com", PASSWORD) as desk:
+        assert desk.features is not None
+        features, session = desk.features.qualify, desk.session
+        features.open_browser = lambda url: asyncio.ensure_future(browser(url))
         result = await session.request(p.GetCalendarSettings(id="g1", agent_id=team.sdr1.id))
         dialog = features.calendar_settings_dialog(result)
         qtbot.addWidget(dialog)
@@ -65,11 +51,6 @@ async def test_sign_in_with_google_connects_from_the_dialog(
         again = await session.request(p.GetCalendarSettings(id="g2", agent_id=team.sdr1.id))
         assert again["connection"]["connected"] and again["connection"]["kind"] == "google"
         assert "password" not in again["connection"] or not again["connection"]["password"]
-    finally:
-        await session.stop()
-        await asyncio.wait_for(task, 10)
-        runner.cancel_all()
-        outbox.close()
 
 
 async def test_microsoft_needs_the_mailbox_address_first(qtbot: Any) -> None:

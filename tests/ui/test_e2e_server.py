@@ -10,16 +10,11 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from agent_app import protocol as p
-from agent_app.backoff import Backoff
-from agent_app.outbox import Outbox
-from agent_app.session import ConnectionState, Session
-from agent_app.store import Delivery, Store
+from agent_app.store import Delivery
 from tests.client.conftest import Visitor
 from tests.qt_loop import pump_until as until
-from ui.bridge import StoreBridge
+from tests.real_window import signed_in_desk
 from ui.conversation import TranscriptRole
-from ui.main_window import MainWindow
-from ui.tasks import TaskRunner
 
 EMAIL, PASSWORD = "sam@example.com", "correct horse battery"
 
@@ -33,18 +28,8 @@ async def test_visitor_message_reaches_queue_and_transcript_and_reply_reaches_vi
     config = Config(host="127.0.0.1", port=0, db_path=str(tmp_path / "server.sqlite3"))
     async with run_server(config) as server:
         server.admin.add_agent(EMAIL, "Sam SDR", PASSWORD)
-        store, outbox = Store(), Outbox(tmp_path / "outbox.sqlite3")
-        session = Session(server.url, store, outbox, backoff=Backoff(base=0.01, cap=0.05))
-        bridge = StoreBridge(store)
-        runner = TaskRunner()
-        window = MainWindow(bridge, session, runner, settings=None)  # type: ignore[arg-type]
-        qtbot.addWidget(window)
-        window.show()
-        session.add_state_listener(window.set_connection_state)
-        await session.sign_in(EMAIL, PASSWORD)
-        task = asyncio.create_task(session.run())
-        try:
-            await until(lambda: session.state is ConnectionState.ONLINE, "online")
+        async with signed_in_desk(qtbot, server.url, tmp_path, EMAIL, PASSWORD, features=False) as desk:
+            window = desk.window
             assert window.connection.label.text() == "Online"
             async with Visitor(server.url) as visitor:
                 await visitor.say("Hi, <b>pricing</b> please")
@@ -82,8 +67,3 @@ async def test_visitor_message_reaches_queue_and_transcript_and_reply_reaches_vi
                         if message.author_kind is p.AuthorKind.AGENT:
                             got = message.text
                 assert got == "Happy to help!"
-        finally:
-            await session.stop()
-            await asyncio.wait_for(task, 10)
-            runner.cancel_all()
-            outbox.close()

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from agent_app.backoff import Backoff
-from agent_app.outbox import Outbox
-from agent_app.session import ConnectionState, Session
 from agent_app.store import Store
 from tests.client.conftest import Visitor
+from tests.qt_loop import pump_until as until
+from tests.real_window import signed_in_desk
 from tests.ui.conftest import FakeClock
 from tests.ui.fakes import ME, TEAMMATE, RecordingSession, conversation
-from tests.ui.test_e2e_server import until
 from tests.ui.test_main_window import make_window
 from ui.bridge import StoreBridge
 from ui.help import SHORTCUTS, registered
 from ui.help.shortcuts import shortcut_keys
 from ui.queue import QueueView
-from ui.shell.account import default_window_factory
-from ui.shell.features import install_features
 from ui.tasks import TaskRunner
 
 EMAIL, PASSWORD = "sam@example.com", "correct horse battery"
@@ -47,21 +42,10 @@ async def test_alt_2_from_the_reply_box_and_alt_3_from_the_queue_set_the_cql_on_
     config = Config(host="127.0.0.1", port=0, db_path=str(tmp_path / "server.sqlite3"))
     async with run_server(config) as server:
         server.admin.add_agent(EMAIL, "Sam SDR", PASSWORD)
-        store, outbox = Store(), Outbox(tmp_path / "outbox.sqlite3")
-        session = Session(server.url, store, outbox, backoff=Backoff(base=0.01, cap=0.05))
-        bridge = StoreBridge(store)
-        runner = TaskRunner()
         # the window as the shell builds it: its factory, then every feature through install_features
-        window = default_window_factory(bridge, session, runner, None, None)  # type: ignore[arg-type]
-        install_features(window)
-        qtbot.addWidget(window)
-        window.show()
-        window.activateWindow()
-        session.add_state_listener(window.set_connection_state)
-        await session.sign_in(EMAIL, PASSWORD)
-        task = asyncio.create_task(session.run())
-        try:
-            await until(lambda: session.state is ConnectionState.ONLINE, "online")
+        async with signed_in_desk(qtbot, server.url, tmp_path, EMAIL, PASSWORD) as desk:
+            window, store = desk.window, desk.store
+            window.activateWindow()
             await until(lambda: QApplication.activeWindow() is window, "the window is active")
             async with Visitor(server.url) as visitor:
                 await visitor.say("Hi, we need pricing for 40 seats")
@@ -88,11 +72,6 @@ async def test_alt_2_from_the_reply_box_and_alt_3_from_the_queue_set_the_cql_on_
                 await until(lambda: stored_cql() == 3, "CQL 3 stored on the server")
                 qtbot.keyClick(window.queue.list, Qt.Key.Key_0, ALT)
                 await until(lambda: stored_cql() == 0, "the red line stored on the server")
-        finally:
-            await session.stop()
-            await asyncio.wait_for(task, 10)
-            runner.cancel_all()
-            outbox.close()
 
 
 def test_ctrl_g_picks_my_chat_nearest_to_breach_before_a_newer_waiting_one(
