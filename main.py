@@ -7,19 +7,24 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import importlib.util
 import logging
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import qasync
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from agent_app import deeplink
+from agent_app.autostart import Autostart
 from agent_app.integrations.config import ENRICHMENT_KEY_SECRET
 from agent_app.secrets import SecretStore
 from agent_app.settings import Settings
@@ -45,10 +50,29 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="sdr-agent-desk", description=f"{DISPLAY_NAME}: live chat for SDRs")
     parser.add_argument("links", nargs="*", help="sdr-agent-desk://conversation/<id> links to open")
     parser.add_argument("--demo", action="store_true", help="start a local demo workspace and sign in to it")
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="the team's chat server, e.g. wss://chat.example.com (kept as the default)",
+    )
     parser.add_argument("--data-dir", type=Path, help="keep settings, cache and logs under this folder")
     parser.add_argument("--profile", default="default", help="a separate profile (own settings and sign-in)")
+    parser.add_argument(
+        "--minimized", action="store_true", help="start in the tray (start at login), not in front"
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging on stderr")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.server and (problem := server_url_problem(args.server)):
+        parser.error(f"--server {args.server}: {problem}")
+    return args
+
+
+def server_url_problem(url: str) -> str:
+    """Why ``url`` is not a chat server address ("" when it is one): ws(s):// or http(s):// and a host."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("ws", "wss", "http", "https") or not parts.netloc:
+        return "expected ws://host:port or wss://host"
+    return ""
 
 
 def profile_paths(args: argparse.Namespace) -> AppPaths:
@@ -60,6 +84,23 @@ def profile_paths(args: argparse.Namespace) -> AppPaths:
     paths = AppPaths.for_profile(profile, root)
     # One embedded workspace per demo profile: the same account folder on every run, whatever its port.
     return dataclasses.replace(paths, server_key="demo-workspace") if args.demo else paths
+
+
+def launch_command(args: argparse.Namespace) -> list[str]:
+    """How the desk starts itself at login (agent_app.autostart): the installed program (the bundle, or
+    the `sdr-agent-desk` script pip installed), else this checkout's main.py; same profile, in the tray."""
+    if getattr(sys, "frozen", False):
+        command = [sys.executable]
+    elif (script := shutil.which("sdr-agent-desk")) is not None:
+        command = [script]
+    else:
+        command = [sys.executable, str(Path(__file__).resolve())]
+    command.append("--minimized")
+    if args.profile != "default":
+        command += ["--profile", args.profile]
+    if args.data_dir is not None:
+        command += ["--data-dir", str(Path(args.data_dir).resolve())]
+    return command
 
 
 @contextlib.asynccontextmanager
@@ -98,8 +139,10 @@ def window_features(
     http: httpx.AsyncClient,
     runner: TaskRunner,
     demo: DemoInfo | None,
+    autostart: Autostart | None = None,
 ) -> WindowFeatures:
-    """The demo uses the sandbox's settings and memory-only credentials; never the user's keychain."""
+    """The demo uses the sandbox's settings and memory-only credentials; never the user's keychain (nor
+    its startup entries: ``autostart`` is for real profiles only)."""
     if demo is not None:
         return WindowFeatures(
             settings,
@@ -109,7 +152,7 @@ def window_features(
             dict(demo.integrations),
             demo_login=demo.email,
         )
-    return WindowFeatures(settings, secrets, http, runner)
+    return WindowFeatures(settings, secrets, http, runner, autostart=autostart)
 
 
 @dataclass
@@ -156,6 +199,8 @@ async def running_app(
     errors.install(loop)
     settings = Settings(paths.config_dir / "settings.json")
     settings.load()
+    if args.server and not args.demo:  # the team's launcher or the SDR names the server: sign-in starts there
+        settings.set("server_url", args.server.strip())
     state = QSettings(str(paths.state_file), QSettings.Format.IniFormat)
     secrets = await asyncio.to_thread(SecretStore)  # probing the keychain talks D-Bus: off the GUI thread
     runner = TaskRunner()
@@ -173,13 +218,15 @@ async def running_app(
         stack.push_async_callback(http.aclose)
         options = demo_options or {}
         demo = await stack.enter_async_context(demo_server(paths, **options)) if args.demo else None
-        features = window_features(settings, secrets, http, runner, demo)
+        autostart = None if args.demo else Autostart(launch_command(args))
+        features = window_features(settings, secrets, http, runner, demo, autostart)
         shell = Shell(
             paths, settings, secrets, runner, errors, notifications, state, demo=demo, features=features
         )
         stack.push_async_callback(shell.shutdown)  # first on the way out: the account, then the workspace
         if settings.problem:
             errors.report(RuntimeError(settings.problem), "Settings were reset")
+        shell.start_minimized = bool(getattr(args, "minimized", False))
         await shell.start()
         yield AppContext(
             app, args, paths, settings, state, secrets, runner, errors, notifications, http, demo, shell
@@ -215,9 +262,15 @@ async def amain(
 
 def run(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.demo and importlib.util.find_spec("sandbox") is None:
+        # The installed bundle carries the desktop client only (packaging/sdr-agent-desk.spec).
+        print(f"{DISPLAY_NAME}: the demo workspace needs a source checkout (`make run`).", file=sys.stderr)
+        return 2
     paths = profile_paths(args)
     log_file = setup_logging(paths.log_dir, verbose=args.verbose)
     instance_args = [*args.links]
+    for problem in deeplink.split_args(args.links)[1]:  # said here for a terminal, and by the window
+        print(f"{DISPLAY_NAME}: {problem}", file=sys.stderr)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
     configure_app(app)

@@ -380,7 +380,8 @@ class NotifyPolicy:
             rule, line = f"Rule {conv.routing.rule}", conv.routing.line
             rule += f", line {line}" if line and "line" not in rule else ""
         facts = " · ".join(x for x in (rule, _facts(conv)) if x)
-        body = "\n".join(x for x in (facts, _clip(self._visitor_said(conv))) if x)
+        why = _routed_why(conv) if routed else ""  # "Sam Chen didn't answer in 30 s": why me, not them
+        body = "\n".join(x for x in (why, facts, _clip(self._visitor_said(conv))) if x)
         # Unanswered, the SLA clock runs: urgent (servers keep it up until it is withdrawn on the reply).
         urgent = conv.first_response_at is None
         return Notice(NoticeKind.ASSIGNED, f"{how}: {_who(conv)}", body, conv.id, urgent)
@@ -513,3 +514,13 @@ def _clip(text: str) -> str:
 
 def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _routed_why(conv: p.Conversation) -> str:
+    """Why routing gave the assignee this chat when they weren't its first choice, from the last routing
+    audit step ("backup for rule 'us-east'; Sam Chen didn't answer in 30 s" -> the part after "; ")."""
+    last = next((s for s in reversed(conv.routing_audit) if s.action == "routed"), None)
+    if last is None or last.agent_id != conv.assignee_id or "; " not in last.reason:
+        return ""
+    why = last.reason.rsplit("; ", 1)[1]
+    return why[:1].upper() + why[1:]

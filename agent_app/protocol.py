@@ -35,6 +35,9 @@ MAX_SAVED_REPLY_TITLE: Final = 80
 MAX_SAVED_REPLY_SHORTCUT: Final = 32
 MAX_SAVED_REPLIES: Final = 200
 SAVED_REPLY_SHORTCUT_PATTERN: Final = r"[a-z0-9][a-z0-9_-]*"  # what may follow "/" in the composer
+MAX_REPORT_CHATS: Final = 2000  # chats listed under a report (the figures always count every chat)
+# Why a presence was set automatically ("screen locked", "idle 10 min", "asleep"; "" = set by hand).
+MAX_PRESENCE_REASON: Final = 80
 
 
 class CloseCode(enum.IntEnum):
@@ -116,10 +119,14 @@ class Agent(_Struct):
     territory: str = ""
     presence: Presence = Presence.AWAY
     online: bool = False  # has a connected client right now (presence is kept regardless)
+    # Why the presence was set by the desk itself ("screen locked", "idle 10 min", "asleep"); "" = by hand.
+    presence_reason: str = ""
     disabled: bool = False
     # IANA zone from the profile ("" = not set: the server derives calendar defaults from the territory or
     # its default_timezone; a client shows times in its machine's zone). Clients show times in this zone.
     timezone: str = ""
+    # Routing gives this agent at most this many open assigned chats at once (0 = no limit).
+    max_chats: int = 0
 
 
 class PageView(_Struct):
@@ -165,6 +172,23 @@ class Routing(_Struct):
     basis: str = ""  # what the match used, e.g. "visitor answers", "DataFox", "Salesforce account"
 
 
+# RoutingStep.action values: routed (got the chat), skipped (passed over: away, at capacity, ...),
+# reassigned (no answer in time: the chat moved on), missed (no answer in time, nobody to move it to),
+# queued (nobody had room: waits in the queue), offered_meeting (the visitor was offered to book a call).
+ROUTING_ACTIONS: Final = ("routed", "skipped", "reassigned", "missed", "queued", "offered_meeting")
+MAX_ROUTING_AUDIT: Final = 50  # steps kept per conversation (the oldest go first)
+
+
+class RoutingStep(_Struct):
+    """One entry of a conversation's routing audit (team only: never sent to the visitor)."""
+
+    at: float
+    action: str  # one of ROUTING_ACTIONS
+    agent_id: str | None = None  # who was tried, skipped or left (None: the queue / the visitor)
+    agent_name: str = ""  # their name at the time
+    reason: str = ""  # "aligned SDR", "at capacity 3/3", "away", "no answer in 30 s", ...
+
+
 class CqlChange(_Struct):
     level: int | None
     previous: int | None
@@ -194,6 +218,7 @@ class Conversation(_Struct):
     cql: int | None = None
     cql_history: list[CqlChange] = []
     routing: Routing | None = None
+    routing_audit: list[RoutingStep] = []  # who was tried, why, when (team only; oldest first)
     # How the current assignee got it, so clients can say "routed to you" vs "Sam handed this off to you".
     assigned_via: str = ""  # "routing", "take", "assign", "handoff" ("" when unassigned or unknown)
     assigned_by: str = ""  # the agent id that made the assignment ("" for routing/bot)
@@ -279,6 +304,81 @@ class SavedReply(_Struct):
     owner_id: str | None = None  # None: a team reply
     updated_at: float = 0.0
     updated_by: str = ""  # agent id of the last editor
+
+
+class LiveVisitor(_Struct):
+    """A visitor on the website right now (an open widget), as the "On site now" view lists it: sent to
+    agents who watch (``watch_live_visitors``), never to visitors. See docs/protocol.md "Live visitors"."""
+
+    visitor_id: str
+    name: str = ""
+    email: str = ""
+    company: str = ""
+    location: str = ""
+    current_page: str = ""
+    page_title: str = ""
+    live_page: bool = False  # a page the bot playbook runs on (the handbook's live pages)
+    pages_viewed: int = 0
+    since: float = 0.0  # on the site since (this visit)
+    last_seen: float = 0.0
+    returning: bool = False  # seen in an earlier visit
+    target_account: bool = False  # the company is on the playbook's target account list
+    crm_source: str = ""  # a known lead/contact: where the facts came from, e.g. "Salesforce lead"
+    owner_id: str | None = None  # the open chat's assignee, else the territory's aligned SDR
+    conversation_id: str = ""  # the open chat, if any
+    engaged_at: float | None = None  # a rep started a chat ("engage") at
+    engaged_by: str = ""  # agent id
+    dismissed_at: float | None = None  # the visitor closed a proactive chat at (this visit)
+
+
+class ReportRow(_Struct):
+    """One line of a ``report``: a rep (``key`` = agent id, "" = chats nobody owned), a territory (``key`` =
+    its name), or the team's totals (``key`` "team"). See docs/protocol.md "Reports" for each figure."""
+
+    key: str
+    name: str = ""
+    territory: str = ""
+    chats: int = 0  # conversations started in the period that ended with this rep (owner)
+    answered: int = 0  # first human responses (by this rep / in this territory)
+    median_seconds: float | None = None  # first-response time, over ``answered``
+    p90_seconds: float | None = None  # nearest-rank 90th percentile
+    within_target: int = 0  # first responses within Report.target_seconds
+    within_target_pct: float | None = None  # 0-100; None when nothing was answered
+    missed: int = 0  # no human reply before the close or the meeting offer
+    meetings: int = 0  # meetings booked from chats (created in the period)
+    cql: list[int] = msgspec.field(default_factory=lambda: [0, 0, 0, 0, 0])  # CQL 0, 1, 2, 3, unrated
+
+
+class ReportChat(_Struct):
+    """A chat behind a report's figures (only chats the reader may see), newest first."""
+
+    conversation_id: str
+    owner_id: str = ""  # the rep the chat counts for ("" = nobody)
+    responder_id: str = ""  # who replied first ("" = nobody)
+    visitor_name: str = ""
+    company: str = ""
+    created_at: float = 0.0
+    first_response_seconds: float | None = None
+    missed: bool = False
+    meeting: bool = False  # a meeting was booked from it
+    cql: int | None = None
+
+
+class Report(_Struct):
+    """Answer to ``report``: figures computed by the server from its own data for [since, until)."""
+
+    period: str  # "today", "7d", "30d" or "custom"
+    since: float
+    until: float
+    timezone: str  # the zone the period's days were counted in
+    target_seconds: float = 30.0
+    scope: str = "team"  # "team": every rep (managers); "own": the reader's row only (SDRs)
+    reps: list[ReportRow] = []
+    territories: list[ReportRow] = []
+    team: ReportRow | None = None
+    generated_at: float = 0.0
+    chats: list[ReportChat] = []  # the newest MAX_REPORT_CHATS the reader may see
+    more_chats: int = 0  # visible chats left out of ``chats`` by that cap
 
 
 # ---------------------------------------------------------------- events
@@ -480,7 +580,35 @@ class TypingFrame(_ServerFrame, tag="typing"):
     preview: str = ""  # agents may see what the visitor is typing (sneak peek); never the reverse
 
 
-ServerFrame = EventFrame | Welcome | Snapshot | VisitorWelcome | Ack | Error | TypingFrame
+class LiveVisitorsFrame(_ServerFrame, tag="live_visitors"):
+    """Unsequenced, to agents who sent ``watch_live_visitors`` on this connection: ``snapshot`` true
+    replaces the whole list (sent once, when watching starts), else ``visitors`` are added or replaced
+    by ``visitor_id`` and ``removed`` (visitor ids) left the site or are no longer visible to you."""
+
+    visitors: list[LiveVisitor] = []
+    removed: list[str] = []
+    snapshot: bool = False
+
+
+class ViewersFrame(_ServerFrame, tag="viewers"):
+    """Ephemeral (not sequenced, not replayed): who has a conversation open right now (an agent on two
+    devices counts once), sent to every agent who can see it whenever that set changes. Never to visitors."""
+
+    conversation_id: str
+    agent_ids: list[str] = []
+
+
+ServerFrame = (
+    EventFrame
+    | Welcome
+    | Snapshot
+    | VisitorWelcome
+    | Ack
+    | Error
+    | TypingFrame
+    | LiveVisitorsFrame
+    | ViewersFrame
+)
 
 
 # ---------------------------------------------------------------- client -> server commands
@@ -514,6 +642,8 @@ class SendMessage(_Command, tag="send_message"):
 
 class SetPresence(_Command, tag="set_presence"):
     presence: Presence
+    # "" = the agent chose it; else what made the desk set it (one line, MAX_PRESENCE_REASON characters).
+    reason: str = ""
 
 
 class AssignConversation(_Command, tag="assign"):
@@ -565,6 +695,14 @@ class GetTranscript(_Command, tag="get_transcript"):
 
 class ListAgents(_Command, tag="list_agents"):
     """Ack result: ``{"agents": [Agent...]}``."""
+
+
+class SetCapacity(_Command, tag="set_capacity"):
+    """Managers and admins: at most ``max_chats`` open chats routed to the agent (0 = no limit).
+    Ack result: ``{"agent": Agent}``; every desk gets ``presence_changed`` with the new limit."""
+
+    agent_id: str
+    max_chats: int
 
 
 class GetCalendarSettings(_Command, tag="get_calendar_settings"):
@@ -677,6 +815,44 @@ class DeleteSavedReply(_Command, tag="delete_saved_reply"):
     reply_id: str
 
 
+class WatchLiveVisitors(_Command, tag="watch_live_visitors"):
+    """Start (``active``) or stop receiving ``live_visitors`` frames on this connection: a snapshot frame
+    comes first (before the ack), then changes. Watching ends with the connection: send it again after
+    every reconnect. Ack result: ``{"count": n}`` (visitors in the snapshot)."""
+
+    active: bool = True
+
+
+class EngageVisitor(_Command, tag="engage"):
+    """Starts a chat with a visitor who is on the site now, with ``text`` as its first message, assigned
+    to me (``assigned_via`` "engage"); the widget pops it up. Refused (``conflict``) while the visitor has
+    an open chat or dismissed one during this visit, (``rate_limited``) within the engage cooldown, and
+    (``not_found``) once they left. Ack result: ``{"conversation": Conversation, "message": Message}``."""
+
+    visitor_id: str
+    text: str
+
+
+class SetViewing(_Command, tag="viewing"):
+    """The conversation this connection has open (None: none, e.g. another view shows or the window is
+    hidden). Ends with the connection: send it again after a reconnect. Teammates who can see it get a
+    ``viewers`` frame. Ack result: ``{"conversation_id": id, "agent_ids": [...]}``, its viewers now."""
+
+    conversation_id: str | None = None
+
+
+class GetReport(_Command, tag="report"):
+    """First-response times, missed chats, meetings and CQL per rep and territory, computed on the server.
+    ``period``: "today", "7d", "30d" (counted in whole days of ``timezone``, today included) or "custom"
+    (``since``/``until``, at most 366 days). ``timezone`` "" = the agent's profile zone, else UTC.
+    Managers get every rep; SDRs their own row and the team's totals. Ack result: ``{"report": Report}``."""
+
+    period: str = "7d"
+    timezone: str = ""
+    since: float | None = None
+    until: float | None = None
+
+
 AgentCommand = (
     Hello
     | SignOut
@@ -705,6 +881,11 @@ AgentCommand = (
     | CreateSavedReply
     | UpdateSavedReply
     | DeleteSavedReply
+    | WatchLiveVisitors
+    | EngageVisitor
+    | SetViewing
+    | GetReport
+    | SetCapacity
 )
 
 
@@ -750,8 +931,19 @@ class BookSlot(_Command, tag="book_slot"):
     name: str = ""
 
 
+class DismissEngage(_Command, tag="dismiss_engage"):
+    """The visitor closed a rep's proactive chat pop-up (x) without answering: the chat is closed and the
+    rep is told; nobody engages this visitor again during this visit."""
+
+
 VisitorCommand = (
-    VisitorHello | VisitorSendMessage | VisitorPageView | VisitorTyping | VisitorUpdateProfile | BookSlot
+    VisitorHello
+    | VisitorSendMessage
+    | VisitorPageView
+    | VisitorTyping
+    | VisitorUpdateProfile
+    | BookSlot
+    | DismissEngage
 )
 
 

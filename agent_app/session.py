@@ -112,6 +112,8 @@ class Session(CommandsMixin):
         self._state, self._detail = ConnectionState.OFFLINE, "Not connected"
         self._state_listeners: list[Callable[[ConnectionState, str], None]] = []
         self._token_listeners: list[Callable[[str], None]] = []
+        self._live_listeners: list[Callable[[p.LiveVisitorsFrame], None]] = []
+        self._viewers_listeners: list[Callable[[p.ViewersFrame], None]] = []
         self._credentials: tuple[str, str] | None = None
         self._ws: ClientConnection | None = None
         self._adopted: ClientConnection | None = None  # opened by sign_in, served by run()
@@ -143,6 +145,14 @@ class Session(CommandsMixin):
     def add_token_listener(self, cb: Callable[[str], None]) -> None:
         """``cb(token)`` with a new token to keep in the keychain, or "" after sign-out."""
         self._token_listeners.append(cb)
+
+    def add_live_visitors_listener(self, cb: Callable[[p.LiveVisitorsFrame], None]) -> None:
+        """``cb(frame)`` for every live_visitors frame (after :meth:`watch_live_visitors`)."""
+        self._live_listeners.append(cb)
+
+    def add_viewers_listener(self, cb: Callable[[p.ViewersFrame], None]) -> None:
+        """``cb(frame)`` for every viewers frame: who has a conversation open (after a ``viewing``)."""
+        self._viewers_listeners.append(cb)
 
     def _set_state(self, state: ConnectionState, detail: str) -> None:
         if (state, detail) == (self._state, self._detail):
@@ -371,6 +381,12 @@ class Session(CommandsMixin):
                     self.store.apply_snapshot(frame)
                 case p.TypingFrame():
                     self.store.apply_typing(frame)
+                case p.LiveVisitorsFrame():
+                    for cb in list(self._live_listeners):
+                        cb(frame)
+                case p.ViewersFrame():
+                    for viewers_cb in list(self._viewers_listeners):
+                        viewers_cb(frame)
                 case p.Ack(ref=ref, result=result):
                     self._answer(ref, result, None)
                 case p.Error(ref=ref, code=code, message=message):

@@ -95,8 +95,9 @@ class CommandsMixin:
         finally:
             self._waiting.pop(command.id, None)
 
-    async def set_presence(self, presence: p.Presence) -> None:
-        await self.request(p.SetPresence(id=_id(), presence=presence))
+    async def set_presence(self, presence: p.Presence, reason: str = "") -> None:
+        """``reason``: why the desk itself sets it (auto-away: "screen locked"...); "" = the user chose."""
+        await self.request(p.SetPresence(id=_id(), presence=presence, reason=reason))
 
     async def close_conversation(self, conversation_id: str) -> None:
         await self.request(p.CloseConversation(id=_id(), conversation_id=conversation_id))
@@ -131,9 +132,27 @@ class CommandsMixin:
         result = await self.request(p.ListAgents(id=_id()))
         return p.convert(result.get("agents", []), list[p.Agent])
 
+    async def set_capacity(self, agent_id: str, max_chats: int) -> p.Agent:
+        """Managers: at most ``max_chats`` open chats routed to the agent (0 = no limit)."""
+        result = await self.request(p.SetCapacity(id=_id(), agent_id=agent_id, max_chats=max_chats))
+        return p.convert(result["agent"], p.Agent)
+
     async def list_meetings(self) -> list[p.Meeting]:
         result = await self.request(p.ListMeetings(id=_id()))
         return p.convert(result.get("meetings", []), list[p.Meeting])
+
+    async def watch_live_visitors(self, active: bool = True) -> int:
+        """Live visitors on this connection (a snapshot frame, then changes); again after a reconnect."""
+        result = await self.request(p.WatchLiveVisitors(id=_id(), active=active))
+        return int(result.get("count", 0))
+
+    async def engage(self, visitor_id: str, text: str) -> p.Conversation:
+        """Start a chat with a visitor on the site; the conversation is in the store when this returns."""
+        text = text.strip()
+        if not text:
+            raise AgentAppError("the message is empty")
+        result = await self.request(p.EngageVisitor(id=_id(), visitor_id=visitor_id, text=text))
+        return p.convert(result["conversation"], p.Conversation)
 
     async def sign_out(self) -> None:
         """Revoke this token on the server; run() then ends in SIGNED_OUT and token listeners get ""."""

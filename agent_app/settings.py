@@ -46,6 +46,9 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("notify_new_message", bool, True, "Notify on new visitor messages in my chats"),
     Setting("notify_sla", bool, True, "Notify when a chat is about to miss its response time"),
     Setting("close_to_tray", bool, True, "Closing the window keeps the app running in the tray"),
+    Setting("auto_away_idle_enabled", bool, True, "Set me Away when the desktop is idle for a while"),
+    Setting("auto_away_idle_minutes", int, 10, "Minutes without keyboard or mouse before auto-Away"),
+    Setting("auto_away_on_lock", bool, True, "Set me Away when the screen locks or the computer sleeps"),
     Setting(
         "salesforce_login_url",
         str,
@@ -165,6 +168,11 @@ class Settings:
     def add_listener(self, callback: Listener) -> None:
         """``callback(name, value)`` after each change."""
         self._listeners.append(callback)
+
+    def remove_listener(self, callback: Listener) -> None:
+        """Stop calling ``callback`` (a per-account feature, when the account ends); unknown: nothing."""
+        if callback in self._listeners:
+            self._listeners.remove(callback)
 
     def as_dict(self) -> dict[str, Any]:
         return {s.name: self.get(s.name) for s in SCHEMA}

@@ -333,6 +333,20 @@ class Store:
         for listener in self.listeners:
             listener.on_message_changed(conversation_id, pos, item)
 
+    def missing_history(self, conversation_id: str) -> bool:
+        """True when the server holds visitor-visible messages this store lacks: compared with
+        ``message_count``, which counts public stored messages only, so team-only notes (a routing move's
+        note arrives before the chat's history) and my pending sends must not be counted."""
+        conv = self.conversations.get(conversation_id)
+        if conv is None:
+            return False
+        held = sum(
+            1
+            for item in self.transcripts.get(conversation_id, [])
+            if not item.message.private and item.delivery is Delivery.SENT
+        )
+        return held < conv.message_count
+
     def mark_read(self, conversation_id: str) -> None:
         if self.unread.pop(conversation_id, 0):
             conv = self.conversations.get(conversation_id)

@@ -4,6 +4,7 @@ Prints visitor messages/s accepted, agent deliveries/s, p50/p99 latency from vis
 receive, and the server's memory and CPU. Not a test: run it by hand, e.g.
 
     .venv/bin/python bench/server_throughput.py --visitors 2000 --agents 10 --rate 400 --seconds 20
+    .venv/bin/python bench/server_throughput.py --storage postgres --processes 2 --baseline
 """
 
 from __future__ import annotations
@@ -44,7 +45,13 @@ def proc_stats(pid: int) -> tuple[float, float]:
     return rss, cpu
 
 
-async def start_server(db: Path, agents: int, role: str, playbook: bool) -> tuple[subprocess.Popen[str], str]:
+def server_env(storage: str, dsn: str) -> dict[str, str]:
+    if storage == "postgres":
+        return {**os.environ, "SDR_SERVER_STORAGE": "postgres", "SDR_SERVER_DATABASE_URL": dsn}
+    return dict(os.environ)
+
+
+def add_agents(db: Path, env: dict[str, str], agents: int, role: str) -> None:
     base = [sys.executable, "-m", "chat_server", "--db", str(db)]
     for i in range(agents):
         cmd = [
@@ -58,9 +65,14 @@ async def start_server(db: Path, agents: int, role: str, playbook: bool) -> tupl
             "--role",
             role,
         ]
-        subprocess.run([*cmd, "--password", PASSWORD], cwd=ROOT, check=True, capture_output=True)  # noqa: ASYNC221
+        subprocess.run([*cmd, "--password", PASSWORD], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+async def start_server(
+    db: Path, playbook: bool, env: dict[str, str], command: list[str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     env = {
-        **os.environ,
+        **env,
         "PYTHONUNBUFFERED": "1",
         "SDR_SERVER_VISITOR_CONNECTIONS_PER_IP": "0",  # every bench visitor comes from 127.0.0.1
         # ... and they all connect at once, before saying hello: lift the caps meant for floods
@@ -70,15 +82,25 @@ async def start_server(db: Path, agents: int, role: str, playbook: bool) -> tupl
         # The core's delivery path by default; --playbook adds the bot/routing/SLA on every visitor message.
         "SDR_SERVER_PLAYBOOK": "" if playbook else "off",
     }
-    proc = subprocess.Popen(  # noqa: ASYNC220
-        [*base, "serve", "--port", "0"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-    )
+    command = command or [sys.executable, "-m", "chat_server", "--db", str(db), "serve", "--port", "0"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)  # noqa: ASYNC220
     assert proc.stdout is not None
     line = await asyncio.to_thread(proc.stdout.readline)
     match = re.search(r"(ws://\S+)", line)
     if not match:
         raise SystemExit(f"server did not start: {line!r}")
     return proc, match.group(1)
+
+
+def stop(procs: list[subprocess.Popen[str]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:  # a backlogged server must not skew the next run
+            proc.kill()
+            proc.wait()
 
 
 class Stats:
@@ -130,36 +152,83 @@ async def main() -> None:
     )
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--playbook", action="store_true", help="run the bot playbook, routing and SLA clock too")
+    ap.add_argument("--storage", default="sqlite", choices=["sqlite", "postgres"])
+    ap.add_argument("--processes", type=int, default=1, help="server processes on one database (postgres)")
+    ap.add_argument("--database-url", default="", help="postgres: default a throwaway server (tests/cluster)")
+    ap.add_argument("--baseline", action="store_true", help="then the same load on a bare websockets fan-out")
     args = ap.parse_args()
+    if args.processes > 1 and args.storage != "postgres":
+        raise SystemExit("several processes share one database: use --storage postgres")
     raise_nofile()
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = await start_server(Path(tmp) / "bench.sqlite3", args.agents, args.role, args.playbook)
+        pg, dsn = None, args.database_url
+        if args.storage == "postgres" and not dsn:
+            sys.path.insert(0, str(ROOT))
+            from tests.cluster.pgserver import PgServer
+
+            pg = PgServer()
+            pg.start()
+            dsn = pg.dsn
         try:
-            await run(args, proc, url)
-        finally:
-            proc.terminate()
+            db = Path(tmp) / "bench.sqlite3"
+            env = server_env(args.storage, dsn)
+            add_agents(db, env, args.agents, args.role)
+            procs, urls = [], []
             try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:  # a backlogged server must not skew the next run
-                proc.kill()
-                proc.wait()
+                for _ in range(args.processes):
+                    proc, url = await start_server(db, args.playbook, env)
+                    procs.append(proc)
+                    urls.append(url)
+                label = f"{args.processes} process(es), {args.storage}"
+                ours = await run(args, procs, urls, label)
+            finally:
+                stop(procs)
+            if args.baseline:
+                bare = [sys.executable, str(ROOT / "bench" / "bare_fanout.py")]
+                proc, url = await start_server(db, False, dict(os.environ), bare)
+                try:
+                    limit = await run(args, [proc], [url], "bare websockets fan-out (no storage)")
+                finally:
+                    stop([proc])
+                share = f"{ours / limit:.0%}" if limit else "-"
+                print(f"our delivery path: {ours:.0f}/s = {share} of the bare fan-out's {limit:.0f}/s")
+        finally:
+            if pg is not None:
+                pg.close()
 
 
-async def run(args: argparse.Namespace, proc: subprocess.Popen[str], url: str) -> None:
+def all_stats(procs: list[subprocess.Popen[str]]) -> tuple[float, float]:
+    """(RSS MiB, CPU seconds) of all server processes together."""
+    each = [proc_stats(proc.pid) for proc in procs]
+    return sum(r for r, _ in each), sum(c for _, c in each)
+
+
+async def run(
+    args: argparse.Namespace, procs: list[subprocess.Popen[str]], urls: list[str], label: str
+) -> float:
+    """Agents and visitors spread round-robin over the processes; returns agent deliveries/s."""
+    print(f"--- {label}")
     stats = Stats()
-    rss0, _ = proc_stats(proc.pid)
+    rss0, _ = all_stats(procs)
     agents = []
     for i in range(args.agents):
-        ws = await connect(url + "/agent", subprotocols=[p.SUBPROTOCOL], compression=None, max_size=None)  # type: ignore[list-item]
+        ws = await connect(
+            urls[i % len(urls)] + "/agent", subprotocols=[p.SUBPROTOCOL], compression=None, max_size=None
+        )  # type: ignore[list-item]
         await ws.send(p.encode(p.Hello(id=f"a{i}", email=f"agent{i}@bench.test", password=PASSWORD)))
+        welcome = p.decode_server_frame(await ws.recv())
+        if not isinstance(welcome, p.Welcome):
+            raise SystemExit(f"agent{i} could not sign in: {welcome}")
         agents.append(ws)
     readers = [asyncio.create_task(agent_reader(ws, stats)) for ws in agents]
     t0 = time.perf_counter()
     sem = asyncio.Semaphore(100)
-    visitors = await asyncio.gather(*(open_visitor(url, i, sem) for i in range(args.visitors)))
+    visitors = await asyncio.gather(
+        *(open_visitor(urls[i % len(urls)], i, sem) for i in range(args.visitors))
+    )
     connect_s = time.perf_counter() - t0
     readers += [asyncio.create_task(visitor_reader(ws, stats)) for ws in visitors]
-    rss_idle, _ = proc_stats(proc.pid)
+    rss_idle, _ = all_stats(procs)
     print(f"{len(visitors)} visitors + {len(agents)} {args.role}s connected in {connect_s:.1f} s; "
           f"server RSS {rss0:.0f} MiB at start, {rss_idle:.0f} MiB with all connected")  # fmt: skip
 
@@ -172,7 +241,7 @@ async def run(args: argparse.Namespace, proc: subprocess.Popen[str], url: str) -
         await asyncio.sleep(0.1)
 
     stats.measuring = True
-    _, cpu0 = proc_stats(proc.pid)
+    _, cpu0 = all_stats(procs)
     sent, start = 0, time.perf_counter()
     tick = 0.005
     while (elapsed := time.perf_counter() - start) < args.seconds:
@@ -189,7 +258,7 @@ async def run(args: argparse.Namespace, proc: subprocess.Popen[str], url: str) -
     while expected and stats.delivered < expected and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     total_s = time.perf_counter() - start
-    rss_end, cpu1 = proc_stats(proc.pid)
+    rss_end, cpu1 = all_stats(procs)
     lat = sorted(stats.latencies)
 
     def pct(q: float) -> float:
@@ -199,9 +268,15 @@ async def run(args: argparse.Namespace, proc: subprocess.Popen[str], url: str) -
     print(f"visitor messages sent: {sent} in {send_s:.1f} s = {rate:.0f}/s (target {args.rate:.0f})")
     print(f"agent deliveries: {stats.delivered} (expected {expected}) = {per_s:.0f}/s")
     print(f"latency visitor send -> agent receive: p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms")
-    print(f"errors: {stats.errors}; server RSS {rss_end:.0f} MiB; server CPU {cpu:.0f}%")
+    print(f"acks: {stats.acks}; errors: {stats.errors}; server RSS {rss_end:.0f} MiB; server CPU {cpu:.0f}%")
+    closed = [ws.close_code for ws in [*agents, *visitors] if ws.close_code is not None]
+    if closed:
+        print(f"connections closed by the server meanwhile: {len(closed)} (codes {sorted(set(closed))})")
     for task in readers:
         task.cancel()
+    for ws in [*agents, *visitors]:
+        await ws.close()
+    return per_s
 
 
 if __name__ == "__main__":

@@ -90,6 +90,7 @@ class AgentActions:
             conversation.waiting_since = None
             closed = ConversationClosed(conversation=conversation, by_id=agent.id)
             self.s.system_message(conversation, f"{agent.name} closed the conversation", before, [closed])
+            self.s.closed(conversation)
         return conversation
 
     def reopen(self, agent: Agent, conversation_id: str) -> Conversation:

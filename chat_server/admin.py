@@ -12,6 +12,8 @@ from chat_server.clock import Clock, SystemClock
 from chat_server.security import OWASP_MINIMUM, ScryptParams, hash_password, new_id, token_hash
 from chat_server.storage.base import AgentRecord, Storage
 
+MAX_CHATS = 100  # a per-agent chat limit above this is a typo
+
 
 class AdminError(Exception):
     pass
@@ -125,6 +127,18 @@ class Admin:
 
         def op() -> Agent:
             agent = msgspec.structs.replace(self._find(email), timezone=zone)
+            self.storage.save_agent(agent)
+            return agent
+
+        return self._write(op)
+
+    def set_capacity(self, email: str, max_chats: int) -> Agent:
+        """How many open chats routing gives the agent at once (0 = no limit)."""
+        if isinstance(max_chats, bool) or not isinstance(max_chats, int) or not 0 <= max_chats <= MAX_CHATS:
+            raise AdminError(f"the chat limit must be a whole number from 0 (no limit) to {MAX_CHATS}")
+
+        def op() -> Agent:
+            agent = msgspec.structs.replace(self._find(email), max_chats=max_chats)
             self.storage.save_agent(agent)
             return agent
 

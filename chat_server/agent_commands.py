@@ -10,8 +10,8 @@ import msgspec
 
 from agent_app import protocol as p
 from chat_server import calendar_commands as cal
-from chat_server import saved_replies
-from chat_server.errors import not_yet
+from chat_server import capacity_commands, reports, saved_replies, viewing
+from chat_server.errors import CommandError, not_yet
 from chat_server.visibility import can_see
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ class AgentSession:
     ctx: Context
     agent_id: str
     token_hash: str
+    ws: Any = None  # the connection the commands come from (live-visitor watching is per connection)
 
     @property
     def agent(self) -> p.Agent:
@@ -39,7 +40,12 @@ def send_message(s: AgentSession, c: p.SendMessage) -> dict[str, Any]:
 
 
 def set_presence(s: AgentSession, c: p.SetPresence) -> dict[str, Any]:
-    return {"agent": _b(s.ctx.service.set_presence(s.agent, c.presence))}
+    # The reason is shown to teammates next to the presence: short, one line, no control characters.
+    if len(c.reason) > p.MAX_PRESENCE_REASON:
+        raise CommandError(p.ErrorCode.TOO_LONG, f"the reason is over {p.MAX_PRESENCE_REASON} characters")
+    if any(not ch.isprintable() for ch in c.reason):
+        raise CommandError(p.ErrorCode.INVALID, "the reason must be one line of plain text")
+    return {"agent": _b(s.ctx.service.set_presence(s.agent, c.presence, c.reason))}
 
 
 def assign(s: AgentSession, c: p.AssignConversation) -> dict[str, Any]:
@@ -107,6 +113,14 @@ def sign_out(s: AgentSession, c: p.SignOut) -> dict[str, Any]:
     return {}
 
 
+def watch_live_visitors(s: AgentSession, c: p.WatchLiveVisitors) -> dict[str, Any]:
+    return {"count": s.ctx.live.watch(s.ws, s.agent, c.active)}
+
+
+def engage(s: AgentSession, c: p.EngageVisitor) -> dict[str, Any]:
+    return s.ctx.live.engage(s.agent, c.visitor_id, c.text, c.id)  # type: ignore[no-any-return]
+
+
 def _later(feature: str) -> Callable[[AgentSession, Any], dict[str, Any]]:
     def handler(s: AgentSession, c: Any) -> dict[str, Any]:
         raise not_yet(feature)
@@ -139,6 +153,11 @@ HANDLERS: dict[type[Any], Callable[[AgentSession, Any], dict[str, Any]]] = {
     p.RescheduleMeeting: cal.reschedule_meeting,
     p.GetOpenSlots: cal.get_open_slots,
     **saved_replies.HANDLERS,
+    **viewing.HANDLERS,
+    **reports.HANDLERS,
+    **capacity_commands.HANDLERS,
+    p.WatchLiveVisitors: watch_live_visitors,
+    p.EngageVisitor: engage,
 }
 # Reads and ephemeral frames are not recorded for idempotency (re-running them is harmless).
 NOT_IDEMPOTENT: set[type[Any]] = {
@@ -148,5 +167,8 @@ NOT_IDEMPOTENT: set[type[Any]] = {
     p.ListMeetings,
     p.GetCalendarSettings,
     p.GetOpenSlots,
+    p.WatchLiveVisitors,  # a snapshot: re-sending it must send a fresh one
     *saved_replies.READS,
+    *viewing.EPHEMERAL,
+    *reports.READS,
 }

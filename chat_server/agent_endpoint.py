@@ -68,12 +68,14 @@ def _welcome(
     # Unbounded on purpose: the backlog (replay_max_events) and the snapshot are bounded by the server, and a
     # first look at a big workspace may well exceed the live limit. The stall watchdog still applies.
     hub.send(ws, p.encode_bytes(welcome), bounded=False)
+    sent = head
     if backlog is not None:
-        for _, frame in backlog:
+        for seq, frame in backlog:
             hub.send(ws, frame, bounded=False)
+            sent = seq  # another process may have committed more since head_seq was read
     else:
         hub.send(ws, p.encode_bytes(_snapshot(ctx, agent, head)), bounded=False)
-    if hub.add_agent_conn(agent.id, ws, hashed):
+    if hub.add_agent_conn(agent.id, ws, hashed, sent=max(sent, head)):
         with storage.savepoint():
             ctx.hub.broadcast_presence(agent)
 
@@ -100,7 +102,7 @@ async def serve_agent(ctx: Context, ws: ServerConnection) -> None:
     agent = ctx.hub.agents[agent.id]
     _welcome(ctx, ws, hello, agent, token, hashed)
     await ctx.storage.commit()
-    session = AgentSession(ctx, agent.id, hashed)
+    session = AgentSession(ctx, agent.id, hashed, ws)
     try:
         await _command_loop(ctx, ws, session, bad)
     except ConnectionClosed:

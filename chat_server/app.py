@@ -21,14 +21,16 @@ from chat_server.calendars.sync import CalendarSync
 
 if TYPE_CHECKING:
     from chat_server.automation import Automation
+    from chat_server.cluster.node import ClusterNode
 from chat_server.clock import Clock, SystemClock
 from chat_server.config import Config
 from chat_server.context import Context, RateLimits, Unauthenticated
 from chat_server.hub import Hub
+from chat_server.live_visitors import LiveVisitors
 from chat_server.mailer import Mailer, SmtpSettings
 from chat_server.security import new_id, new_token, token_hash
 from chat_server.service import Service
-from chat_server.storage.sqlite import SqliteStorage
+from chat_server.storage import open_storage
 from chat_server.transport import json_response, start
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class ChatServer:
     def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self.storage = SqliteStorage(config.db_path, commit_delay=config.commit_delay_ms / 1000)
+        self.storage = open_storage(config, commit_delay=config.commit_delay_ms / 1000)
         self.hub = Hub(
             self.storage,
             self.clock,
@@ -61,6 +63,11 @@ class ChatServer:
             mailer=Mailer(smtp) if config.smtp_host else None, sender=config.smtp_from,
             oauth=calendar_oauth(config),
         )  # fmt: skip
+        self.ctx.live = LiveVisitors(
+            self.service, cooldown_seconds=config.engage_cooldown_minutes * 60,
+            grace_seconds=config.live_grace_seconds,
+        )  # fmt: skip
+        self.ctx.live.install()
         self.ctx.routes["/healthz"] = lambda ws, request: json_response(200, b'{"status":"ok"}')
         self.ctx.routes[ICS_PREFIX] = ics_route(self.ctx)  # /meetings/<id>.ics?token=...
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -71,6 +78,7 @@ class ChatServer:
         )  # fmt: skip
         self._server: Server | None = None
         self.automation: Automation | None = None
+        self.cluster: ClusterNode | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         self._previous_handler: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None = None
@@ -130,13 +138,21 @@ class ChatServer:
             from chat_server.automation import attach_configured
 
             self.automation = await attach_configured(self)  # bot, routing, SLA clock, widget routes
+            if self.automation is not None:
+                self.ctx.live.playbook = self.automation.playbook  # live pages, target accounts
+        from chat_server.cluster.wiring import start_cluster
+
+        self.cluster = await start_cluster(self)  # several processes on one PostgreSQL database, or None
         self._server = await start(self.ctx)
         self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self.config.port
+        if self.cluster is not None:
+            self.cluster.address = f"{self.config.host}:{self.port}"
         self._housekeeping = asyncio.create_task(self._housekeep())
         self.ctx.calendars.start()
 
     async def stop(self) -> None:
         await self.ctx.calendars.stop()
+        self.ctx.live.stop()
         if self.automation is not None:
             self.automation.stop()
         if self._housekeeping:
@@ -146,6 +162,8 @@ class ChatServer:
         if self._server:
             self._server.close()
             await self._server.wait_closed()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self._loop is not None and self._loop.get_exception_handler() == self._on_loop_error:
             self._loop.set_exception_handler(self._previous_handler)
         self.storage.close()

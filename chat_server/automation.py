@@ -14,6 +14,14 @@ Alignment (``Routing.aligned_agent_id/rule/line/basis``) is evaluated from the f
 and re-evaluated whenever something new is known about the visitor (``on_visitor_updated``: bot answers,
 profile, CRM facts); routing uses that same evaluation. A later change never reassigns a chat: the record
 and a team-only note say who owns the territory now, and the SDR decides to add them or hand off.
+
+Unresponsive fallback: a chat routing gave to a rep who hasn't answered ``[sla] fallback_after`` seconds
+later goes to the next available rep with room in the territory order (``routing.fallback_tiers``); the
+previous rep stays in it as a participant, the new rep's response clock starts afresh, and at most
+``max_hops`` such moves happen; the meeting offer at ``offer_meeting_seconds`` (from the first routing)
+still comes. Capacity: reps at ``Agent.max_chats`` are passed over; a chat nobody had room for waits in
+the queue and is routed when a chat is closed or handed on. Every step lands in
+``Conversation.routing_audit`` (team only).
 """
 
 from __future__ import annotations
@@ -21,13 +29,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import sqlite3
+from collections import Counter
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import msgspec
 
 from agent_app.protocol import (
+    MAX_ROUTING_AUDIT,
     Agent,
     AuthorKind,
     BookingCard,
@@ -37,6 +46,7 @@ from agent_app.protocol import (
     CqlChange,
     CqlChanged,
     Message,
+    RoutingStep,
     SlaBreached,
     SlaWarning,
     Visitor,
@@ -44,20 +54,25 @@ from agent_app.protocol import (
 from chat_server.bot import Bot
 from chat_server.playbook import CqlRule, Playbook, email_domain, normalize_email
 from chat_server.routing import (
+    CAPACITY_QUEUE,
     Alignment,
     Company,
     Decision,
     Enricher,
+    Load,
     RoundRobin,
     TerritoryTable,
     align,
     company_from_email,
     decide,
+    fallback_tiers,
     find_agent,
     is_available,
     is_routed,
     mark_out_of_territory,
+    next_in_order,
     pool_members,
+    step,
 )
 from chat_server.service import Service
 from chat_server.sla import (
@@ -70,7 +85,7 @@ from chat_server.sla import (
     TimerKind,
     new_record,
 )
-from chat_server.storage.base import VisitorFacts
+from chat_server.storage.base import SqlConnection, VisitorFacts
 
 log = logging.getLogger(__name__)
 BookingProvider = Callable[[Agent], BookingCard | None]
@@ -78,6 +93,9 @@ BookingProvider = Callable[[Agent], BookingCard | None]
 COMPANY_TTL = 3600.0
 UNKNOWN_COMPANY_TTL = 300.0
 COMPANY_CACHE = 4096
+OPEN_ONLY = 1e18  # storage.conversations(closed_since=...): no closed chat is that recent: open ones only
+MAX_WAITING_ROUTED = 50  # chats waiting for a free slot routed per close/hand-off (the oldest first)
+Kind = TimerKind | Literal["fallback"]
 
 
 class Automation:
@@ -91,7 +109,7 @@ class Automation:
         booking: BookingProvider | None = None,
         scheduler: Scheduler | None = None,
         available: Callable[[Agent], bool] = is_available,
-        conn: sqlite3.Connection | None = None,
+        conn: SqlConnection | None = None,
     ) -> None:
         self.s = service
         self.playbook = playbook
@@ -105,6 +123,9 @@ class Automation:
         self.sla = SlaStore(conn if conn is not None else _connection(service))
         self._locks: dict[str, asyncio.Lock] = {}
         self._timers: dict[str, list[TimerHandle]] = {}
+        # Several server processes (chat_server.cluster): only the leader runs timers (exactly once).
+        self.timers_here = True
+        self._plans: dict[str, tuple[object, ...]] = {}  # what rearm() armed, per conversation
         self._companies: dict[str, tuple[float, Company | None]] = {}
         self._card_kw = "card" in inspect.signature(service.add_message).parameters
 
@@ -123,6 +144,9 @@ class Automation:
         updated = getattr(self.s, "on_visitor_updated", None)
         if isinstance(updated, list) and self.on_visitor_updated not in updated:
             updated.append(self.on_visitor_updated)
+        closed = getattr(self.s, "on_closed", None)
+        if isinstance(closed, list) and self.on_closed not in closed:
+            closed.append(self.on_closed)
 
     async def start(self) -> int:
         """Re-arms the timers of every clock still running (after a restart). Returns how many."""
@@ -213,6 +237,10 @@ class Automation:
                     conv.routing = marked
                     self._save(before, conv)
                 await self.s.commit()
+        await self.route_waiting()  # an assignment or hand-off may have freed a slot
+
+    async def on_closed(self, conversation: Conversation) -> None:
+        await self.route_waiting()  # the assignee has a free slot now
 
     # ------------------------------------------------------------ bot helpers
 
@@ -354,19 +382,22 @@ class Automation:
         decision = decide(
             conv.visitor,
             company,
-            self.s.hub.all_agent_views(),
+            self._routable(),
             self.territories,
             self.playbook.routing,
             now,
             crm=self._crm(conv),
             available=self.available,
             rotation=self.rotation,
+            load=self._load(),
         )
         card = self._card(decision.contact) if decision.branch != "assign" else None
         record = new_record(conv.id, decision.routing.agent_id, now, self.playbook.sla)
         with self.s.storage.savepoint():
             before = msgspec.structs.replace(conv)
             conv.routing = decision.routing
+            taken = conv.assignee_id not in (None, decision.routing.agent_id)  # someone took it meanwhile
+            self._audit(conv, *(s for s in decision.steps if not (taken and s.action == "routed")))
             if decision.assignee is not None and conv.assignee_id is None:
                 conv.assignee_id = decision.assignee.id
                 conv.assigned_via, conv.assigned_by = "routing", ""
@@ -400,6 +431,9 @@ class Automation:
     def _offer(self, conv: Conversation, decision: Decision, card: BookingCard | None) -> None:
         pb = self.playbook
         name = decision.contact.name if decision.contact else "our team"
+        what = "their calendar" if card else "asked for an email"
+        why = "away" if decision.branch == "away" else "nobody free"
+        self._audit(conv, step(self.s.clock.now(), "offered_meeting", decision.contact, f"{why}; {what}"))
         if decision.branch == "away":
             self._say(conv, (pb.away_message if card else pb.away_no_calendar).format(agent=name), card)
         else:
@@ -412,14 +446,35 @@ class Automation:
     def _arm(self, record: SlaRecord) -> None:
         for handle in self._timers.pop(record.conversation_id, []):
             handle.cancel()
-        handles = []
-        for kind, when in record.next_timers(self.s.clock.now()):
-            handles.append(self.scheduler.call_at(when, self._timer(record.conversation_id, kind)))
-        self._timers[record.conversation_id] = handles
+        if not self.timers_here:
+            return  # another process leads the cluster: its rearm() picks the clock up from the table
+        todo: list[tuple[Kind, float]] = list(record.next_timers(self.s.clock.now()))
+        fallback_at = self._fallback_at(record)
+        if fallback_at is not None:
+            todo.append(("fallback", fallback_at))  # after the breach at the same time: it breaches first
+        self._timers[record.conversation_id] = [
+            self.scheduler.call_at(when, self._timer(record.conversation_id, kind, when))
+            for kind, when in todo
+        ]
 
-    def _timer(self, conversation_id: str, kind: TimerKind) -> Callable[[], Any]:
+    def rearm(self) -> int:
+        """The cluster leader, every sweep: arms the clocks other processes started or changed since the
+        last call. Returns how many were (re)armed."""
+        plans: dict[str, tuple[object, ...]] = {}
+        armed = 0
+        for record in self.sla.pending():
+            plan = (record.agent_id, record.warn_at, record.due_at, record.offer_at, record.warned_at,
+                    record.breached_at, record.offered_at)  # fmt: skip
+            plans[record.conversation_id] = plan
+            if self._plans.get(record.conversation_id) != plan:
+                self._arm(record)
+                armed += 1
+        self._plans = plans
+        return armed
+
+    def _timer(self, conversation_id: str, kind: Kind, when: float) -> Callable[[], Any]:
         async def fire() -> None:
-            await self._fire(conversation_id, kind)
+            await self._fire(conversation_id, kind, when)
 
         return fire
 
@@ -427,7 +482,25 @@ class Automation:
         for handle in self._timers.pop(conversation_id, []):
             handle.cancel()
 
-    async def _fire(self, conversation_id: str, kind: TimerKind) -> None:
+    def _fallback_at(self, record: SlaRecord) -> float | None:
+        """When the current rep loses the chat if they haven't answered (None: the fallback is off)."""
+        sla = self.playbook.sla
+        if sla.fallback == "off" or sla.max_hops <= 0:
+            return None
+        return record.due_at - sla.first_response_seconds + sla.fallback_after
+
+    def _due(self, record: SlaRecord, kind: Kind) -> tuple[float | None, bool]:
+        """When ``kind`` is due on the record now, and whether it has been done already (a timer armed for
+        another time is stale: a reassignment restarted the clock)."""
+        if kind == "warn":
+            return record.warn_at, record.warned_at is not None
+        if kind == "breach":
+            return record.due_at, record.breached_at is not None
+        if kind == "offer":
+            return record.offer_at, record.offered_at is not None
+        return self._fallback_at(record), False
+
+    async def _fire(self, conversation_id: str, kind: Kind, when: float) -> None:
         async with self._lock(conversation_id):
             record = self.sla.get(conversation_id)
             conv = self.s.storage.get_conversation(conversation_id)
@@ -436,32 +509,235 @@ class Automation:
             if conv.first_response_at is not None or conv.status != ConversationStatus.OPEN:
                 await self._settle(conv)
                 return
+            due, done = self._due(record, kind)
+            if done or due != when:
+                return  # fired already (another timer, or process), or the clock moved on since it was armed
             now = self.s.clock.now()
+            restarted: SlaRecord | None = None
             with self.s.storage.savepoint():
-                self.sla.mark(conversation_id, kind, now)
                 if kind == "warn":
+                    self.sla.mark(conversation_id, kind, now)
                     self.s.publish(conv, conv, [SlaWarning(conversation_id=conv.id, due_at=record.due_at)])
                 elif kind == "breach":
-                    before = msgspec.structs.replace(conv)
-                    conv.sla_breached = True
-                    self._save(before, conv, SlaBreached(conversation_id=conv.id, due_at=record.due_at))
-                else:
+                    self._breach(conv, record, now)
+                elif kind == "offer":
+                    self.sla.mark(conversation_id, kind, now)
                     self._meeting_offer(conv, record)
+                else:
+                    if record.breached_at is None and record.due_at <= now:
+                        self._breach(conv, record, now)  # the same instant as the breach timer: breach first
+                    restarted = self._fallback(conv, record, now)
             await self.s.commit()
             log.info("SLA %s for conversation %s", kind, conversation_id)
+        if restarted is not None:
+            self._arm(restarted)
+        elif kind == "fallback" and conv.assignee_id is None:
+            await self.route_waiting([conversation_id])  # waiting for a free slot: maybe there is one now
+
+    def _breach(self, conv: Conversation, record: SlaRecord, now: float) -> None:
+        self.sla.mark(conv.id, "breach", now)
+        record.breached_at = now
+        before = msgspec.structs.replace(conv)
+        conv.sla_breached = True
+        self._save(before, conv, SlaBreached(conversation_id=conv.id, due_at=record.due_at))
 
     def _meeting_offer(self, conv: Conversation, record: SlaRecord) -> None:
+        """With the aligned SDR (the meeting belongs in their territory, whoever was tried for the chat),
+        else the rep the chat is routed to, else the pool's first member."""
         agents = self.s.hub.all_agent_views()
-        contact = find_agent(agents, record.agent_id or "") if record.agent_id else None
+        contact = None
+        for who in (conv.routing.aligned_agent_id if conv.routing else None, record.agent_id):
+            contact = contact or (find_agent(agents, who) if who else None)
         if contact is None and conv.routing is not None:
             members = pool_members(agents, conv.routing.pool, self.playbook.routing)
             contact = members[0] if members else None
         card = self._card(contact)
         name = contact.name if contact else "our team"
         pb = self.playbook
+        what = "their calendar" if card else "asked for an email"
+        wait = f"no reply in {pb.sla.offer_meeting_seconds:g} s"
+        self._audit(conv, step(self.s.clock.now(), "offered_meeting", contact, f"{wait}; {what}"))
         self._say(conv, (pb.meeting_offer if card else pb.meeting_offer_no_calendar).format(agent=name), card)
         if not conv.visitor.email:
             self._say(conv, pb.ask_email_for_followup)
+
+    # ------------------------------------------------------------ unresponsive fallback and capacity
+
+    def _audit(self, conv: Conversation, *steps: RoutingStep) -> None:
+        """Appends to the routing audit (saved with the conversation's next save; the oldest go first)."""
+        if steps:
+            conv.routing_audit = [*conv.routing_audit, *steps][-MAX_ROUTING_AUDIT:]
+
+    def _open_conversations(self) -> list[Conversation]:
+        """Every open conversation, read on the write connection (this batch's assignments count too)."""
+        reader: Callable[[float], list[Conversation]] | None = getattr(self.s.storage, "conversations", None)
+        if reader is None:
+            return []
+        return [c for c in reader(OPEN_ONLY) if c.status == ConversationStatus.OPEN]
+
+    def _routable(self) -> list[Agent]:
+        """The team for a routing decision, with chat limits as stored now (the CLI sets them from
+        another process; the hub's agent cache is only reloaded at sign-in)."""
+        agents = self.s.hub.all_agent_views()
+        limits = {a.id: a.max_chats for a in self.s.storage.list_agents()}
+        return [
+            msgspec.structs.replace(a, max_chats=limits[a.id])
+            if limits.get(a.id, a.max_chats) != a.max_chats
+            else a
+            for a in agents
+        ]
+
+    def _load(self) -> Load:
+        """Open chats per assignee, counted once per decision and only when someone has a limit."""
+        counts: Counter[str] | None = None
+
+        def load(agent: Agent) -> int:
+            nonlocal counts
+            if counts is None:
+                counts = Counter(
+                    c.assignee_id
+                    for c in self._open_conversations()
+                    if c.status == ConversationStatus.OPEN and c.assignee_id
+                )
+            return counts[agent.id]
+
+        return load
+
+    def _fallback(self, conv: Conversation, record: SlaRecord, now: float) -> SlaRecord | None:
+        """The routed rep hasn't answered: the next available rep with room in the territory order gets
+        the chat (the previous one stays in it as a participant) and a fresh response clock, which is
+        returned to be armed. Only routing's own assignments move; nothing moves after ``max_hops``."""
+        sla = self.playbook.sla
+        previous_id = conv.assignee_id
+        if previous_id is None or conv.assigned_via != "routing" or conv.routing is None:
+            return None  # in the queue, or a person chose the assignee: not routing's to undo
+        got_it_at = record.due_at - sla.first_response_seconds
+        if any(
+            s.agent_id == previous_id and s.action in ("missed", "reassigned") and s.at >= got_it_at
+            for s in conv.routing_audit
+        ):
+            return None  # done for this rep already (the timer fired again after a restart)
+        agents = self._routable()
+        previous = next((a for a in agents if a.id == previous_id), None)
+        name = previous.name if previous is not None else "The rep"
+        waited = f"no answer in {sla.fallback_after:g} s"
+        before = msgspec.structs.replace(conv)
+        hops = sum(1 for s in conv.routing_audit if s.action == "reassigned")
+        if hops >= sla.max_hops:
+            self._audit(conv, step(now, "missed", previous, f"{waited}; no reassignments left ({hops})"))
+            self._save(before, conv)
+            return None
+        tried = {
+            s.agent_id for s in conv.routing_audit if s.agent_id and s.action in ("routed", "reassigned")
+        }
+        tiers = fallback_tiers(conv.routing, agents, self.playbook.routing, sla.fallback)
+        chosen, how, skipped = next_in_order(
+            tiers, {*tried, previous_id}, self.available, self._load(), self.rotation, now
+        )
+        if chosen is None:
+            # the audit says so; no transcript line: a team of one would get one on every slow reply
+            self._audit(conv, *skipped, step(now, "missed", previous, f"{waited}; nobody else available"))
+            self._save(before, conv)
+            return None
+        why = f"{name} didn't answer in {sla.fallback_after:g} s"
+        self._audit(
+            conv,
+            step(now, "reassigned", previous, waited),
+            *skipped,
+            step(now, "routed", chosen, f"{how}; {why}"),
+        )
+        participants = [a for a in conv.participant_ids if a != chosen.id]
+        if previous_id not in participants:
+            participants.append(previous_id)  # keeps the context, and may still answer
+        conv.participant_ids = participants
+        conv.assignee_id = chosen.id
+        conv.assigned_via, conv.assigned_by = "routing", ""
+        conv.routing = msgspec.structs.replace(
+            conv.routing, agent_id=chosen.id, reason=f"fallback: {why}; {how}"
+        )
+        restarted = self._restart_clock(conv, record, chosen, now)
+        self._note(conv, f"{why}; routed to {chosen.name} ({how})", before)
+        return restarted
+
+    def _restart_clock(self, conv: Conversation, record: SlaRecord, agent: Agent, now: float) -> SlaRecord:
+        """A new rep gets the full response time; the visitor's wait (started_at) and the meeting offer
+        (offer_at, offered_at) keep counting from the first routing."""
+        sla = self.playbook.sla
+        record.agent_id = agent.id
+        record.warn_at, record.due_at = now + sla.warning_seconds, now + sla.first_response_seconds
+        record.warned_at = record.breached_at = None
+        self.sla.start(record)
+        conv.sla_due_at, conv.sla_breached = record.due_at, False
+        return record
+
+    @staticmethod
+    def _waiting_for_room(conv: Conversation) -> bool:
+        """Routing queued it because everyone available was at capacity (and nobody has taken it since)."""
+        if conv.status != ConversationStatus.OPEN or conv.assignee_id is not None:
+            return False
+        last = next((s for s in reversed(conv.routing_audit) if s.action in ("routed", "queued")), None)
+        return last is not None and last.action == "queued" and last.reason == CAPACITY_QUEUE
+
+    async def route_waiting(self, conversation_ids: list[str] | None = None) -> int:
+        """Routes the chats that wait for a free slot, oldest first, to reps with room now (all of them,
+        or the ones named). Returns how many were routed. Cheap when nobody has a chat limit."""
+        if conversation_ids is None:
+            if not any(a.max_chats > 0 for a in self._routable()):
+                return 0
+            waiting = [c for c in self._open_conversations() if self._waiting_for_room(c)]
+            conversation_ids = [c.id for c in sorted(waiting, key=lambda c: c.created_at)]
+        routed = 0
+        for conversation_id in conversation_ids[:MAX_WAITING_ROUTED]:
+            async with self._lock(conversation_id):
+                conv = self.s.storage.get_conversation(conversation_id)
+                if conv is None or not self._waiting_for_room(conv):
+                    continue
+                restarted = await self._route_waiting(conv)
+            if restarted is not None:
+                routed += 1
+                self._arm(restarted)
+        return routed
+
+    async def _route_waiting(self, conv: Conversation) -> SlaRecord | None:
+        company = await self._company(conv)
+        conv = self.s.storage.get_conversation(conv.id) or conv  # the lookup yielded; reload
+        if not self._waiting_for_room(conv):
+            return None
+        now = self.s.clock.now()
+        decision = decide(
+            conv.visitor,
+            company,
+            self._routable(),
+            self.territories,
+            self.playbook.routing,
+            now,
+            crm=self._crm(conv),
+            available=self.available,
+            rotation=self.rotation,
+            load=self._load(),
+        )
+        chosen = decision.assignee
+        if decision.branch != "assign" or chosen is None:
+            return None  # still nobody with room: no new audit lines until something changes
+        record = self.sla.get(conv.id)
+        with self.s.storage.savepoint():
+            before = msgspec.structs.replace(conv)
+            freed = "a chat slot freed up"
+            steps = [
+                msgspec.structs.replace(s, reason=f"{s.reason}; {freed}") if s.action == "routed" else s
+                for s in decision.steps
+            ]
+            self._audit(conv, *steps)
+            conv.routing = decision.routing
+            conv.assignee_id = chosen.id
+            conv.assigned_via, conv.assigned_by = "routing", ""
+            if record is not None and record.outcome == "waiting" and conv.first_response_at is None:
+                record = self._restart_clock(conv, record, chosen, now)
+            else:
+                record = None
+            self._note(conv, f"{decision.system_text} — {freed}", before)
+        await self.s.commit()
+        return record
 
     async def _settle(self, conv: Conversation) -> None:
         """The clock stops: answered (in time or late), or closed unanswered. The caller holds the lock."""
@@ -505,12 +781,13 @@ class Automation:
                 await self._settle(conv)
 
 
-def _connection(service: Service) -> sqlite3.Connection:
-    """The storage's write connection (SqliteStorage.conn): the SLA rows commit with the conversation."""
+def _connection(service: Service) -> SqlConnection:
+    """The storage's write connection (SqlStorage.conn, SQLite or PostgreSQL): the SLA rows commit with the
+    conversation."""
     conn = getattr(service.storage, "conn", None)
-    if not isinstance(conn, sqlite3.Connection):
-        raise TypeError("the SLA clock needs a SQLite storage (or pass conn=)")
-    return conn
+    if not callable(getattr(conn, "execute", None)):
+        raise TypeError("the SLA clock needs a SQL storage (or pass conn=)")
+    return cast(SqlConnection, conn)
 
 
 def booking_provider(

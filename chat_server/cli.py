@@ -7,7 +7,6 @@ import asyncio
 import getpass
 import logging
 import signal
-import sqlite3
 import sys
 
 from agent_app.protocol import Role
@@ -15,16 +14,20 @@ from chat_server.admin import Admin, AdminError
 from chat_server.app import run_server
 from chat_server.calendar import zone_problem
 from chat_server.config import Config, describe, load_config
-from chat_server.storage.sqlite import SqliteStorage
+from chat_server.storage import describe as describe_storage
+from chat_server.storage import open_storage
+from chat_server.storage.errors import STORAGE_ERRORS
 
 EPILOG = """configuration (defaults < --config TOML file [server] table < environment < flags):
 {settings}
 
 examples:
   python -m chat_server serve --port 0 --db /var/lib/sdr/chat.sqlite3
+  SDR_SERVER_DATABASE_URL=postgresql://sdr@db/sdr python -m chat_server serve --storage postgres
   python -m chat_server agents add --email ana@example.com --name "Ana Ruiz" --territory US-West --role sdr \
       --timezone America/Los_Angeles
   python -m chat_server agents set-timezone ana@example.com America/Denver
+  python -m chat_server agents set-capacity ana@example.com 3
   python -m chat_server tokens revoke --email ana@example.com
 """
 
@@ -38,10 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="TOML file (env SDR_SERVER_CONFIG)")
     parser.add_argument("--db", dest="db_path", help="SQLite database path (env SDR_SERVER_DB_PATH)")
+    parser.add_argument("--storage", choices=["sqlite", "postgres"], help="env SDR_SERVER_STORAGE")
+    parser.add_argument("--database-url", help="PostgreSQL conninfo/URL (env SDR_SERVER_DATABASE_URL)")
     # --db/--config are accepted before or after the subcommand.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default=argparse.SUPPRESS, help="TOML file (env SDR_SERVER_CONFIG)")
     common.add_argument("--db", dest="db_path", default=argparse.SUPPRESS, help="SQLite database path")
+    common.add_argument("--storage", choices=["sqlite", "postgres"], default=argparse.SUPPRESS)
+    common.add_argument("--database-url", default=argparse.SUPPRESS, help="PostgreSQL conninfo/URL")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser(
         "serve",
@@ -77,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     zone = agents.add_parser("set-timezone", help="change an agent's time zone", parents=[common])
     zone.add_argument("email")
     zone.add_argument("timezone", help="IANA zone, e.g. Europe/Berlin")
+    capacity = agents.add_parser(
+        "set-capacity",
+        help="at most N open chats routed to the agent at once (0 = no limit)",
+        parents=[common],
+    )
+    capacity.add_argument("email")
+    capacity.add_argument("max_chats", type=int, metavar="N")
     role = agents.add_parser("set-role", help="change an agent's role", parents=[common])
     role.add_argument("email")
     role.add_argument("role", choices=[r.value for r in Role])
@@ -114,7 +128,7 @@ def _password(given: str | None) -> str:
 
 
 def _admin_command(args: argparse.Namespace, config: Config) -> None:
-    storage = SqliteStorage(config.db_path)
+    storage = open_storage(config)
     admin = Admin(storage, params=config.scrypt_params)
     try:
         if args.command == "agents":
@@ -130,9 +144,10 @@ def _admin_command(args: argparse.Namespace, config: Config) -> None:
             elif args.action == "list":
                 for a in admin.list_agents():
                     state = "disabled" if a.disabled else a.presence.value
+                    limit = f"max {a.max_chats}" if a.max_chats else "no limit"
                     print(
                         f"{a.email:<32} {a.name:<24} {a.role.value:<8} {a.territory:<12} "
-                        f"{a.timezone or '-':<22} {state}  {a.id}"
+                        f"{a.timezone or '-':<22} {limit:<9} {state}  {a.id}"
                     )
             elif args.action in ("disable", "enable"):
                 admin.set_disabled(args.email, args.action == "disable")
@@ -140,6 +155,10 @@ def _admin_command(args: argparse.Namespace, config: Config) -> None:
             elif args.action == "set-timezone":
                 agent = admin.set_timezone(args.email, args.timezone)
                 print(f"{agent.email} is now in {agent.timezone or '- (server default_timezone)'}")
+            elif args.action == "set-capacity":
+                agent = admin.set_capacity(args.email, args.max_chats)
+                limit = f"at most {agent.max_chats} open chats" if agent.max_chats else "no chat limit"
+                print(f"{agent.email} now has {limit}")
             elif args.action == "set-role":
                 admin.set_role(args.email, args.role)
                 print(f"{args.email} is now {args.role}")
@@ -183,16 +202,21 @@ def _token_values(argv: list[str]) -> list[str]:
     return out
 
 
-def _storage_problem(exc: Exception, path: str) -> str:
+def _storage_problem(exc: Exception, config: Config) -> str:
+    if config.storage == "postgres":  # libpq's messages name host and user, never the password
+        return (
+            f"cannot use the database {describe_storage(config)}: {' '.join(str(exc).split())}. Check that "
+            "the server runs and that this user may connect (set --database-url or SDR_SERVER_DATABASE_URL)"
+        )
     return (
-        f"cannot use the database {path!r}: {exc}. Check that the directory exists and that this user "
-        "may write to it (set --db or SDR_SERVER_DB_PATH)"
+        f"cannot use the database {config.db_path!r}: {exc}. Check that the directory exists and that this "
+        "user may write to it (set --db or SDR_SERVER_DB_PATH)"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(_token_values(sys.argv[1:] if argv is None else argv))
-    overrides = {"db_path": args.db_path}
+    overrides = {"db_path": args.db_path, "storage": args.storage, "database_url": args.database_url}
     if args.command in (None, "serve"):
         for name in ("host", "port", "allowed_origins", "tls_cert", "tls_key", "log_level"):
             overrides[name] = getattr(args, name, None)
@@ -207,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "serve"):
         try:
             asyncio.run(_serve(config))
-        except sqlite3.Error as exc:  # a missing or read-only data directory: one line, no traceback
-            print(f"cannot start the server: {_storage_problem(exc, config.db_path)}", file=sys.stderr)
+        except STORAGE_ERRORS as exc:  # a missing or read-only data directory: one line, no traceback
+            print(f"cannot start the server: {_storage_problem(exc, config)}", file=sys.stderr)
             return 1
         except OSError as exc:  # port in use, unreadable TLS certificate or key: one line, no traceback
             print(f"cannot start the server: {exc}", file=sys.stderr)
@@ -218,13 +242,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from chat_server.sla import report_main
 
-            print(report_main(config.db_path, args.days, args.json))
+            if config.storage == "sqlite":
+                print(report_main(config.db_path, args.days, args.json))
+                return 0
+            storage = open_storage(config)
+            try:
+                print(report_main(config.db_path, args.days, args.json, conn=storage.conn))
+            finally:
+                storage.close()
             return 0
         _admin_command(args, config)
     except AdminError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except sqlite3.Error as exc:
-        print(f"error: {_storage_problem(exc, config.db_path)}", file=sys.stderr)
+    except STORAGE_ERRORS as exc:
+        print(f"error: {_storage_problem(exc, config)}", file=sys.stderr)
         return 1
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from chat_server.calendar import zone_problem
+from chat_server.forwarded import parse_trusted
 from chat_server.security import ScryptParams, env_scrypt_n
 
 ENV_PREFIX = "SDR_SERVER_"
@@ -20,6 +21,11 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8765  # 0 = let the OS pick; the server prints the URL it listens on
     db_path: str = "sdr_chat.sqlite3"
+    # "sqlite" (embedded, one server process: the default) or "postgres" (several processes, one database).
+    storage: str = "sqlite"
+    # libpq conninfo or URL of the PostgreSQL database, e.g. "postgresql://sdr@db.example.com/sdr"; the
+    # password better in SDR_SERVER_DATABASE_URL or ~/.pgpass/PGPASSWORD than in a file. Never logged.
+    database_url: str = field(default="", repr=False)
     # Origins allowed to open /visitor from a browser ("*" = any). The server's own origin is always
     # allowed (it serves the widget); requests without an Origin header (non-browser clients) too.
     allowed_origins: list[str] = field(default_factory=list)
@@ -65,6 +71,10 @@ class Config:
     # The origins this server is reached at from browsers (e.g. https://chat.example.com behind a proxy):
     # its own pages may open /visitor. The Host header is not trusted for that (DNS rebinding).
     public_origins: list[str] = field(default_factory=list)
+    # Reverse proxies (addresses or networks, e.g. ["127.0.0.1", "::1"] for nginx on the same host) whose
+    # X-Forwarded-For is believed: per-IP limits and sign-in throttling then count the visitor's address,
+    # not the proxy's. Empty = the TCP peer is the client (X-Forwarded-For is ignored: anyone can send it).
+    trusted_proxies: list[str] = field(default_factory=list)
     # Password hashing (scrypt). Below OWASP's minimum (2**17, 8, 1) the server warns at start.
     scrypt_n: int = field(default_factory=env_scrypt_n)
     scrypt_r: int = 8
@@ -78,6 +88,9 @@ class Config:
     smtp_username: str = ""
     smtp_password: str = ""  # better: SDR_SERVER_SMTP_PASSWORD in the environment than in the file
     smtp_from: str = ""  # envelope and From: address; "" = the rep's own address
+    # Live visitors ("On site now", engage; docs/playbook.md "Live visitors"):
+    engage_cooldown_minutes: float = 10.0  # at most one proactive chat per visitor in this many minutes
+    live_grace_seconds: float = 10.0  # a visitor whose widget closed stays listed this long (page loads)
     calendar_refresh_seconds: float = 30.0  # connected calendars' busy times are at most ~2x this old
     # Google / Microsoft calendars (OAuth apps registered by the admin; docs/qualify.md "Connected calendar")
     google_client_id: str = ""
@@ -103,6 +116,8 @@ HELP: dict[str, str] = {
     "host": "interface to listen on",
     "port": "TCP port; 0 lets the OS pick one (the URL is printed)",
     "db_path": "SQLite database file",
+    "storage": "sqlite (embedded, the default) or postgres (set database_url)",
+    "database_url": "PostgreSQL conninfo or URL for storage=postgres (password: prefer the environment)",
     "allowed_origins": "browser origins allowed on /visitor ('*' = any; comma-separated in the environment)",
     "tls_cert": "PEM certificate (chain): set with tls_key to serve wss://",
     "tls_key": "PEM private key of tls_cert",
@@ -133,10 +148,13 @@ HELP: dict[str, str] = {
     "default_timezone": "IANA zone for agents whose profile and territory give none (new calendars)",
     "agent_allowed_origins": "browser origins allowed on /agent (the desk client sends none)",
     "public_origins": "origins browsers reach this server at, e.g. https://chat.example.com (own pages)",
+    "trusted_proxies": "reverse proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1 (nginx)",
     "scrypt_n": "scrypt cost N for password hashes (power of two; OWASP minimum 131072)",
     "scrypt_r": "scrypt block size r (OWASP minimum 8)",
     "scrypt_p": "scrypt parallelism p (OWASP minimum 1)",
     "token_idle_days": "a sign-in token unused for this many days must sign in again (0 = never expires)",
+    "engage_cooldown_minutes": "at most one proactive chat (engage) per visitor in this many minutes",
+    "live_grace_seconds": "a visitor whose widget closed stays 'on site now' this long (page loads)",
     "visitor_expiry_hours": "visitors who never started a chat are deleted after this many hours (0 = kept)",
     "smtp_host": "SMTP server for meeting invites ('' = invites are not mailed)",
     "smtp_port": "SMTP port (587 STARTTLS, 465 TLS, 25 relay)",
@@ -243,8 +261,13 @@ def load_config(
         if value is not None:
             values[key] = _from_text(key, value)
     config = Config(**values)
+    if config.storage not in ("sqlite", "postgres"):
+        raise ValueError(f"storage must be sqlite or postgres, not {config.storage!r}")
+    if config.storage == "postgres" and not config.database_url:
+        raise ValueError("storage is postgres but database_url is not set (SDR_SERVER_DATABASE_URL)")
     if config.tls_key and not config.tls_cert:
         raise ValueError("tls_key is set but tls_cert is not (set both to serve wss://)")
+    parse_trusted(config.trusted_proxies)  # raises ValueError naming the bad entry
     if problem := zone_problem(config.default_timezone):
         raise ValueError(f"default_timezone: {problem}")
     if config.smtp_security not in ("starttls", "tls", "none"):

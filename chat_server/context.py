@@ -44,6 +44,7 @@ class Context:
     log_limit: LogLimit = field(default_factory=lambda: LogLimit())
     sign_in: Any = None  # chat_server.sign_in.SignInGuard, made at the first sign-in (throttle, hashing)
     calendars: Any = None  # chat_server.calendars.sync.CalendarSync: connected calendars, invites
+    live: Any = None  # chat_server.live_visitors.LiveVisitors: who is on the site now, engage (per process)
 
     def route(self, path: str) -> Route | None:
         if path in self.routes:

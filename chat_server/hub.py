@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from functools import partial
+from typing import Protocol
 
 import msgspec
 from websockets.asyncio.server import ServerConnection
@@ -14,6 +15,7 @@ from websockets.protocol import State
 from agent_app.protocol import Agent, CloseCode, Event, PresenceChanged
 from chat_server.clock import Clock
 from chat_server.storage.base import Storage
+from chat_server.viewing import Viewing, announce
 
 log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
@@ -71,6 +73,24 @@ def _frame_for(epoch: str, at: float, body: bytes, seq: int) -> bytes:
     return event_frame(seq, epoch, at, body)
 
 
+class Peers(Protocol):
+    """The other server processes of a cluster (chat_server.cluster): what must reach their sockets."""
+
+    def to_visitor(self, visitor_id: str, frame: bytes, *, after_commit: bool) -> None: ...
+
+    def to_agents_now(self, agent_ids: list[str], frame: bytes) -> None: ...
+
+    def online_elsewhere(self, agent_id: str) -> bool: ...
+
+    def refresh_online(self) -> None: ...
+
+    def wake(self) -> None:
+        """Some local connection is behind the log: catch everyone up soon."""
+        ...
+
+    def local_presence(self, agent_id: str, connections: int) -> None: ...
+
+
 class Hub:
     def __init__(
         self,
@@ -79,6 +99,7 @@ class Hub:
         agent_buffer_limit: int = 16 * 1024 * 1024,
         peer_buffer_limit: int = 1024 * 1024,
         stall_seconds: float = 20.0,
+        catch_up_batch: int = 20_000,
     ) -> None:
         self.storage = storage
         self.clock = clock
@@ -91,6 +112,12 @@ class Hub:
         self.agent_conns: dict[str, set[ServerConnection]] = {}
         self.conn_tokens: dict[ServerConnection, str] = {}  # connection -> hash of the token it used
         self.visitor_conns: dict[str, set[ServerConnection]] = {}
+        # The last seq written to each live agent connection: a frame goes out only as the next one, so
+        # events committed by another process (or a gap of any kind) are read from the log first.
+        self.sent: dict[ServerConnection, int] = {}
+        self.catch_up_batch = catch_up_batch
+        self.peers: Peers | None = None  # set by chat_server.cluster when several processes share a database
+        self.viewing = Viewing()  # who has which conversation open (ephemeral; chat_server.viewing)
         self.refresh_agents()
 
     def refresh_agents(self) -> None:
@@ -98,9 +125,14 @@ class Hub:
         self.agents = {a.id: a for a in self.storage.list_agents()}
 
     def agent_view(self, agent: Agent) -> Agent:
-        return msgspec.structs.replace(agent, online=bool(self.agent_conns.get(agent.id)))
+        online = bool(self.agent_conns.get(agent.id))
+        if not online and self.peers is not None:
+            online = self.peers.online_elsewhere(agent.id)
+        return msgspec.structs.replace(agent, online=online)
 
     def all_agent_views(self) -> list[Agent]:
+        if self.peers is not None:
+            self.peers.refresh_online()
         return [self.agent_view(a) for a in self.agents.values()]
 
     # ------------------------------------------------------------ sequenced events to agents
@@ -110,22 +142,69 @@ class Hub:
         at = self.clock.now()
         epoch = self.storage.epoch
         cache: dict[int, bytes] = {}
-        frames: list[tuple[str, bytes]] = []
+        frames: list[tuple[str, int, bytes]] = []
         for agent_id, event in per_agent:
             body = cache.get(id(event))
             if body is None:
                 body = cache[id(event)] = _enc.encode(event)
-            _, frame = self.storage.append_event(agent_id, at, partial(_frame_for, epoch, at, body))
-            frames.append((agent_id, frame))
+            seq, frame = self.storage.append_event(agent_id, at, partial(_frame_for, epoch, at, body))
+            frames.append((agent_id, seq, frame))
         if frames:
             self.storage.after_commit(lambda: self._deliver(frames))
 
-    def _deliver(self, frames: list[tuple[str, bytes]]) -> None:
-        for agent_id, frame in frames:
+    def _deliver(self, frames: list[tuple[str, int, bytes]]) -> None:
+        for agent_id, seq, frame in frames:
             for ws in tuple(self.agent_conns.get(agent_id, ())):
-                self.send(ws, frame)
+                self.send_event(agent_id, ws, seq, frame)
+
+    def send_event(self, agent_id: str, ws: ServerConnection, seq: int, frame: bytes) -> None:
+        """Sends event ``seq`` only as the connection's next one: an older seq was sent already (read from
+        the log by a catch-up); a newer one means others were committed meanwhile (by another process),
+        which are read from the log and sent in order first. In one process the seqs always follow."""
+        last = self.sent.get(ws)
+        if last is None or seq <= last or ws.protocol.state is not State.OPEN:
+            return  # (a connection being dropped is not caught up: it resumes by replay)
+        if seq == last + 1:
+            if self.send(ws, frame):
+                self.sent[ws] = seq
+        elif self.peers is not None:
+            self.peers.wake()  # read from the log off the loop (one query for everyone), then sent in order
+        else:
+            self.catch_up(agent_id, ws)
+
+    def catch_up(self, agent_id: str, ws: ServerConnection) -> None:
+        """Sends the connection every committed event after the last one it was sent, in order."""
+        while (last := self.sent.get(ws)) is not None:
+            try:
+                events = self.storage.committed().events_after(agent_id, last, self.catch_up_batch)
+            except Exception as exc:  # the database is unreachable: the cluster's sweep tries again
+                log.warning("catch-up of %s failed: %s", agent_id, exc)
+                return
+            if events is None:  # pruned meanwhile: the agent reconnects and gets a snapshot
+                drop(ws, "fell behind the replay window: resync")
+                return
+            for seq, frame in events:
+                if not self.send(ws, frame):
+                    return
+                self.sent[ws] = seq
+            if len(events) < self.catch_up_batch:
+                return
+
+    def catch_up_all(self, heads: dict[str, int]) -> int:
+        """After a doorbell (or the periodic sweep): brings every local connection of these agents up to
+        their committed head. Returns how many connections were behind."""
+        behind = 0
+        for agent_id, head in heads.items():
+            for ws in tuple(self.agent_conns.get(agent_id, ())):
+                if self.sent.get(ws, head) < head:
+                    behind += 1
+                    self.catch_up(agent_id, ws)
+        return behind
 
     def broadcast_presence(self, agent: Agent) -> None:
+        if self.peers is not None:  # the cluster's presence row commits with the event
+            self.peers.local_presence(agent.id, len(self.agent_conns.get(agent.id, ())))
+            self.peers.refresh_online()
         event = PresenceChanged(agent=self.agent_view(agent))
         self.to_agents((a.id, event) for a in self.agents.values() if not a.disabled)
 
@@ -141,8 +220,23 @@ class Hub:
             self.storage.after_commit(deliver)
         else:
             deliver()
+        if self.peers is not None:
+            self.peers.to_visitor(visitor_id, frame, after_commit=after_commit)
 
     def to_agents_now(self, agent_ids: Iterable[str], frame: bytes) -> None:
+        ids = list(agent_ids)
+        for agent_id in ids:
+            for ws in tuple(self.agent_conns.get(agent_id, ())):
+                self.send(ws, frame)
+        if self.peers is not None:
+            self.peers.to_agents_now(ids, frame)
+
+    def visitor_frame_from_peer(self, visitor_id: str, frame: bytes) -> None:
+        """A frame another process produced for a visitor who may be connected here."""
+        for ws in tuple(self.visitor_conns.get(visitor_id, ())):
+            self.send(ws, frame)
+
+    def agents_frame_from_peer(self, agent_ids: Iterable[str], frame: bytes) -> None:
         for agent_id in agent_ids:
             for ws in tuple(self.agent_conns.get(agent_id, ())):
                 self.send(ws, frame)
@@ -201,25 +295,40 @@ class Hub:
 
     # ------------------------------------------------------------ registry
 
-    def add_agent_conn(self, agent_id: str, ws: ServerConnection, token_hash: str = "") -> bool:
-        """Registers a live connection; True when the agent just came online."""
+    def add_agent_conn(
+        self, agent_id: str, ws: ServerConnection, token_hash: str = "", sent: int = 0
+    ) -> bool:
+        """Registers a live connection that was sent every event up to ``sent``; True when the agent just
+        came online."""
         conns = self.agent_conns.setdefault(agent_id, set())
         conns.add(ws)
+        self.sent[ws] = sent
         if token_hash:
             self.conn_tokens[ws] = token_hash
         return len(conns) == 1
 
     def remove_agent_conn(self, agent_id: str, ws: ServerConnection) -> bool:
         """True when the agent's last connection went away."""
-        self.conn_tokens.pop(ws, None)
+        token = self.conn_tokens.pop(ws, None)
+        self.sent.pop(ws, None)
         conns = self.agent_conns.get(agent_id)
         if conns is None or ws not in conns:
             return False
         conns.discard(ws)
+        if token is not None and not any(self.conn_tokens.get(c) == token for c in conns):
+            self._stop_viewing(agent_id, token)  # (a resumed connection on the same token keeps it)
         if conns:
             return False
         del self.agent_conns[agent_id]
         return True
+
+    def _stop_viewing(self, agent_id: str, token: str) -> None:
+        changed = self.viewing.drop((agent_id, token))
+        if changed:
+            try:
+                announce(self, self.viewing, changed)
+            except Exception as exc:  # shutting down (storage closed): nobody is left to tell
+                log.debug("viewers not announced: %s", exc)
 
     def add_visitor_conn(self, visitor_id: str, ws: ServerConnection) -> None:
         self.visitor_conns.setdefault(visitor_id, set()).add(ws)

@@ -21,6 +21,8 @@ DEFAULT_PATH: Final = Path(__file__).with_name("playbook.toml")
 
 QuestionKind = Literal["text", "email", "team_size", "company", "name"]
 QUESTION_KINDS: Final = ("text", "email", "team_size", "company", "name")
+FallbackMode = Literal["territory", "pool", "off"]
+FALLBACK_MODES: Final = ("territory", "pool", "off")
 
 # Free-mail providers: an address there says nothing about the company (and routes nowhere).
 DEFAULT_PERSONAL_DOMAINS: Final = (
@@ -218,6 +220,12 @@ class SlaSettings:
     first_response_seconds: float = 30.0
     warning_seconds: float = 20.0  # SlaWarning this long after the clock starts
     offer_meeting_seconds: float = 60.0  # without a human reply, the visitor is offered a meeting
+    # Unresponsive fallback: a rep who hasn't answered ``fallback_after`` seconds after getting the chat
+    # loses it to the next available rep in the territory order ("territory": the rule's backups, then
+    # its pool, then the fallback pool; "pool": the pools only; "off": nobody else is tried).
+    fallback: FallbackMode = "territory"
+    fallback_after: float = 30.0  # default: first_response_seconds (the breach)
+    max_hops: int = 2  # reassignments per conversation; after the last one only the meeting offer is left
 
 
 @dataclass(frozen=True)
@@ -227,6 +235,8 @@ class RoutingSettings:
     # pool name -> agent emails. An agent whose Agent.territory equals a pool's name is in it too.
     pools: dict[str, tuple[str, ...]] = field(default_factory=dict)
     route_without_playbook: bool = True  # pages the playbook doesn't run on are routed at once
+    # territory rule name -> agent emails tried in this order after the rule's SDR (unresponsive fallback)
+    backups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -265,6 +275,8 @@ class Playbook:
     personal_domains: frozenset[str] = frozenset(DEFAULT_PERSONAL_DOMAINS)
     sla: SlaSettings = SlaSettings()
     routing: RoutingSettings = RoutingSettings()
+    # Target accounts (the "On site now" view's segment): company domains ("globex.com") or names.
+    target_accounts: tuple[str, ...] = ()
     source: str = "<memory>"
 
     def runs_on(self, url: str) -> bool:
@@ -374,6 +386,7 @@ _TOP_KEYS = {
     "extra_personal_domains",
     "sla",
     "routing",
+    "target_accounts",
 }
 
 
@@ -512,7 +525,12 @@ def parse_playbook(data: dict[str, Any], source: str = "<memory>") -> Playbook:
     if not isinstance(sla_raw, dict):
         r.bad("sla", "must be a table")
         sla_raw = {}
-    r.unknown(sla_raw, {"first_response_seconds", "warning_seconds", "offer_meeting_seconds"}, "sla")
+    r.unknown(
+        sla_raw,
+        {"first_response_seconds", "warning_seconds", "offer_meeting_seconds", "fallback", "fallback_after",
+         "max_hops"},
+        "sla",
+    )  # fmt: skip
     first = r.num(sla_raw, "first_response_seconds", "sla", 30.0, minimum=1)
     warning = r.num(sla_raw, "warning_seconds", "sla", min(20.0, first * 2 / 3), minimum=0)
     offer = r.num(sla_raw, "offer_meeting_seconds", "sla", max(60.0, first), minimum=1)
@@ -523,12 +541,25 @@ def parse_playbook(data: dict[str, Any], source: str = "<memory>") -> Playbook:
             "sla",
             f"offer_meeting_seconds ({offer:g}) must not be less than first_response_seconds ({first:g})",
         )
+    fallback = r.str_(sla_raw, "fallback", "sla", default="territory")
+    if fallback not in FALLBACK_MODES:
+        r.bad("sla", f"'fallback' must be one of {', '.join(FALLBACK_MODES)}, not {fallback!r}")
+        fallback = "territory"
+    fallback_after = r.num(sla_raw, "fallback_after", "sla", first, minimum=1)
+    max_hops = r.num(sla_raw, "max_hops", "sla", 2, minimum=0)
+    if max_hops != int(max_hops) or max_hops > 20:
+        r.bad("sla", "'max_hops' must be a whole number from 0 to 20")
+        max_hops = 2
 
     routing_raw = data.get("routing", {})
     if not isinstance(routing_raw, dict):
         r.bad("routing", "must be a table")
         routing_raw = {}
-    r.unknown(routing_raw, {"territories_csv", "fallback_pool", "pools", "route_without_playbook"}, "routing")
+    r.unknown(
+        routing_raw,
+        {"territories_csv", "fallback_pool", "pools", "route_without_playbook", "backups"},
+        "routing",
+    )
     pools: dict[str, tuple[str, ...]] = {}
     raw_pools = routing_raw.get("pools", {})
     if not isinstance(raw_pools, dict):
@@ -536,11 +567,20 @@ def parse_playbook(data: dict[str, Any], source: str = "<memory>") -> Playbook:
     else:
         for name, emails in raw_pools.items():
             pools[name] = tuple(e.strip().lower() for e in r.strings(emails, "routing.pools", name))
+    backups: dict[str, tuple[str, ...]] = {}
+    raw_backups = routing_raw.get("backups", {})
+    if not isinstance(raw_backups, dict):
+        r.bad("routing.backups", "must be a table: rule-name = ['a@x.com', ...]")
+    else:
+        for name, emails in raw_backups.items():
+            backups[name] = tuple(e.strip().lower() for e in r.strings(emails, "routing.backups", name))
     route_without = routing_raw.get("route_without_playbook", True)
     if not isinstance(route_without, bool):
         r.bad("routing", "'route_without_playbook' must be true or false")
         route_without = True
 
+    raw_targets = r.strings(data.get("target_accounts", []), "top level", "target_accounts")
+    targets = tuple(t.strip().lower() for t in raw_targets if t.strip())
     texts = {key: r.str_(data, key, "top level", default=getattr(Playbook, key)) for key in _TEXT_KEYS}
     for key in _AGENT_TEXT_KEYS:
         try:
@@ -555,13 +595,15 @@ def parse_playbook(data: dict[str, Any], source: str = "<memory>") -> Playbook:
         questions=tuple(questions),
         rules=tuple(rules),
         personal_domains=frozenset(d.lower() for d in personal),
-        sla=SlaSettings(first, warning, offer),
+        sla=SlaSettings(first, warning, offer, fallback, fallback_after, int(max_hops)),  # type: ignore[arg-type]
         routing=RoutingSettings(
             territories_csv=r.str_(routing_raw, "territories_csv", "routing"),
             fallback_pool=r.str_(routing_raw, "fallback_pool", "routing", default="default"),
             pools=pools,
             route_without_playbook=route_without,
+            backups=backups,
         ),
+        target_accounts=targets,
         source=source,
     )
 

@@ -11,6 +11,12 @@ provenance: rule, CSV line, basis); :func:`decide` routes from that same evaluat
 * ``away``: the aligned SDR is away: offer their calendar (or ask for an email), leave the chat in the queue;
 * ``nobody``: nobody in the pool is available: the same, for the pool.
 
+Capacity: an agent with ``max_chats`` set who already holds that many open chats is passed over ("at
+capacity 3/3"); the rule's backups and pools are tried next (:func:`fallback_tiers`, the *territory order*
+also used by the unresponsive fallback), and when everyone available is full the chat waits in the queue
+(``nobody``, with a ``queued`` step whose reason is :data:`CAPACITY_QUEUE`). Every decision carries its
+audit steps (:class:`~agent_app.protocol.RoutingStep`: who was routed, skipped or queued, and why).
+
 Pure functions plus two small adapters (territory table, enrichment) so tests inject what they need.
 """
 
@@ -21,13 +27,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 import msgspec
 
 from agent_app import territory
-from agent_app.protocol import Agent, Presence, Role, Routing, Visitor
-from chat_server.playbook import RoutingSettings, email_domain
+from agent_app.protocol import Agent, Presence, Role, Routing, RoutingStep, Visitor
+from chat_server.playbook import FallbackMode, RoutingSettings, email_domain
 from chat_server.storage.base import VisitorFacts
 
 log = logging.getLogger(__name__)
@@ -72,6 +78,31 @@ class TerritoryTable(Protocol):
 
 
 Branch = Literal["assign", "away", "nobody"]
+Load = Callable[[Agent], int]  # how many open chats are assigned to the agent now
+CAPACITY_QUEUE: Final = "everyone available is at capacity"  # the reason of a capacity "queued" step
+
+
+def no_load(agent: Agent) -> int:
+    return 0
+
+
+def at_capacity(agent: Agent, load: Load) -> bool:
+    """Holds ``max_chats`` open chats already (0 = no limit; the count is only asked for then)."""
+    return agent.max_chats > 0 and load(agent) >= agent.max_chats
+
+
+def capacity_text(agent: Agent, load: Load) -> str:
+    return f"at capacity {load(agent)}/{agent.max_chats}"
+
+
+def step(at: float, action: str, agent: Agent | None = None, reason: str = "") -> RoutingStep:
+    return RoutingStep(
+        at=at,
+        action=action,
+        agent_id=agent.id if agent is not None else None,
+        agent_name=agent.name if agent is not None else "",
+        reason=reason,
+    )
 
 
 @dataclass(frozen=True)
@@ -82,6 +113,7 @@ class Decision:
     contact: Agent | None  # whose calendar to offer ("away"/"nobody"); the assignee for "assign"
     system_text: str  # the system message agents see in the transcript
     alignment: Alignment | None = None  # the evaluation the decision came from (its fields are in routing)
+    steps: tuple[RoutingStep, ...] = ()  # the routing audit of this decision (skipped, routed, queued)
 
 
 def is_available(agent: Agent) -> bool:
@@ -264,10 +296,11 @@ def decide(
     crm: VisitorFacts | None = None,
     available: Callable[[Agent], bool] = is_available,
     rotation: RoundRobin | None = None,
+    load: Load = no_load,
 ) -> Decision:
     """Routes from one :func:`align` evaluation; the returned routing carries its aligned fields too."""
     a = align(visitor, company, agents, table, settings, crm)
-    decision = _route(a, agents, settings, now, available, rotation or RoundRobin())
+    decision = _route(a, agents, settings, now, available, rotation or RoundRobin(), load)
     return dataclasses.replace(decision, routing=a.apply(decision.routing), alignment=a)
 
 
@@ -278,23 +311,29 @@ def _route(
     now: float,
     available: Callable[[Agent], bool],
     rotation: RoundRobin,
+    load: Load,
 ) -> Decision:
     f, match, owner = a.facts, a.match, a.owner
     if match is None:
-        return _pool(f, agents, settings.fallback_pool, "fallback pool", settings, now, available, rotation)
+        return _pool(
+            f, agents, settings.fallback_pool, "fallback pool", settings, now, available, rotation, load
+        )
     label = a.label()
     pool = match.pool or settings.fallback_pool
     if owner is not None and not owner.disabled:
         # a catch-all row or a manager takes the chat as the fallback; only an aligned SDR is called one
         who = "aligned SDR" if a.aligned is not None else "fallback"
-        if available(owner):
+        if available(owner) and not at_capacity(owner, load):
             return Decision(
                 "assign",
                 Routing(agent_id=owner.id, pool=pool, reason=f"{who}, {f.describe()}", at=now),
                 owner,
                 owner,
                 f"Routed to {owner.name} ({label})",
+                steps=(step(now, "routed", owner, who),),
             )
+        if available(owner):
+            return _past_full_owner(a, owner, who, pool, agents, settings, now, available, rotation, load)
         return Decision(
             "away",
             Routing(
@@ -307,8 +346,63 @@ def _route(
             owner,
             f"{'Aligned SDR' if a.aligned is not None else 'Fallback'} {owner.name} is away ({label}); "
             "the visitor was offered their calendar",
+            steps=(step(now, "skipped", owner, f"{who} is away"),),
         )
-    return _pool(f, agents, pool, label, settings, now, available, rotation)
+    return _pool(f, agents, pool, label, settings, now, available, rotation, load)
+
+
+def _past_full_owner(
+    a: Alignment,
+    owner: Agent,
+    who: str,
+    pool: str,
+    agents: Sequence[Agent],
+    settings: RoutingSettings,
+    now: float,
+    available: Callable[[Agent], bool],
+    rotation: RoundRobin,
+    load: Load,
+) -> Decision:
+    """The rule's SDR is available but at capacity: the next one in the territory order with room takes
+    it; when everyone available is full, the chat waits in the queue (the visitor is offered a meeting)."""
+    full = capacity_text(owner, load)
+    steps = [step(now, "skipped", owner, f"{who}, {full}")]
+    routing = Routing(agent_id=owner.id, pool=pool, rule=a.rule)
+    chosen, how, skipped = next_in_order(
+        fallback_tiers(routing, agents, settings, "territory"), {owner.id}, available, load, rotation, now
+    )
+    steps += skipped
+    label, f = a.label(), a.facts
+    if chosen is not None:
+        steps.append(step(now, "routed", chosen, f"{how}; {owner.name} is {full}"))
+        return Decision(
+            "assign",
+            Routing(
+                agent_id=chosen.id, pool=pool, reason=f"{how} ({owner.name} {full}), {f.describe()}", at=now
+            ),
+            chosen,
+            chosen,
+            f"Routed to {chosen.name}: {owner.name} is {full} ({label}, {how})",
+            steps=tuple(steps),
+        )
+    steps.append(step(now, "queued", None, CAPACITY_QUEUE))
+    return Decision(
+        "nobody",
+        Routing(agent_id=None, pool=pool, reason=f"{CAPACITY_QUEUE}; {f.describe()}", at=now),
+        None,
+        owner,
+        f"{owner.name} is {full} and nobody else in the territory order has room ({label}); the chat "
+        "waits in the queue and the visitor was offered to book a meeting",
+        steps=tuple(steps),
+    )
+
+
+def _members(agents: Sequence[Agent], pool: str, settings: RoutingSettings) -> list[Agent]:
+    members = pool_members(agents, pool, settings)
+    if not members and pool == settings.fallback_pool and not settings.pools.get(pool):
+        # no pool configured at all: the whole (enabled, non-manager-only) team is the fallback pool
+        members = [a for a in agents if not a.disabled]
+    return members
 
 
 def _pool(
@@ -320,12 +414,13 @@ def _pool(
     now: float,
     available: Callable[[Agent], bool],
     rotation: RoundRobin,
+    load: Load,
 ) -> Decision:
-    members = pool_members(agents, pool, settings)
-    if not members and pool == settings.fallback_pool and not settings.pools.get(pool):
-        # no pool configured at all: the whole (enabled, non-manager-only) team is the fallback pool
-        members = [a for a in agents if not a.disabled]
-    chosen = rotation.pick([a for a in members if available(a)], now)
+    members = _members(agents, pool, settings)
+    ready = [a for a in members if available(a)]
+    full = [a for a in ready if at_capacity(a, load)]
+    skipped = tuple(step(now, "skipped", a, capacity_text(a, load)) for a in full)
+    chosen = rotation.pick([a for a in ready if a not in full], now)
     where = f"pool '{pool}'" if pool else "the team"
     if chosen is not None:
         return Decision(
@@ -334,15 +429,94 @@ def _pool(
             chosen,
             chosen,
             f"Routed to {chosen.name} ({label}, {where})",
+            steps=(*skipped, step(now, "routed", chosen, where)),
         )
     contact = members[0] if members else None
+    if full:
+        return Decision(
+            "nobody",
+            Routing(agent_id=None, pool=pool, reason=f"{CAPACITY_QUEUE}; {f.describe()}", at=now),
+            None,
+            contact,
+            f"Everyone available in {where} is at capacity ({label}); the chat waits in the queue and the "
+            "visitor was offered to book a meeting",
+            steps=(*skipped, step(now, "queued", None, CAPACITY_QUEUE)),
+        )
     return Decision(
         "nobody",
         Routing(agent_id=None, pool=pool, reason=f"nobody available in {where}; {f.describe()}", at=now),
         None,
         contact,
         f"Nobody in {where} is available ({label}); the visitor was offered to book a meeting",
+        steps=(step(now, "queued", None, f"nobody available in {where}"),),
     )
+
+
+# ---------------------------------------------------------------- the territory order
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Candidates tried together: backups in their listed order, pool members by round robin."""
+
+    agents: tuple[Agent, ...]
+    how: str  # "backup for rule 'us-east'", "pool 'us-round-robin'", "the team"
+    ordered: bool
+
+
+def fallback_tiers(
+    routing: Routing, agents: Sequence[Agent], settings: RoutingSettings, mode: FallbackMode
+) -> list[Tier]:
+    """The territory order after the rule's own SDR: the rule's backups (``[routing.backups]``, in
+    order; only in "territory" mode), then the members of the rule's pool, then of the fallback pool."""
+    tiers: list[Tier] = []
+    if mode == "off":
+        return tiers
+    if mode == "territory" and routing.rule:
+        named = [find_agent(agents, who) for who in settings.backups.get(routing.rule, ())]
+        backups = tuple(a for a in named if a is not None and not a.disabled)
+        if backups:
+            tiers.append(Tier(backups, f"backup for rule '{routing.rule}'", True))
+    for pool in dict.fromkeys((routing.pool, settings.fallback_pool)):
+        members = tuple(_members(agents, pool, settings))
+        if members:
+            tiers.append(Tier(members, f"pool '{pool}'" if pool else "the team", False))
+    return tiers
+
+
+def next_in_order(
+    tiers: Sequence[Tier],
+    exclude: set[str],
+    available: Callable[[Agent], bool],
+    load: Load,
+    rotation: RoundRobin,
+    now: float,
+) -> tuple[Agent | None, str, list[RoutingStep]]:
+    """The first available agent with room, tier by tier (``exclude``: already tried). Returns them, how
+    they were found, and the audit steps of who was passed over (named backups away or full; pool
+    members full -- an away pool member is not worth a line)."""
+    skipped: list[RoutingStep] = []
+    noted: set[str] = set(exclude)
+    for tier in tiers:
+        ready: list[Agent] = []
+        for agent in tier.agents:
+            if agent.id in exclude:
+                continue
+            if not available(agent):
+                if tier.ordered and agent.id not in noted:
+                    skipped.append(step(now, "skipped", agent, "away"))
+                    noted.add(agent.id)
+            elif at_capacity(agent, load):
+                if agent.id not in noted:
+                    skipped.append(step(now, "skipped", agent, capacity_text(agent, load)))
+                    noted.add(agent.id)
+            else:
+                ready.append(agent)
+                if tier.ordered:
+                    break  # the first backup with room takes it; the ones after it weren't tried
+        if ready:
+            return (ready[0] if tier.ordered else rotation.pick(ready, now)), tier.how, skipped
+    return None, "", skipped
 
 
 def mark_out_of_territory(routing: Routing | None, assignee_id: str | None) -> Routing | None:

@@ -94,6 +94,11 @@ class Service:
         # ... and to human replies (the SLA clock stops; out-of-territory pickups are recorded).
         self.on_agent_message: list[VisitorMessageHook] = []
         self.on_assigned: list[Callable[[Conversation], Awaitable[None]]] = []
+        # ... and to a close (routing gives a chat waiting for a free slot to the rep who has room now).
+        self.on_closed: list[Callable[[Conversation], Awaitable[None]]] = []
+        # ... and to every published change of a conversation, synchronously (the live-visitor list
+        # schedules a throttled update; a hook must not write).
+        self.on_published: list[Callable[[Conversation], None]] = []
         # ... and to anything new about a visitor (bot answers, profile, CRM facts): alignment re-runs.
         self.on_visitor_updated: list[Callable[[Visitor], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -148,6 +153,8 @@ class Service:
             elif saw:
                 per_agent.append((agent.id, revoked))
         self.hub.to_agents(per_agent)
+        for hook in self.on_published:
+            hook(after)
         for event in visitor_events or ():
             frame = encode_bytes(EventFrame(seq=0, epoch="", at=self.clock.now(), event=event))
             self.hub.to_visitor(after.visitor.id, frame, after_commit=True, skip=skip_visitor_conn)
@@ -264,6 +271,11 @@ class Service:
         if self.on_assigned:
             self.storage.after_commit(lambda: self._spawn(hook(conversation) for hook in self.on_assigned))
 
+    def closed(self, conversation: Conversation) -> None:
+        """Runs the on_closed hooks after the current batch commits."""
+        if self.on_closed:
+            self.storage.after_commit(lambda: self._spawn(hook(conversation) for hook in self.on_closed))
+
     def _spawn(self, awaitables: Iterable[Awaitable[None]]) -> None:
         for awaitable in awaitables:
             task = asyncio.get_running_loop().create_task(self._guard(awaitable))
@@ -376,9 +388,11 @@ class Service:
 
     # ------------------------------------------------------------ presence
 
-    def set_presence(self, agent: Agent, presence: Presence) -> Agent:
+    def set_presence(self, agent: Agent, presence: Presence, reason: str = "") -> Agent:
+        """``reason``: why the desk set it ("screen locked"...; "" = by hand); an Available never has one."""
         with self.storage.savepoint():
-            agent = msgspec.structs.replace(agent, presence=presence)
+            reason = reason if presence is Presence.AWAY else ""
+            agent = msgspec.structs.replace(agent, presence=presence, presence_reason=reason)
             self.storage.save_agent(agent)
             self.hub.agents[agent.id] = agent
             self.hub.broadcast_presence(agent)

@@ -10,6 +10,7 @@ from websockets.asyncio.server import ServerConnection
 
 from agent_app import protocol as p
 from chat_server.context import Context
+from chat_server.forwarded import client_ip
 from chat_server.security import (
     OWASP_MINIMUM,
     ScryptParams,
@@ -55,14 +56,13 @@ def guard(ctx: Context) -> SignInGuard:
     return found
 
 
-def remote_ip(ws: ServerConnection) -> str:
-    address = ws.remote_address
-    return str(address[0]) if address else "?"
+def remote_ip(ctx: Context, ws: ServerConnection) -> str:
+    return client_ip(ws, ctx.config.trusted_proxies)  # the client named by a trusted proxy, or the peer
 
 
 async def _password(ctx: Context, ws: ServerConnection, hello: p.Hello) -> p.Agent | str | None:
     """The agent, None for bad credentials, or the text of a throttling refusal."""
-    g, ip, storage = guard(ctx), remote_ip(ws), ctx.storage
+    g, ip, storage = guard(ctx), remote_ip(ctx, ws), ctx.storage
     wait = g.throttle.wait(hello.email, ip)
     if wait > 0:
         return retry_text(wait)

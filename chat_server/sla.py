@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import sqlite3
 import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Literal, Protocol
 
 from chat_server.clock import Clock
 from chat_server.playbook import SlaSettings
+from chat_server.storage.base import SqlConnection
 
 TimerKind = Literal["warn", "breach", "offer"]
 Callback = Callable[[], Awaitable[None]]
@@ -166,19 +166,22 @@ _COLUMNS = (
     "conversation_id, agent_id, started_at, warn_at, due_at, offer_at, warned_at, breached_at, offered_at, "
     "first_response_at, responder_id, outcome"
 )
+_UPDATE_ALL = ", ".join(f"{c}=excluded.{c}" for c in _COLUMNS.split(", ")[1:])
 
 
 class SlaStore:
     """Rows in the chat server's SQLite file. Writes go through ``conn`` inside the storage's open
     transaction (the caller holds a savepoint), so a clock and its conversation change commit together."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self.conn = conn
         conn.executescript(SCHEMA)
 
     def start(self, record: SlaRecord) -> None:
         self.conn.execute(
-            f"INSERT OR REPLACE INTO sla_clock ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            # An upsert both SQLite and PostgreSQL speak (SQLite's INSERT OR REPLACE is its own dialect).
+            f"INSERT INTO sla_clock ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+            f"ON CONFLICT (conversation_id) DO UPDATE SET {_UPDATE_ALL}",
             (
                 record.conversation_id,
                 record.agent_id,
@@ -250,7 +253,7 @@ class SdrSla:
     mean_first_response: float | None
 
 
-def sdr_report(conn: sqlite3.Connection, since: float = 0.0, until: float | None = None) -> list[SdrSla]:
+def sdr_report(conn: SqlConnection, since: float = 0.0, until: float | None = None) -> list[SdrSla]:
     """Per SDR: first-response times (of the chats they answered first), breaches and offers (of the chats
     routed to them). Unassigned clocks are reported under agent_id ''."""
     until = float("inf") if until is None else until
@@ -279,7 +282,7 @@ def sdr_report(conn: sqlite3.Connection, since: float = 0.0, until: float | None
     return report
 
 
-def conversation_report(conn: sqlite3.Connection, since: float = 0.0) -> list[SlaRecord]:
+def conversation_report(conn: SqlConnection, since: float = 0.0) -> list[SlaRecord]:
     rows = conn.execute(f"SELECT {_COLUMNS} FROM sla_clock WHERE started_at>=? ORDER BY started_at", (since,))
     return [SlaRecord(*r) for r in rows]
 
@@ -305,31 +308,43 @@ def format_report(rows: list[SdrSla], names: dict[str, str]) -> str:
 
 
 def report_main(
-    db_path: str, since_days: float | None = None, as_json: bool = False, now: float = 0.0
+    db_path: str,
+    since_days: float | None = None,
+    as_json: bool = False,
+    now: float = 0.0,
+    conn: SqlConnection | None = None,
 ) -> str:
-    """``python -m chat_server report sla``: the per-SDR table (or JSON) from the server's database."""
-    import json
-    import time
+    """``python -m chat_server report sla``: the per-SDR table (or JSON) from the server's database: the
+    SQLite file at ``db_path``, or ``conn`` (the configured storage's connection, e.g. PostgreSQL)."""
     from pathlib import Path
 
     from chat_server.storage.schema import SCHEMA as CORE_SCHEMA
     from chat_server.storage.schema import connect
 
+    if conn is not None:
+        return _report(conn, since_days, as_json, now)
     if not Path(db_path).exists():
         return f"no database at {db_path} (pass --db)"
-    conn = connect(db_path)
+    sqlite = connect(db_path)
     try:
-        conn.executescript(CORE_SCHEMA + SCHEMA)
-        since = (now or time.time()) - since_days * 86400 if since_days else 0.0
-        rows = sdr_report(conn, since)
-        names: dict[str, str] = {}
-        for agent_id, data in conn.execute("SELECT id, data FROM agents"):
-            try:
-                names[agent_id] = json.loads(data)["name"]
-            except (ValueError, KeyError):
-                pass
+        sqlite.executescript(CORE_SCHEMA + SCHEMA)
+        return _report(sqlite, since_days, as_json, now)
     finally:
-        conn.close()
+        sqlite.close()
+
+
+def _report(conn: SqlConnection, since_days: float | None, as_json: bool, now: float) -> str:
+    import json
+    import time
+
+    since = (now or time.time()) - since_days * 86400 if since_days else 0.0
+    rows = sdr_report(conn, since)
+    names: dict[str, str] = {}
+    for agent_id, data in conn.execute("SELECT id, data FROM agents"):
+        try:
+            names[agent_id] = json.loads(data)["name"]
+        except (ValueError, KeyError):
+            pass
     if as_json:
         return json.dumps([{**r.__dict__, "name": names.get(r.agent_id, "")} for r in rows], indent=2)
     return format_report(rows, names)

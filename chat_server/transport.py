@@ -15,6 +15,7 @@ from websockets.http11 import Request, Response
 from agent_app import protocol as p
 from chat_server.agent_endpoint import serve_agent
 from chat_server.context import Context, LogLimit
+from chat_server.forwarded import client_ip
 from chat_server.security import origin_allowed, own_origins
 from chat_server.visitor_endpoint import serve_visitor
 
@@ -45,9 +46,9 @@ def json_response(status: int, body: bytes) -> Response:
     return Response(status, HTTPStatus(status).phrase, headers, body)
 
 
-def _remote_ip(ws: ServerConnection) -> str:
-    address = ws.remote_address
-    return str(address[0]) if address else "?"
+def _remote_ip(ctx: Context, ws: ServerConnection) -> str:
+    # Behind nginx every peer is the proxy: per-IP limits must count the client it names (trusted only).
+    return client_ip(ws, ctx.config.trusted_proxies)
 
 
 def _origin_allowed(ctx: Context, ws: ServerConnection, request: Request, agent: bool = False) -> bool:
@@ -70,7 +71,7 @@ def process_request(ctx: Context, ws: ServerConnection, request: Request) -> Res
         return ws.respond(HTTPStatus.NOT_FOUND, "not found\n")
     if len(request.headers.get_all("Origin")) > 1 or len(request.headers.get_all("Host")) > 1:
         return ws.respond(HTTPStatus.BAD_REQUEST, "one Origin and one Host header, please\n")
-    ip = _remote_ip(ws)
+    ip = _remote_ip(ctx, ws)
     refusal = ctx.unauthenticated.refusal(ip)
     if refusal is not None:
         status, reason = refusal
@@ -84,7 +85,7 @@ def process_request(ctx: Context, ws: ServerConnection, request: Request) -> Res
         if not _origin_allowed(ctx, ws, request):
             return ws.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         limit = ctx.config.visitor_connections_per_ip
-        if limit and ctx.visitors_per_ip.get(_remote_ip(ws), 0) >= limit:
+        if limit and ctx.visitors_per_ip.get(_remote_ip(ctx, ws), 0) >= limit:
             return ws.respond(HTTPStatus.TOO_MANY_REQUESTS, "too many connections from this address\n")
         ws.protocol.max_message_size = p.MAX_VISITOR_FRAME  # websockets closes 1009 beyond it
     return None
@@ -92,7 +93,7 @@ def process_request(ctx: Context, ws: ServerConnection, request: Request) -> Res
 
 async def handler(ctx: Context, ws: ServerConnection) -> None:
     path = ws.request.path.split("?", 1)[0] if ws.request else ""
-    ip = _remote_ip(ws)
+    ip = _remote_ip(ctx, ws)
     if not ctx.unauthenticated.enter(ws, ip):  # the handshake check was raced by concurrent handshakes
         ctx.log_limit.log(log, logging.WARNING, "refused:race", "refusing %s: too many unauthenticated", ip)
         await ws.close(p.CloseCode.TRY_LATER, "too many connections")

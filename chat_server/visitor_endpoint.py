@@ -73,6 +73,8 @@ def _welcome(ctx: Context, ws: ServerConnection, hello: p.VisitorHello, visitor:
     # Unbounded: the transcript is at most 200 messages, and nothing else was queued before it.
     ctx.hub.send(ws, p.encode_bytes(welcome), bounded=False)
     ctx.hub.add_visitor_conn(visitor.id, ws)
+    if ctx.live is not None:  # "On site now": from the first page load, before any chat
+        ctx.live.connected(visitor.id)
 
 
 async def serve_visitor(ctx: Context, ws: ServerConnection) -> None:
@@ -102,6 +104,8 @@ async def serve_visitor(ctx: Context, ws: ServerConnection) -> None:
         pass
     finally:
         ctx.hub.remove_visitor_conn(visitor.id, ws)
+        if ctx.live is not None:
+            ctx.live.disconnected(visitor.id)
 
 
 class VisitorSession:
@@ -144,6 +148,8 @@ class VisitorSession:
             return {}
         if isinstance(command, p.BookSlot):
             return book_slot(self.ctx, self.visitor_id, command)
+        if isinstance(command, p.DismissEngage) and self.ctx.live is not None:
+            return self.ctx.live.dismiss(self.visitor_id)  # type: ignore[no-any-return]
         raise CommandError(p.ErrorCode.INVALID, f"{type(command).__name__} is not accepted now")
 
     def _typing(self, command: p.VisitorTyping) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from _pytest.unraisableexception import collect_unraisable  # pytest has no public spelling
 
-pytest_plugins = ["tests.qt_loop"]
+pytest_plugins = ["tests.qt_loop", "tests.pg"]  # pg: the throwaway PostgreSQL cluster
 
 # Password hashes at OWASP's cost (128 MiB, ~1 s each) would make every test that provisions an agent slow;
 # servers started by the tests (and their subprocesses) hash cheaply. tests/server/test_auth_hardening.py

@@ -250,8 +250,8 @@ class MainWindow(QMainWindow):
         if self.banner.isVisible() and self.banner.conversation_id == conversation_id:
             self.banner.hide()
 
-    def set_presence(self, presence: p.Presence) -> None:
-        self.presence_button.set_presence(presence)
+    def set_presence(self, presence: p.Presence, reason: str = "") -> None:
+        self.presence_button.set_presence(presence, reason)
 
     def focus_composer(self) -> None:
         if self.conversation.conversation_id:

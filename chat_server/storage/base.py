@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
 from agent_app.protocol import Agent, Conversation, Message, Visitor
+
+
+class SqlCursor(Protocol):
+    """What the SQL modules use of a cursor: sqlite3.Cursor and pg.PgCursor both fit."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class SqlConnection(Protocol):
+    """The sqlite3-like calls the shared SQL modules (reads, meetings, replies, security, sla) make, with
+    ``?`` placeholders: a sqlite3.Connection, or pg.PgConnection which translates them for PostgreSQL."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> SqlCursor: ...
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> SqlCursor: ...
+
+    def executescript(self, sql_script: str, /) -> SqlCursor: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
 
 
 @dataclass

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import sqlite3
+from typing import cast
 
 import msgspec
 
 from agent_app.protocol import CalendarSettings, Meeting
 from chat_server.calendars import Connection
+from chat_server.storage.base import SqlConnection
+from chat_server.storage.errors import INTEGRITY_ERRORS
 
 MEETINGS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meetings (
     id TEXT PRIMARY KEY,
     agent_id TEXT NOT NULL,
     start REAL NOT NULL,
-    end REAL NOT NULL,
+    "end" REAL NOT NULL,  -- quoted: a reserved word in PostgreSQL (pg_schema.py), harmless in SQLite
     conversation_id TEXT NOT NULL,
     token TEXT NOT NULL,
     created_at REAL NOT NULL,
     data BLOB NOT NULL,
     UNIQUE (agent_id, start)
 );
-CREATE INDEX IF NOT EXISTS meetings_agent_end ON meetings(agent_id, end);
+CREATE INDEX IF NOT EXISTS meetings_agent_end ON meetings(agent_id, "end");
 CREATE INDEX IF NOT EXISTS meetings_conversation ON meetings(conversation_id);
 CREATE TABLE IF NOT EXISTS calendar_settings (
     agent_id TEXT PRIMARY KEY,
@@ -48,11 +50,11 @@ class SlotTaken(Exception):
     """Another meeting of this agent starts at, or overlaps (with buffer), the requested time."""
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: SqlConnection) -> None:
     conn.executescript(MEETINGS_SCHEMA)
 
 
-def insert_meeting(conn: sqlite3.Connection, meeting: Meeting, token: str, buffer_seconds: float) -> None:
+def insert_meeting(conn: SqlConnection, meeting: Meeting, token: str, buffer_seconds: float) -> None:
     """Inserts ``meeting`` unless it overlaps one of the agent's meetings (widened by the buffer).
 
     Must run inside a write transaction: the overlap check and the insert then see the same data, and
@@ -60,14 +62,14 @@ def insert_meeting(conn: sqlite3.Connection, meeting: Meeting, token: str, buffe
     writers that both checked before either inserted, e.g. two processes on one file). Raises SlotTaken.
     """
     row = conn.execute(
-        "SELECT id FROM meetings WHERE agent_id=? AND start<? AND end>? LIMIT 1",
+        'SELECT id FROM meetings WHERE agent_id=? AND start<? AND "end">? LIMIT 1',
         (meeting.agent_id, meeting.end + buffer_seconds, meeting.start - buffer_seconds),
     ).fetchone()
     if row is not None:
         raise SlotTaken(f"overlaps meeting {row[0]}")
     try:
         conn.execute(
-            "INSERT INTO meetings (id, agent_id, start, end, conversation_id, token, created_at, data) "
+            'INSERT INTO meetings (id, agent_id, start, "end", conversation_id, token, created_at, data) '
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 meeting.id,
@@ -80,30 +82,30 @@ def insert_meeting(conn: sqlite3.Connection, meeting: Meeting, token: str, buffe
                 _enc.encode(meeting),
             ),
         )
-    except sqlite3.IntegrityError as exc:
+    except INTEGRITY_ERRORS as exc:
         raise SlotTaken("that slot was just booked") from exc
 
 
-def move_meeting(conn: sqlite3.Connection, meeting: Meeting, buffer_seconds: float) -> None:
+def move_meeting(conn: SqlConnection, meeting: Meeting, buffer_seconds: float) -> None:
     """Moves a stored meeting to ``meeting``'s start/end unless that overlaps another of the agent's
     meetings (the booking check, the meeting itself left out). Inside a write transaction; the UNIQUE
     (agent_id, start) constraint catches a racing writer as for a booking. Raises SlotTaken."""
     row = conn.execute(
-        "SELECT id FROM meetings WHERE agent_id=? AND id<>? AND start<? AND end>? LIMIT 1",
+        'SELECT id FROM meetings WHERE agent_id=? AND id<>? AND start<? AND "end">? LIMIT 1',
         (meeting.agent_id, meeting.id, meeting.end + buffer_seconds, meeting.start - buffer_seconds),
     ).fetchone()
     if row is not None:
         raise SlotTaken(f"overlaps meeting {row[0]}")
     try:
         conn.execute(
-            "UPDATE meetings SET start=?, end=?, data=? WHERE id=?",
+            'UPDATE meetings SET start=?, "end"=?, data=? WHERE id=?',
             (meeting.start, meeting.end, _enc.encode(meeting), meeting.id),
         )
-    except sqlite3.IntegrityError as exc:
+    except INTEGRITY_ERRORS as exc:
         raise SlotTaken("that slot was just booked") from exc
 
 
-def book_exclusively(conn: sqlite3.Connection, meeting: Meeting, token: str, buffer_seconds: float) -> None:
+def book_exclusively(conn: SqlConnection, meeting: Meeting, token: str, buffer_seconds: float) -> None:
     """Books on a connection of its own (autocommit mode): BEGIN IMMEDIATE takes the write lock before
     the overlap check, so concurrent writers on other connections are serialised."""
     conn.execute("BEGIN IMMEDIATE")
@@ -116,10 +118,10 @@ def book_exclusively(conn: sqlite3.Connection, meeting: Meeting, token: str, buf
 
 
 def agent_meetings(
-    conn: sqlite3.Connection, agent_id: str, since: float, until: float | None = None
+    conn: SqlConnection, agent_id: str, since: float, until: float | None = None
 ) -> list[Meeting]:
     """Meetings of one agent ending after ``since`` (and starting before ``until``), by start."""
-    sql = "SELECT data FROM meetings WHERE agent_id=? AND end>?"
+    sql = 'SELECT data FROM meetings WHERE agent_id=? AND "end">?'
     args: list[object] = [agent_id, since]
     if until is not None:
         sql += " AND start<?"
@@ -128,15 +130,17 @@ def agent_meetings(
 
 
 def snapshot_meetings(view: object, agent_id: str, since: float) -> list[Meeting]:
-    """An agent's meetings for a snapshot, read through a committed view (none for non-SQLite views)."""
+    """An agent's meetings for a snapshot, read through a committed view (none for views without SQL)."""
     conn = getattr(view, "conn", None)
-    return agent_meetings(conn, agent_id, since) if isinstance(conn, sqlite3.Connection) else []
+    if not callable(getattr(conn, "execute", None)):
+        return []
+    return agent_meetings(cast(SqlConnection, conn), agent_id, since)
 
 
 class MeetingsSql:
     """Mixed into SqliteStorage: ``conn`` is its write connection and ``_begin`` opens the batch."""
 
-    conn: sqlite3.Connection
+    conn: SqlConnection
 
     def _begin(self) -> None:
         if not self.conn.in_transaction:
@@ -154,7 +158,7 @@ class MeetingsSql:
         return agent_meetings(self.conn, agent_id, since, until)
 
     def all_meetings(self, since: float) -> list[Meeting]:
-        rows = self.conn.execute("SELECT data FROM meetings WHERE end>? ORDER BY start", (since,))
+        rows = self.conn.execute('SELECT data FROM meetings WHERE "end">? ORDER BY start', (since,))
         return [_meeting.decode(r[0]) for r in rows]
 
     def conversation_meetings(self, conversation_id: str) -> list[Meeting]:

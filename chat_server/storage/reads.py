@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import msgspec
 
 from agent_app.protocol import Agent, Conversation, Message, Visitor
-from chat_server.storage.base import AgentRecord
+from chat_server.storage.base import AgentRecord, SqlConnection
 
 _agent = msgspec.json.Decoder(Agent)
 _conversation = msgspec.json.Decoder(Conversation)
@@ -16,7 +14,10 @@ _visitor = msgspec.json.Decoder(Visitor)
 
 
 class Reads:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    # SQLite's agents.email is COLLATE NOCASE (case-insensitive as it is); PostgreSQL compares lower().
+    _EMAIL_MATCH = "email=?"
+
+    def __init__(self, conn: SqlConnection) -> None:
         self.conn = conn
 
     def get_agent(self, agent_id: str) -> Agent | None:
@@ -25,7 +26,7 @@ class Reads:
 
     def agent_by_email(self, email: str) -> AgentRecord | None:
         row = self.conn.execute(
-            "SELECT data, password_hash FROM agents WHERE email=?", (email.strip(),)
+            f"SELECT data, password_hash FROM agents WHERE {self._EMAIL_MATCH}", (email.strip(),)
         ).fetchone()
         return AgentRecord(_agent.decode(row[0]), row[1]) if row else None
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from agent_app.protocol import SavedReply
+from chat_server.storage.base import SqlConnection
 
 # CREATE ... IF NOT EXISTS runs at every start, so a database file from before saved replies existed
 # gains the table (and nothing else changes) the first time a newer server opens it.
@@ -24,7 +23,7 @@ CREATE INDEX IF NOT EXISTS saved_replies_owner ON saved_replies(owner_id, shortc
 _COLUMNS = "id, owner_id, shortcut, title, text, updated_at, updated_by"
 
 
-def ensure_replies_schema(conn: sqlite3.Connection) -> None:
+def ensure_replies_schema(conn: SqlConnection) -> None:
     conn.executescript(REPLIES_SCHEMA)
 
 
@@ -39,7 +38,7 @@ def _reply(row: tuple[str, str | None, str, str, str, float, str]) -> SavedReply
 class RepliesSql:
     """Mixed into SqliteStorage: ``conn`` is its write connection (reads see the open batch too)."""
 
-    conn: sqlite3.Connection
+    conn: SqlConnection
 
     def _begin(self) -> None:
         if not self.conn.in_transaction:

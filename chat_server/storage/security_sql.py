@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
+from chat_server.storage.base import SqlConnection
+
+# When a token was last used, or made (portable: SQLite has no greatest(), PostgreSQL no scalar max()).
+_LAST_USE = "CASE WHEN coalesce(last_used_at, 0) > created_at THEN last_used_at ELSE created_at END"
 
 
-def ensure_security_schema(conn: sqlite3.Connection) -> None:
+def ensure_security_schema(conn: SqlConnection) -> None:
     """Adds tokens.last_used_at to databases made before it existed (NULL: counts from created_at)."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}
     if "last_used_at" not in columns:
@@ -15,7 +18,9 @@ def ensure_security_schema(conn: sqlite3.Connection) -> None:
 class SecuritySql:
     """Mixed into SqliteStorage: ``conn`` is its write connection and ``_begin`` opens the batch."""
 
-    conn: sqlite3.Connection
+    conn: SqlConnection
+    # A visitor's last visit, from the JSON blob (PostgreSQL's storage overrides this with its own spelling).
+    _VISITOR_LAST_SEEN = "json_extract(CAST(v.data AS TEXT), '$.last_seen')"
 
     def _begin(self) -> None:
         if not self.conn.in_transaction:
@@ -24,8 +29,7 @@ class SecuritySql:
     def token_last_used(self, token_hash: str) -> float | None:
         """When a valid (not revoked) token was last used to connect, or made; None for no such token."""
         row = self.conn.execute(
-            "SELECT max(created_at, coalesce(last_used_at, 0)) FROM tokens "
-            "WHERE hash=? AND revoked_at IS NULL",
+            f"SELECT {_LAST_USE} FROM tokens WHERE hash=? AND revoked_at IS NULL",
             (token_hash,),
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
@@ -38,8 +42,7 @@ class SecuritySql:
         """Revokes tokens not used since ``idle_before``; returns how many."""
         self._begin()
         cur = self.conn.execute(
-            "UPDATE tokens SET revoked_at=? WHERE revoked_at IS NULL "
-            "AND max(created_at, coalesce(last_used_at, 0)) < ?",
+            f"UPDATE tokens SET revoked_at=? WHERE revoked_at IS NULL AND {_LAST_USE} < ?",
             (at, idle_before),
         )
         return cur.rowcount
@@ -49,7 +52,7 @@ class SecuritySql:
         ``seen_before`` (a widget opened, never used), except ``keep`` (connected now); returns how many."""
         rows = self.conn.execute(
             "SELECT v.id FROM visitors v "
-            "WHERE coalesce(json_extract(CAST(v.data AS TEXT), '$.last_seen'), 0) < ? "
+            f"WHERE coalesce({self._VISITOR_LAST_SEEN}, 0) < ? "
             "AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.visitor_id = v.id) "
             "AND NOT EXISTS (SELECT 1 FROM visitor_facts f WHERE f.visitor_id = v.id) LIMIT ?",
             (seen_before, limit),

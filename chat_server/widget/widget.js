@@ -4,7 +4,9 @@
  * Plain JS, no build step. Renders inside a shadow root (the host page's CSS can't break it, ours can't
  * leak out). Everything from the network is rendered with textContent: never innerHTML with data.
  * Wire protocol sdr.v1 (docs/protocol.md): visitor_hello / visitor_message / page_view / visitor_typing /
- * book_slot; the server answers ack/error by ref and pushes events (message_created) and typing frames.
+ * book_slot / dismiss_engage; the server answers ack/error by ref and pushes events (message_created) and
+ * typing frames. A rep's message while the chat is closed pops up over the launcher (a proactive chat, or a
+ * reply): clicking it opens the chat, its x dismisses it (dismiss_engage: a proactive chat is then closed).
  */
 (function () {
   "use strict";
@@ -154,7 +156,25 @@
   badge.hidden = true;
   launcher.appendChild(badge);
 
+  // the pop-up bubble: a rep's message while the chat is closed (plain text, like everything else)
+  var peek = el("div", "sdr-peek");
+  peek.hidden = true;
+  peek.setAttribute("role", "status");
+  var peekBody = el("button", "sdr-peek-body");
+  peekBody.type = "button";
+  var peekAuthor = el("div", "sdr-peek-author", "");
+  var peekText = el("div", "sdr-peek-text", "");
+  peekBody.appendChild(peekAuthor);
+  peekBody.appendChild(peekText);
+  var peekClose = el("button", "sdr-icon-btn sdr-peek-close");
+  peekClose.type = "button";
+  peekClose.setAttribute("aria-label", "Dismiss");
+  peekClose.appendChild(svg(ICON_CLOSE, 16));
+  peek.appendChild(peekBody);
+  peek.appendChild(peekClose);
+
   wrap.appendChild(panel);
+  wrap.appendChild(peek);
   wrap.appendChild(launcher);
   root.appendChild(wrap);
 
@@ -180,6 +200,7 @@
   var EMAIL_RE = /[^@\s<>()"',;:]+@[^@\s<>()"',;:]+\.[a-z]{2,}/i;
 
   function setOpen(open) {
+    if (open) hidePeek();
     panel.hidden = !open;
     wrap.classList.toggle("sdr-open", open);
     launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
@@ -193,6 +214,19 @@
     }
   }
   launcher.addEventListener("click", function () { setOpen(panel.hidden); });
+  peekBody.addEventListener("click", function () { setOpen(true); });
+  peekClose.addEventListener("click", function () {
+    hidePeek();
+    // the server closes a proactive chat the visitor never answered (and ignores it otherwise)
+    call({ type: "dismiss_engage", id: newId("d") }, function () { /* nothing to show */ });
+  });
+
+  function showPeek(m) {
+    peekAuthor.textContent = m.author_name || "Sales team";
+    peekText.textContent = m.text.length > 240 ? m.text.slice(0, 239) + "…" : m.text;
+    peek.hidden = false;
+  }
+  function hidePeek() { peek.hidden = true; }
   closeBtn.addEventListener("click", function () { setOpen(false); });
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }
@@ -204,7 +238,8 @@
   }
 
   // ------------------------------------------------------------------ rendering (textContent only)
-  function renderMessage(m) {
+  // ``live``: it arrived now (not in the welcome's transcript), so it may pop up
+  function renderMessage(m, live) {
     if (m.private) return;
     var existing = rendered[m.id];
     if (existing) return;
@@ -235,6 +270,7 @@
         unread += 1;
         badge.textContent = String(unread);
         badge.hidden = false;
+        if (live && kind === "agent") showPeek(m);
       }
     }
     if (hasCard) showTop(row); else scrollDown();
@@ -500,14 +536,20 @@
         storageSet(TOKEN_KEY, token);
         visitor = frame.visitor;
         setStatus("We typically reply in under a minute", "sdr-on");
-        (frame.messages || []).forEach(renderMessage);
+        (frame.messages || []).forEach(function (m) { renderMessage(m, false); });
+        // a rep's proactive chat the visitor has not answered yet pops up again on the next page
+        var msgs = frame.messages || [];
+        var open = frame.conversation && frame.conversation.status !== "closed";
+        var answered = msgs.some(function (m) { return m.author_kind === "visitor"; });
+        var lastAgent = msgs.filter(function (m) { return m.author_kind === "agent"; }).pop();
+        if (open && !answered && lastAgent && panel.hidden) showPeek(lastAgent);
         var queued = outbox;
         outbox = [];
         queued.forEach(function (f) { send(f); });
         break;
       case "event":
         var e = frame.event || {};
-        if (e.kind === "message_created" && e.message) renderMessage(e.message);
+        if (e.kind === "message_created" && e.message) renderMessage(e.message, true);
         else if (e.kind === "visitor_updated" && e.visitor) visitor = e.visitor;
         else if (e.kind === "meeting_booked" && e.meeting) { /* shown by the card that booked it */ }
         break;

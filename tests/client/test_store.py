@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from agent_app import protocol as p
 from agent_app.store import Delivery, Store
 from tests.client.conftest import Recorder
@@ -124,3 +126,16 @@ def test_new_epoch_in_welcome_resets_the_seq() -> None:
     assert store.seq == 50
     store.apply_welcome(p.Welcome(ref="h", agent=ME, epoch="e9", seq=3, resume="resync"))
     assert (store.epoch, store.seq) == ("e9", 0)
+
+
+def test_history_is_missing_while_only_team_notes_and_my_pending_sends_are_held() -> None:
+    """A chat moved to me arrives with the team-only routing note but none of the visitor's lines: the
+    desk must still fetch the history (message_count counts public stored messages only)."""
+    store, _ = new_store()
+    store.upsert_conversation(p.Conversation(id="c1", visitor=p.Visitor(id="v1"), message_count=1))
+    note = msgspec.structs.replace(msg("n1", "No answer", 2.0, kind=p.AuthorKind.SYSTEM), private=True)
+    store.apply_event_frame(frame(1, p.MessageCreated(message=note)))
+    store.add_pending(p.SendMessage(id="cmd1", conversation_id="c1", text="hello"), ME, now=3.0)
+    assert store.missing_history("c1")
+    store.load_transcript("c1", [msg("m1", "Do you have SSO?", 1.0)])
+    assert not store.missing_history("c1")

@@ -49,6 +49,7 @@ def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
             *desk.env,
             "DISPLAY",
             "DBUS_SESSION_BUS_ADDRESS",
+            "DBUS_SYSTEM_BUS_ADDRESS",
             "XDG_RUNTIME_DIR",
             "XDG_DATA_HOME",
             "XDG_CONFIG_HOME",

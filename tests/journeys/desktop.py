@@ -1,5 +1,6 @@
-"""A real Linux desktop for the journey tests: Xvfb, a private D-Bus session bus, dunst, trayer, an unlocked
-gnome-keyring (Secret Service), and a dbus-monitor log of every org.freedesktop.Notifications call.
+"""A real Linux desktop for the journey tests: Xvfb, a private D-Bus session bus (and a stand-in system bus),
+dunst, trayer, an unlocked gnome-keyring (Secret Service), and a dbus-monitor log of every
+org.freedesktop.Notifications call.
 
 The same pieces as ../shared/tools/desktop-session, kept in the repository so a fresh clone's ``make test``
 needs nothing beside it. Every process is started here and stopped by its own pid in :meth:`Desktop.stop`.
@@ -288,6 +289,19 @@ class Desktop:
         if not address:
             raise RuntimeError("desktop: dbus-daemon printed no address")
         self.env["DBUS_SESSION_BUS_ADDRESS"] = address
+        # A stand-in system bus, empty unless a journey serves a fake logind on it: the app's auto-away
+        # watches logind there, and the host's real one (a developer locking their own screen, a sleep
+        # inhibitor taken on their machine) must never reach a journey.
+        system = self._spawn(
+            "dbus-system",
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1"],
+            stdout=subprocess.PIPE,
+        )
+        assert system.stdout is not None
+        address = system.stdout.readline().decode().strip()
+        if not address:
+            raise RuntimeError("desktop: the system bus stand-in printed no address")
+        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = address
 
     def _start_keyring(self) -> None:
         proc = self._spawn(

@@ -1,9 +1,9 @@
 """Fixtures for the playbook, routing and SLA tests: the real service layer on real SQLite (tmp_path),
-a FakeClock and a ManualScheduler, so timers are driven by hand and no test sleeps."""
+a FakeClock and a ManualScheduler, so timers are driven by hand and no test sleeps. The SLA and routing
+tests (ON_BOTH_STORAGES) run on PostgreSQL as well (tests/server/conftest.py's storage_kind)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,14 +15,24 @@ import pytest
 from agent_app import protocol as p
 from chat_server.automation import Automation, BookingProvider, booking_provider
 from chat_server.clock import FakeClock
+from chat_server.config import Config
 from chat_server.hub import Hub
 from chat_server.playbook import Playbook, load_playbook
 from chat_server.routing import Enricher, TerritoryTable, load_table
 from chat_server.security import new_id, new_token, token_hash
 from chat_server.service import Service
 from chat_server.sla import ManualScheduler
+from chat_server.storage import SqlStorage, open_storage
 from chat_server.storage.base import AgentRecord
-from chat_server.storage.sqlite import SqliteStorage
+from tests.server.conftest import STORAGES, storage_kind, storage_settings
+
+__all__ = ["storage_kind"]  # the autouse fixture that points storage_settings() at the test's database
+ON_BOTH_STORAGES = {"test_sla.py", "test_bot_routing.py"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.path.name in ON_BOTH_STORAGES and "storage_kind" in metafunc.fixturenames:
+        metafunc.parametrize("storage_kind", STORAGES, indirect=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRITORIES = ROOT / "sandbox" / "data" / "territories.csv"
@@ -42,7 +52,7 @@ class Desk:
 
     path: Path
     clock: FakeClock
-    storage: SqliteStorage
+    storage: SqlStorage
     hub: Hub
     service: Service
     scheduler: ManualScheduler
@@ -56,11 +66,7 @@ class Desk:
             return
         self.closed = True
         self.automation.stop()
-        try:
-            self.storage.conn.execute("SELECT 1")
-        except sqlite3.ProgrammingError:
-            return  # the test closed it itself (a server restart)
-        self.storage.close()
+        self.storage.close()  # idempotent: a test may have closed it itself (a server restart)
 
     def agent(self, agent_id: str) -> p.Agent:
         agent = self.hub.agents[agent_id]
@@ -160,7 +166,8 @@ def build_desk(
     """``calendar=True``: booking cards come from the real calendar module (chat_server.meetings) on
     the same SQLite file, as in the running server; otherwise from ``booking`` (or none)."""
     clock = clock or FakeClock()
-    storage = SqliteStorage(str(path))
+    # ``path`` is the SQLite file; on PostgreSQL every desk of the test opens the test's database.
+    storage = open_storage(Config(db_path=str(path), **storage_settings()))
     if seed and not storage.list_agents():
         with storage.savepoint():
             for agent_id, name, email, territory in TEAM:

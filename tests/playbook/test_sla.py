@@ -10,6 +10,7 @@ from chat_server.clock import FakeClock
 from chat_server.playbook import Playbook
 from chat_server.routing import load_table
 from chat_server.sla import format_report, report_main, sdr_report
+from chat_server.storage import SqliteStorage
 from tests.playbook.conftest import TERRITORIES, Desk, build_desk
 
 
@@ -172,13 +173,13 @@ async def test_overdue_timers_fire_at_startup_once(tmp_path: Path, playbook: Pla
 
 async def test_per_sdr_first_response_report(desk: Desk) -> None:
     d = desk
-    d.set_presence("jordan", p.Presence.AVAILABLE)
     fast = await routed_to_casey(d)
     await d.scheduler.advance(10)
     await d.agent_says("casey", fast.id, "Hi!")
-    slow = await routed_to_casey(d)
+    slow = await routed_to_casey(d)  # nobody else is available: the unresponsive fallback leaves it to Casey
     await d.scheduler.advance(45)
     await d.agent_says("casey", slow.id, "Sorry for the wait")
+    d.set_presence("jordan", p.Presence.AVAILABLE)
     d.set_presence("casey", p.Presence.AWAY)  # Casey is away: the chat waits in the queue, Jordan picks it up
     _, ignored = await d.visitor_says("Anyone there?", page="/blog")
     assert ignored.assignee_id is None and ignored.routing is not None and ignored.routing.agent_id == "casey"
@@ -203,5 +204,6 @@ async def test_per_sdr_first_response_report(desk: Desk) -> None:
     text = format_report(list(rows.values()), {"casey": "Casey Morgan", "jordan": "Jordan Lee"})
     assert "Casey Morgan" in text and "27.5s" in text
     d.storage.commit_now()
-    cli = report_main(str(d.path))
+    on_pg = d.storage.conn if not isinstance(d.storage, SqliteStorage) else None  # the CLI's two paths
+    cli = report_main(str(d.path), conn=on_pg)
     assert "Casey Morgan" in cli and "Jordan Lee" in cli

@@ -1,7 +1,7 @@
 """Screenshot helper (not collected): the window with CQL bolts, a dialog or a view, on sample data.
 
 Usage: desktop-session --shot /tmp/q.png -- .venv/bin/python tests/qualify/screenshot_qualify.py [what]
-what: window (default), history, participants, away, calendar, meetings, report
+what: window (default), history, participants, away, calendar, meetings
 """
 
 from __future__ import annotations
@@ -147,12 +147,6 @@ def main() -> None:
         )
         w = MeetingsView(model, "http://127.0.0.1:8080")
         w.resize(900, 420)
-    elif what == "report":
-        from ui.qualify.report_view import CqlReportView
-
-        agents = {a.id: a for a in TEAM}
-        w = CqlReportView(lambda: (convs, agents))
-        w.resize(980, 720)
     else:
         from ui.main_window import MainWindow
         from ui.qualify.install import install_qualify_features

@@ -12,7 +12,6 @@ from agent_app import cql
 from agent_app import protocol as p
 from ui.qualify.bolt_control import BoltControl
 from ui.qualify.header import CqlHeader
-from ui.qualify.report_view import CqlReportView
 
 UTC = dt.UTC
 MON = dt.datetime(2026, 6, 1, 10, tzinfo=UTC).timestamp()
@@ -130,26 +129,3 @@ def test_header_shows_level_and_history(qtbot: QtBot) -> None:
     header.popup.close()
     header.set_conversation(None)
     assert not header.bolts.isEnabled()
-
-
-def test_report_view_numbers_and_drill_down(qtbot: QtBot) -> None:
-    agents = {
-        "a1": p.Agent(id="a1", name="Sam", email="s@x"),
-        "a2": p.Agent(id="a2", name="Kim", email="k@x"),
-    }
-    view = CqlReportView(lambda: (sample(), agents), clock=lambda: MON + 9 * 86400, zone=UTC)
-    qtbot.addWidget(view)
-    counts = view.counts
-    rows = {(counts.index(r, 0).data(), counts.index(r, 1).data()): r for r in range(counts.rowCount())}
-    r = rows[("Mon 01 Jun", "Sam")]
-    assert counts.index(r, 6).data() == 2 and counts.index(r, 7).data() == 2  # 3 bolts, total
-    view.on_counts_view_clicked(counts.index(r, 6))
-    ids = {view.details.conversation_id(i) for i in range(view.details.rowCount())}
-    assert ids == {"c1", "c2"}
-    with qtbot.waitSignal(view.conversation_open_requested) as blocker:
-        view.on_details_view_double_clicked(view.details.index(0, 0))
-    assert blocker.args[0] in ids
-    view.period_box.setCurrentIndex(1)
-    assert view.counts.report.period == "week"
-    view.chart.segment_clicked.emit(dt.date(2026, 6, 8), 2)
-    assert [view.details.conversation_id(i) for i in range(view.details.rowCount())] == ["c6"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
@@ -19,7 +18,6 @@ from ui.participants.button import ParticipantsButton
 from ui.participants.dialog import AddParticipantDialog
 from ui.participants.model import AgentRole, AlignedRole
 from ui.qualify.history import CqlHistoryModel
-from ui.qualify.report_model import CqlCountsModel
 
 AV, AW = p.Presence.AVAILABLE, p.Presence.AWAY
 
@@ -250,13 +248,6 @@ def test_meetings_model_and_view(qtbot: QtBot) -> None:
 
 
 def test_cql_models_pass_the_model_tester(qtbot: QtBot) -> None:
-    from agent_app import cql
-
     history = CqlHistoryModel()
     history.set_history([p.CqlChange(level=1, previous=None, by_kind=p.AuthorKind.BOT, at=NOW)])
     ModelTester(None).check(history)
-    counts = CqlCountsModel()
-    convs = [p.Conversation(id="c1", visitor=p.Visitor(id="v"), assignee_id="me", created_at=NOW, cql=2)]
-    counts.set_report(cql.aggregate(convs, period="day", zone=dt.UTC), {})
-    ModelTester(None).check(counts)
-    assert counts.index(0, 5).data() == 1 and counts.index(0, 5).data(Qt.ItemDataRole.ToolTipRole) is None

@@ -18,6 +18,7 @@ from agent_app.cache import ClientCache
 from agent_app.settings import Settings
 from agent_app.store import Store
 from ui.bridge import StoreBridge
+from ui.conversation.routing_history import RoutingHistoryFeature
 from ui.conversation.saved_replies import SavedRepliesFeature
 from ui.main_window import MainWindow
 from ui.qualify.header import CqlHeader
@@ -88,13 +89,16 @@ async def test_the_shells_install_puts_each_feature_in_once_and_they_follow_the_
             # Each feature exactly once, where the SDR looks for it.
             assert window.findChildren(CqlHeader) == [features.cql]
             actions = window.conversation.header.header_actions
+            routing = next(k for k in kept if isinstance(k, RoutingHistoryFeature))
             assert [actions.itemAt(i).widget() for i in range(actions.count())] == [
                 features.cql,
                 features.participants,
+                routing.button,  # "Routing": who routing tried, why, when
             ]
             assert window.conversation.composer.isAncestorOf(features.share)
             texts = [a.text() for a in window.toolbar.actions()]
-            assert texts.count("Meetings") == 1 and texts.count("CQL report") == 1
+            assert texts.count("Meetings") == 1 and texts.count("Reports") == 1
+            assert "CQL report" not in texts  # the server-computed Reports view replaced it (ui/reports)
             assert (
                 isinstance(window.side_panel, VisitorPanel)
                 and window.splitter.indexOf(window.side_panel) == 2
@@ -111,8 +115,6 @@ async def test_the_shells_install_puts_each_feature_in_once_and_they_follow_the_
             for _ in range(10):
                 await asyncio.sleep(0)
             assert ("set_cql", "c1", 3) in session.calls and ("share_calendar", "c1", "me") in session.calls
-            features.report_action.trigger()
-            assert window.center.currentWidget() is features.report
             features.meetings_action.trigger()
             assert window.center.currentWidget() is features.meetings
             window.open_conversation("c1")
@@ -203,10 +205,7 @@ async def test_cql_history_and_report_times_are_in_my_profile_zone_not_the_machi
         when = str(features.cql.popup.model.index(0, 0).data())
         assert expected in when, when
         features.cql.popup.hide()
-        features.show_report()
-        features.report.show_conversations(None, None, "any")
-        listed = str(features.report.details.index(0, 4).data())
-        assert expected in listed, listed
+        # (The Reports view counts days in the same profile zone on the server: tests/reports.)
         runner.cancel_all()
     finally:
         monkeypatch.undo()

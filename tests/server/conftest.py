@@ -1,15 +1,19 @@
-"""Chat server test fixtures: a real server on 127.0.0.1:0, real websockets clients, SQLite in tmp_path."""
+"""Chat server test fixtures: a real server on 127.0.0.1:0, real websockets clients; every test runs twice,
+on SQLite (a file in tmp_path) and on PostgreSQL (a fresh database in the session's cluster, tests/pg.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -19,6 +23,57 @@ from chat_server import ChatServer, Config, run_server
 
 PASSWORD = "correct horse battery"
 _ids = itertools.count(1)
+
+# Both storages by default; SDR_TEST_STORAGES=sqlite (or postgres) narrows a local run.
+STORAGES = [s for s in os.environ.get("SDR_TEST_STORAGES", "sqlite,postgres").split(",") if s]
+# The storage of the running test, for make_config (set by the autouse ``storage_kind`` fixture).
+_current: dict[str, str] = {}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test in tests/server that can have a database (its fixtures include tmp_path: a server, a
+    config) runs on each storage, except those marked ``one_storage`` (they test command-line or config
+    file parsing, not the data)."""
+    names = metafunc.fixturenames
+    if (
+        "storage_kind" in names
+        and "tmp_path" in names
+        and not metafunc.definition.get_closest_marker("one_storage")
+    ):
+        metafunc.parametrize("storage_kind", STORAGES, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def storage_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    kind = str(getattr(request, "param", "sqlite"))
+    url = str(request.getfixturevalue("pg_url")) if kind == "postgres" else ""
+    _current.update(kind=kind, url=url)
+    try:
+        yield kind
+    finally:
+        _current.clear()
+
+
+def storage_settings() -> dict[str, str]:
+    """Config settings that point at the running test's database (none for SQLite: db_path does)."""
+    if _current.get("kind") == "postgres":
+        return {"storage": "postgres", "database_url": _current["url"]}
+    return {}
+
+
+def storage_env() -> dict[str, str]:
+    """The same as SDR_SERVER_* variables, for servers and CLIs the test runs as subprocesses."""
+    return {f"SDR_SERVER_{k.upper()}": v for k, v in storage_settings().items()}
+
+
+def db_rows(config: Config, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of a query on the server's database (its own connection, closed again): ``?`` placeholders;
+    keep to SQL both speak (decode blobs in Python: CAST(bytea AS TEXT) is hex in PostgreSQL)."""
+    if config.storage == "postgres":
+        with psycopg.connect(config.database_url, autocommit=True) as pg:
+            return list(pg.execute(sql.replace("?", "%s"), params or None).fetchall())
+    with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
+        return list(conn.execute(sql, params).fetchall())
 
 
 def cid(prefix: str = "c") -> str:
@@ -139,6 +194,7 @@ def make_config(tmp_path: Path, **overrides: Any) -> Config:
         "port": 0,
         "db_path": str(tmp_path / "chat.sqlite3"),
         "playbook": "off",
+        **storage_settings(),
     }
     values.update(overrides)
     return Config(**values)

@@ -17,7 +17,16 @@ from agent_app import protocol as p
 from chat_server import ChatServer, run_server
 from chat_server.clock import FakeClock
 from chat_server.security import token_hash
-from tests.server.conftest import PASSWORD, Client, agent_login, cid, make_config, open_ws, visitor_login
+from tests.server.conftest import (
+    PASSWORD,
+    Client,
+    agent_login,
+    cid,
+    make_config,
+    open_ws,
+    storage_env,
+    visitor_login,
+)
 from tests.server.test_tls_config import ROOT, clean_env, cli
 
 EMAIL = "sam@example.com"
@@ -267,34 +276,53 @@ async def test_bad_calendar_time_zone_is_invalid_not_internal(tmp_path: Path, zo
 
 
 def test_cli_revokes_tokens_starting_with_a_dash_and_fails_for_unknown_ones(tmp_path: Path) -> None:
+    from chat_server.storage import open_storage
     from chat_server.storage.base import AgentRecord
-    from chat_server.storage.sqlite import SqliteStorage
 
-    db = str(tmp_path / "chat.sqlite3")
-    storage = SqliteStorage(db)
+    config = make_config(tmp_path)  # SQLite file or PostgreSQL database: the CLI is pointed at the same
+    db, env = config.db_path, clean_env(**storage_env())
+    storage = open_storage(config)
     with storage.savepoint():
         storage.add_agent(AgentRecord(p.Agent(id="a1", name="Sam", email=EMAIL), "x"))
         storage.add_token(token_hash("-abc"), "a1", "", 0.0)
     storage.commit_now()
     storage.close()
-    done = cli("tokens", "revoke", "--token", "-abc", "--db", db)
+    done = cli("tokens", "revoke", "--token", "-abc", "--db", db, env=env)
     assert done.returncode == 0 and "revoked" in done.stdout, done.stderr
-    again = cli("tokens", "revoke", "--token", "-abc", "--db", db)
+    again = cli("tokens", "revoke", "--token", "-abc", "--db", db, env=env)
     assert again.returncode == 1 and "no such active token" in again.stderr
-    unknown = cli("tokens", "revoke", "--token", "never-issued", "--db", db)
+    unknown = cli("tokens", "revoke", "--token", "never-issued", "--db", db, env=env)
     assert unknown.returncode == 1 and "no such active token" in unknown.stderr
+    listed = cli("agents", "list", "--db", db, env=env)
+    assert listed.returncode == 0 and EMAIL in listed.stdout, listed.stderr
+    report = cli("report", "sla", "--db", db, env=env)
+    assert report.returncode == 0 and "no routed conversations" in report.stdout, report.stderr
 
 
 COMMANDS = [["serve", "--port", "0"], ["agents", "list"], ["tokens", "revoke", "--email", "a@b.c"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.one_storage  # SQLite's data directory; the PostgreSQL counterpart is the test below
 def test_cli_missing_data_directory_is_one_clear_line(tmp_path: Path, command: list[str]) -> None:
     db = str(tmp_path / "no" / "such" / "dir" / "chat.sqlite3")
     done = cli(*command, "--db", db)
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     assert f"cannot use the database {db!r}" in done.stderr and "directory exists" in done.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.one_storage
+def test_cli_unreachable_postgres_is_one_clear_line_without_the_password(
+    tmp_path: Path, command: list[str]
+) -> None:
+    url = f"postgresql://sdr:s3cret-pw@/sdr?host={tmp_path}&connect_timeout=3"  # no server at that socket
+    done = cli(*command, env=clean_env(SDR_SERVER_STORAGE="postgres", SDR_SERVER_DATABASE_URL=url))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "cannot use the database PostgreSQL" in done.stderr and "SDR_SERVER_DATABASE_URL" in done.stderr
+    assert "s3cret-pw" not in done.stderr + done.stdout
 
 
 # ---------------------------------------------------------------- what the desk client makes of it

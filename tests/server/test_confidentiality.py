@@ -161,6 +161,7 @@ async def test_no_internal_data_reaches_the_visitor_in_a_full_scenario(tmp_path:
         team_view = await boss.ok(p.GetTranscript(id=cmd(), conversation_id=conversation_id))
         conversation = server.storage.get_conversation(conversation_id)
         assert conversation is not None and conversation.routing is not None
+        assert conversation.routing_audit  # who routing tried, and why: the team's, never the visitor's
         for client in clients.values():
             await client.close()
 
@@ -176,6 +177,7 @@ async def test_no_internal_data_reaches_the_visitor_in_a_full_scenario(tmp_path:
         "territory": ["US-West", "US-Central", "global-queue"],
         "playbook rule": ["Enterprise asking to buy", "Business email"],
         "assignment": ["assigned_via", "assignee_id", "participant_ids", "cql", "routing", "handoff"],
+        "routing audit": ["routing_audit", *{s.reason for s in conversation.routing_audit if s.reason}],
     }
     seen = visitor.raw + again.raw
     assert len(seen) > 15
@@ -203,8 +205,9 @@ def test_protocol_doc_lists_every_field_with_its_default() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
     schemas = doc[doc.index("## Schemas") :]
     missing = []
-    for cls in (p.Agent, p.Visitor, p.PageView, p.Conversation, p.Routing, p.CqlChange, p.Message,
-                p.BookingCard, p.Slot, p.Meeting, p.CalendarSettings, p.Weekly, p.SavedReply):  # fmt: skip
+    for cls in (p.Agent, p.Visitor, p.PageView, p.Conversation, p.Routing, p.RoutingStep, p.CqlChange,
+                p.Message, p.BookingCard, p.Slot, p.Meeting, p.CalendarSettings, p.Weekly, p.SavedReply,
+                p.LiveVisitor, p.Report, p.ReportRow, p.ReportChat):  # fmt: skip
         start = schemas.index(f"#### {cls.__name__}\n")
         section = schemas[start : schemas.find("\n#### ", start + 1)]
         missing += [f"{cls.__name__}.{f.encode_name}" for f in msgspec.structs.fields(cls)

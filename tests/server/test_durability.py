@@ -1,4 +1,4 @@
-"""kill -9 of the server loses nothing it acked, and a restart duplicates nothing."""
+"""kill -9 of the server loses nothing it acked, and a restart duplicates nothing (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,20 @@ import asyncio
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from agent_app import protocol as p
-from tests.server.conftest import PASSWORD, cid, open_ws
+from tests.server.conftest import PASSWORD, cid, db_rows, make_config, open_ws, storage_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _start(db: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SDR_SERVER_PLAYBOOK": "off"}  # the core alone (no bot)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SDR_SERVER_PLAYBOOK": "off", **storage_env()}  # no bot
     proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; we read its output in a thread
         [sys.executable, "-m", "chat_server", "serve", "--port", "0", "--db", str(db)],
         cwd=ROOT,
@@ -44,7 +42,8 @@ def _close_pipe(proc: subprocess.Popen[str]) -> None:
 
 @pytest.mark.slow
 async def test_sigkill_after_acks_loses_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "chat.sqlite3"
+    config = make_config(tmp_path)  # the test's storage: this SQLite file, or its PostgreSQL database
+    db = Path(config.db_path)
     add = [
         sys.executable,
         "-m",
@@ -56,7 +55,12 @@ async def test_sigkill_after_acks_loses_nothing(tmp_path: Path) -> None:
         "--email",
         "ann@example.com",
     ]
-    subprocess.run([*add, "--name", "Ann", "--role", "manager", "--password", PASSWORD], cwd=ROOT, check=True)  # noqa: ASYNC221
+    subprocess.run(  # noqa: ASYNC221
+        [*add, "--name", "Ann", "--role", "manager", "--password", PASSWORD],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, **storage_env()},
+    )
 
     proc, url = await _start(db)
     acked: dict[str, str] = {}
@@ -88,8 +92,8 @@ async def test_sigkill_after_acks_loses_nothing(tmp_path: Path) -> None:
     for client in (visitor, agent):
         client.ws.transport.abort()
 
-    with closing(sqlite3.connect(db)) as conn:
-        ids = [row[0] for row in conn.execute("SELECT id FROM messages")]
+    ids = [row[0] for row in db_rows(config, "SELECT id FROM messages")]
+    assert os.path.exists(db) == (config.storage == "sqlite")  # noqa: ASYNC240 - the storage under test was used
     assert set(acked.values()) <= set(ids)
     assert len(ids) == len(set(ids)) == len(acked)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from contextlib import closing
 from pathlib import Path
 
+import psycopg
 import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
@@ -18,13 +19,15 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 
 from agent_app import protocol as p
-from chat_server import ChatServer, run_server
+from chat_server import ChatServer, Config, run_server
+from chat_server.storage.errors import STORAGE_ERRORS
 from tests.faults.rawclient import RawClient
 from tests.server.conftest import (
     PASSWORD,
     Team,
     agent_login,
     cid,
+    db_rows,
     make_config,
     open_ws,
     provision,
@@ -273,13 +276,31 @@ async def test_two_origin_headers_are_refused_not_a_500(server: ChatServer) -> N
 # ---------------------------------------------------------------- 6. never ack a rolled-back batch
 
 
-def _inject_rollback(db_path: str, marker: str) -> None:
-    """A statement error that aborts the whole transaction (not just the statement)."""
-    with closing(sqlite3.connect(db_path)) as conn, conn:
+def _inject_rollback(config: Config, marker: str) -> None:
+    """A statement error that aborts the whole transaction (not just the statement). PostgreSQL has no
+    such error (a failed statement only fails its savepoint): what loses its transaction there is losing
+    the connection, so the trigger terminates its own backend."""
+    if config.storage == "postgres":
+        with psycopg.connect(config.database_url, autocommit=True) as pg:
+            pg.execute(
+                "CREATE FUNCTION inject_loss() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF convert_from(NEW.data, 'UTF8') LIKE '%{marker}%' THEN "
+                "PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$"
+            )
+            pg.execute(
+                "CREATE TRIGGER inject_rollback BEFORE INSERT ON messages "
+                "FOR EACH ROW EXECUTE FUNCTION inject_loss()"
+            )
+        return
+    with closing(sqlite3.connect(config.db_path)) as conn, conn:
         conn.execute(
             "CREATE TRIGGER inject_rollback BEFORE INSERT ON messages "
             f"WHEN CAST(NEW.data AS TEXT) LIKE '%{marker}%' BEGIN SELECT RAISE(ROLLBACK, 'injected'); END"
         )
+
+
+def _message_texts(config: Config) -> list[str]:
+    return [bytes(row[0]).decode() for row in db_rows(config, "SELECT data FROM messages")]
 
 
 async def test_a_lost_transaction_fails_the_whole_batch(tmp_path: Path) -> None:
@@ -291,25 +312,21 @@ async def test_a_lost_transaction_fails_the_whole_batch(tmp_path: Path) -> None:
         sdr, _ = await agent_login(server, team.manager.email)
         a, _ = await visitor_login(server, token_a)
         b, _ = await visitor_login(server, token_b)
-        _inject_rollback(config.db_path, "BOOM")
+        _inject_rollback(config, "BOOM")
         await a.send(p.VisitorSendMessage(id="a-1", text="innocent"))
         await b.send(p.VisitorSendMessage(id="b-1", text="BOOM"))
         answer_a, answer_b = await a.reply("a-1"), await b.reply("b-1")
         assert isinstance(answer_b, p.Error)
-        # "innocent" shared the transaction SQLite rolled back: it must not be acked ...
+        # "innocent" shared the transaction the database rolled back: it must not be acked ...
         assert isinstance(answer_a, p.Error) and answer_a.code == p.ErrorCode.INTERNAL, answer_a
-        with closing(sqlite3.connect(config.db_path)) as conn, conn:
-            stored = [row[0] for row in conn.execute("SELECT CAST(data AS TEXT) FROM messages")]
-        assert not any("innocent" in text for text in stored)
+        assert not any("innocent" in text for text in _message_texts(config))
         # ... nor delivered: the agent sees the retry's event, never a ghost of the first attempt.
         retry = await a.ok(p.VisitorSendMessage(id="a-1", text="innocent"))
         created = (await sdr.event(p.MessageCreated)).event
         assert isinstance(created, p.MessageCreated)
         assert created.message.id == retry["message"]["id"]
         assert created.message.conversation_id == conversation_a.id
-        with closing(sqlite3.connect(config.db_path)) as conn, conn:
-            count = conn.execute("SELECT count(*) FROM messages WHERE CAST(data AS TEXT) LIKE '%innocent%'")
-            assert count.fetchone()[0] == 1
+        assert sum("innocent" in text for text in _message_texts(config)) == 1
         await sdr.ok(p.ListAgents(id=cid()))
         assert all(not isinstance(f.event, p.MessageCreated) for f in sdr.events)
 
@@ -319,25 +336,24 @@ async def test_storage_fails_waiters_of_a_batch_whose_transaction_was_lost(tmp_p
     async with run_server(config) as server:
         storage = server.storage
         _, conversation, _ = await server.seed_visitor_message("hi")
-        _inject_rollback(config.db_path, "BOOM")
+        _inject_rollback(config, "BOOM")
         delivered: list[str] = []
         with storage.savepoint():
             server.service.post_visitor_message(conversation.visitor, "innocent")
             storage.after_commit(lambda: delivered.append("innocent"))
         first = storage.commit()
-        with pytest.raises(sqlite3.Error), storage.savepoint():
+        with pytest.raises(STORAGE_ERRORS), storage.savepoint():
             server.service.post_visitor_message(conversation.visitor, "BOOM")
         second = storage.commit()
         for fut in (first, second):
-            with pytest.raises(sqlite3.Error):
+            with pytest.raises(STORAGE_ERRORS):
                 await fut
         assert delivered == []
         # The storage is usable afterwards, and its seq counters were not advanced by the lost batch.
         with storage.savepoint():
             server.service.post_visitor_message(conversation.visitor, "later")
         await storage.commit()
-        with closing(sqlite3.connect(config.db_path)) as conn, conn:
-            seqs = [row[0] for row in conn.execute("SELECT seq FROM events ORDER BY agent_id, seq")]
+        seqs = [row[0] for row in db_rows(config, "SELECT seq FROM events ORDER BY agent_id, seq")]
         assert len(seqs) == len(set(seqs)) or seqs == []
 
 

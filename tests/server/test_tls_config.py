@@ -318,6 +318,7 @@ playbook = "off"
         assert await silent.closed_code(wait=5) == p.CloseCode.POLICY
 
 
+@pytest.mark.one_storage  # config parsing, no data
 def test_precedence_defaults_file_env_overrides(tmp_path: Path) -> None:
     path = toml_file(
         tmp_path / "s.toml",
@@ -355,6 +356,7 @@ BAD_FILES = [
 
 
 @pytest.mark.parametrize(("text", "message"), BAD_FILES, ids=[m for _, m in BAD_FILES])
+@pytest.mark.one_storage  # config parsing, no data
 def test_bad_config_file_is_a_clear_error_not_a_traceback(tmp_path: Path, text: str, message: str) -> None:
     path = toml_file(tmp_path / "bad.toml", text)
     with pytest.raises(ValueError) as error:
@@ -362,6 +364,7 @@ def test_bad_config_file_is_a_clear_error_not_a_traceback(tmp_path: Path, text: 
     assert message in str(error.value)
 
 
+@pytest.mark.one_storage  # config parsing, no data
 def test_cli_rejects_bad_settings_with_one_line_and_exit_2(tmp_path: Path) -> None:
     db = str(tmp_path / "x.sqlite3")
     wrong_type = toml_file(tmp_path / "wrong.toml", "[server]\nport = [8080]\n")
@@ -382,6 +385,7 @@ def test_cli_rejects_bad_settings_with_one_line_and_exit_2(tmp_path: Path) -> No
     assert done.returncode == 2 and "unknown setting 'allowed_origin'" in done.stderr
 
 
+@pytest.mark.one_storage  # config parsing, no data
 def test_cli_unreadable_certificate_exits_1_naming_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.crt"
     done = cli("serve", "--port", "0", "--db", str(tmp_path / "x.sqlite3"), "--tls-cert", str(missing),
@@ -412,6 +416,7 @@ def test_serve_help_documents_every_setting() -> None:
         assert flag in done.stdout
 
 
+@pytest.mark.one_storage  # config parsing, no data
 def test_cli_port_in_use_exits_1(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -64,8 +64,8 @@ class FakeWindow(QMainWindow):
     def hide_banner(self, conversation_id: str) -> None:
         self.hidden_banners.append(conversation_id)
 
-    def set_presence(self, presence: p.Presence) -> None:
-        self.presence = presence
+    def set_presence(self, presence: p.Presence, reason: str = "") -> None:
+        self.presence, self.presence_reason = presence, reason
 
     def current_conversation_id(self) -> str:
         return self.opened[-1] if self.opened else ""

@@ -9,20 +9,22 @@ from PySide6.QtNetwork import QLocalServer
 from pytestqt.qtbot import QtBot
 
 from agent_app import protocol as p
+from agent_app.deeplink import split_args
 from chat_server import ChatServer
 from ui.resources import app_icon_pixmap
-from ui.shell.single_instance import SingleInstance, parse_deep_link
+from ui.shell.single_instance import SingleInstance
 from ui.tray import TrayIcon, badge_pixmap
 
 from .conftest import PASSWORD, ShellKit, run, wait_until
 
 
 def test_parse_deep_link_is_strict() -> None:
-    assert parse_deep_link("sdr-agent-desk://conversation/c_42-x") == "c_42-x"
-    assert parse_deep_link("sdr-agent-desk://conversation/../../etc") is None
-    assert parse_deep_link("https://conversation/42") is None
-    assert parse_deep_link("sdr-agent-desk://conversation/42?x=1") is None
-    assert parse_deep_link("sdr-agent-desk://meeting/42") is None
+    ids = lambda arg: [link.conversation_id for link in split_args([arg])[0]]  # noqa: E731
+    assert ids("sdr-agent-desk://conversation/c_42-x") == ["c_42-x"]
+    assert ids("sdr-agent-desk://conversation/../../etc") == []
+    assert ids("https://conversation/42") == []
+    assert ids("sdr-agent-desk://conversation/42?x=1") == []
+    assert ids("sdr-agent-desk://meeting/42") == []
 
 
 def test_second_launch_forwards_its_arguments_to_the_first(qtbot: QtBot, tmp_path: Path) -> None:

@@ -84,6 +84,11 @@ class Composer(QWidget):
         bar.addWidget(self.reopen_button)
         self.closed_bar.hide()
 
+        # A gentle note while a teammate types a reply in this chat (ui/viewing): two answers help nobody.
+        self.teammate_note = named(QLabel(self), "composerTeammateNote")
+        self.teammate_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.teammate_note.setWordWrap(True)
+        self.teammate_note.hide()
         self.error = named(QLabel(self), "composerError")
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setWordWrap(True)
@@ -118,6 +123,7 @@ class Composer(QWidget):
         layout.setSpacing(6)
         layout.addWidget(self.closed_bar)
         layout.addWidget(self.error)
+        layout.addWidget(self.teammate_note)
         layout.addWidget(self.edit)
         layout.addLayout(row)
 
@@ -170,6 +176,11 @@ class Composer(QWidget):
     def show_error(self, text: str) -> None:
         self.error.setText(text)
         self.error.setVisible(bool(text))
+
+    def set_teammate_note(self, text: str) -> None:
+        """E.g. "Sam is typing a reply: check before you answer too." ("" hides it)."""
+        self.teammate_note.setText(text)
+        self.teammate_note.setVisible(bool(text))
 
     def focus(self) -> None:
         target = self.edit if self.edit.isEnabled() else self.reopen_button

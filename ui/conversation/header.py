@@ -38,6 +38,10 @@ class ConversationHeader(QWidget):
         self.details.setObjectName("headerDetails")
         self.page = ElidedLabel("", self)
         self.page.setObjectName("headerPage")
+        # Teammates here now ("Sam Chen is viewing", "… is typing…"): ui/viewing fills it.
+        self.teammates = ElidedLabel("", self)
+        self.teammates.setObjectName("headerTeammates")
+        self.teammates.hide()
         self.header_actions = QHBoxLayout()
         self.header_actions.setSpacing(6)
         self.status_button = named(QPushButton(self), "statusButton")
@@ -56,6 +60,7 @@ class ConversationHeader(QWidget):
         info.setSpacing(2)
         info.addWidget(self.details)
         info.addWidget(self.page)
+        info.addWidget(self.teammates)
         second.addLayout(info, 1)
         second.addLayout(self.header_actions)
         layout = QVBoxLayout(self)
@@ -87,6 +92,11 @@ class ConversationHeader(QWidget):
             self.status_button.setText("Close")
             self.status_button.setIcon(icon("close", Palette.TEXT_MUTED, 16))
             self.status_button.setToolTip("Close this conversation (Ctrl+Shift+C)")
+
+    def set_teammates(self, text: str) -> None:
+        """Who of the team has this conversation open or types in it (plain text; "" hides the line)."""
+        self.teammates.setText(text)
+        self.teammates.setVisible(bool(text))
 
     def on_status_button_clicked(self) -> None:
         (self.reopen_requested if self._closed else self.close_requested).emit()

@@ -113,7 +113,7 @@ class ConversationView(QWidget):
         if conv is not None:
             self._show_conversation(conv)
             self.store.mark_read(conversation_id)
-            if len(self.store.transcripts.get(conversation_id, [])) < conv.message_count:
+            if self.store.missing_history(conversation_id):
                 self.load_older()
 
     def set_draft_keeper(self, keeper: DraftKeeper) -> None:
@@ -228,6 +228,8 @@ class ConversationView(QWidget):
         me = self.store.me
         if frame.conversation_id != self.conversation_id or (me is not None and frame.author_id == me.id):
             return
+        if frame.author_kind is p.AuthorKind.AGENT:
+            return  # a teammate: the header and the composer say so (ui/viewing)
         if not frame.active:
             self.typing_label.hide()
             return

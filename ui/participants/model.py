@@ -19,7 +19,9 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from agent_app import protocol as p
+from agent_app.auto_away import presence_label
 from ui.style import Palette
+from ui.widgets.plain_tooltip import plain_tooltip
 
 _Index = QModelIndex | QPersistentModelIndex
 AgentRole = Qt.ItemDataRole.UserRole
@@ -65,14 +67,16 @@ class TeammateModel(QAbstractListModel):
             return aligned
         if role == SortRole:
             return (0 if aligned else 1, 0 if available else 1, agent.name.lower())
+        state = presence_label(agent.presence, agent.presence_reason).lower()  # "away · screen locked"
         if role == Qt.ItemDataRole.ToolTipRole:
-            state = "available" if available else "away"
             where = f", territory {agent.territory}" if agent.territory else ""
-            return f"{agent.name} ({agent.email}): {state}{where}" + (
-                " - aligned SDR for this visitor" if aligned else ""
+            # plain_tooltip: the name and the presence reason come from teammates' desks, never markup
+            return plain_tooltip(
+                f"{agent.name} ({agent.email}): {state}{where}"
+                + (" - aligned SDR for this visitor" if aligned else "")
             )
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{agent.name}, {'available' if available else 'away'}, {agent.territory}"
+            return f"{agent.name}, {state}, {agent.territory}"
         return None
 
 
@@ -129,7 +133,9 @@ class TeammateDelegate(QStyledItemDelegate):
         font.setBold(False)
         painter.setFont(font)
         painter.setPen(QColor(Palette.TEXT_MUTED))
-        detail = ("Available" if available else "Away") + (f" · {agent.territory}" if agent.territory else "")
+        # "Away · screen locked" when a desk set it (auto-away), then the territory
+        detail = presence_label(agent.presence, agent.presence_reason)
+        detail += f" · {agent.territory}" if agent.territory else ""
         painter.drawText(
             QRect(r.left() + 28, r.top() + 20, r.width() - 40, 16), Qt.AlignmentFlag.AlignVCenter, detail
         )

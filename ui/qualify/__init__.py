@@ -1,1 +1,1 @@
-"""Lead qualification (CQL): the header bolts, their history, and the CQL report view."""
+"""Lead qualification (CQL): the header bolts and their history (the CQL figures are in ui/reports)."""

@@ -1,4 +1,5 @@
-"""Puts CQL bolts, participants, calendar sharing, Meetings and the CQL report into the main window."""
+"""Puts CQL bolts, participants, calendar sharing and Meetings into the main window (the CQL report is
+part of the server-computed Reports view: ui/reports)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from ui.meetings.view import MeetingsView
 from ui.participants.button import ParticipantsButton
 from ui.participants.dialog import AddParticipantDialog
 from ui.qualify.header import CqlHeader
-from ui.qualify.report_view import CqlReportView
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
@@ -57,13 +57,9 @@ class QualifyFeatures(QObject):
 
         self.meetings_model = MeetingsModel(self.store.conversations.get, self, reader=lambda: self.store.me)
         self.meetings = MeetingsView(self.meetings_model, http_base)
-        self.report = CqlReportView(lambda: (list(self.store.conversations.values()), self.store.agents))
         self.meetings_action = QAction("Meetings", self)
         self.meetings_action.setToolTip("Meetings booked for you")
-        self.report_action = QAction("CQL report", self)
-        self.report_action.setToolTip("Lead qualification per SDR and day/week")
         window.add_view(self.meetings, self.meetings_action)
-        window.add_view(self.report, self.report_action)
         self._connect_signals()
         self.on_bridge_reset()
 
@@ -84,20 +80,13 @@ class QualifyFeatures(QObject):
         self.meetings.refresh_requested.connect(self.refresh_meetings)
         self.meetings.cancel_requested.connect(self.on_meetings_cancel_requested)
         self.meetings.reschedule_requested.connect(self.on_meetings_reschedule_requested)
-        self.report.conversation_open_requested.connect(window.open_conversation)
         self.meetings_action.triggered.connect(self.show_meetings)
-        self.report_action.triggered.connect(self.show_report)
 
     # ------------------------------------------------------------ views
 
     def show_meetings(self) -> None:
         self.window.show_view(self.meetings)
         self.refresh_meetings()
-
-    def show_report(self) -> None:
-        self.report.zone = reader_zone(self.store.me)
-        self.report.refresh()
-        self.window.show_view(self.report)
 
     def on_meetings_cancel_requested(self, meeting_id: str) -> None:
         command = p.CancelMeeting(id=uuid.uuid4().hex, meeting_id=meeting_id)

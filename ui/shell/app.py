@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QSettings, Signal, Slot
 from PySide6.QtWidgets import QApplication, QLabel, QSystemTrayIcon
 
+from agent_app import deeplink
 from agent_app import protocol as p
 from agent_app.errors import AgentAppError, AuthenticationFailed, NotConnected
 from agent_app.secrets import SecretStore
@@ -21,7 +22,6 @@ from ui.shell.errors import ErrorReporter
 from ui.shell.features import WindowFeatures
 from ui.shell.paths import DISPLAY_NAME, AppPaths, token_key
 from ui.shell.sign_in import SignInDialog
-from ui.shell.single_instance import parse_deep_link
 from ui.shell.window_glue import WindowGlue, set_badge
 from ui.tasks import TaskRunner
 
@@ -85,8 +85,12 @@ class Shell(QObject):
         self.glue: WindowGlue | None = None
         self.dialog = SignInDialog()
         self.dialog.setWindowIcon(QApplication.windowIcon())
-        self._pending_links: list[str] = []
+        # Deep links (and what was wrong with bad ones) until a window can open (or show) them.
+        self._pending_links: list[deeplink.ConversationLink] = []
+        self._pending_notices: list[str] = []
         self._signing_out = False
+        # --minimized (start at login): the first window starts in the tray; later ones in front.
+        self.start_minimized = False
         self._connect_signals()
 
     def _connect_signals(self) -> None:
@@ -210,13 +214,12 @@ class Shell(QObject):
         account.session.add_state_listener(lambda s, d: watcher.on_session_state(str(s), d))
         account.session.add_token_listener(lambda t: self.on_session_token_changed(account, t, remember))
         watcher.on_session_state(str(account.session.state))
-        glue.show()
+        glue.show(minimized=self.start_minimized)
+        self.start_minimized = False
         if not self.secrets.persistent and remember:
             glue.set_notice(NO_KEYCHAIN)
         account.start_session(self.runner)
-        for link in self._pending_links:
-            window.open_conversation(link)
-        self._pending_links.clear()
+        self._open_pending_links()  # the ones the local cache has open now; the rest once online
         if account.store.me is not None:
             self.signed_in.emit(account.store.me)
         else:
@@ -234,6 +237,7 @@ class Shell(QObject):
         account.window.set_connection_state(state, detail)
         if state is ConnectionState.ONLINE:
             self._apply_presence_when_online()
+            self._open_pending_links()
         if state is ConnectionState.SIGNED_OUT and not self._signing_out:
             reason = f"Please sign in again: {detail}" if detail else "Please sign in again."
             self.runner.run(self._end_account(reason), what="End the session")
@@ -262,7 +266,7 @@ class Shell(QObject):
 
         def revert(exc: Exception) -> None:
             if self.glue is not None and account.store.me is not None:
-                self.glue.reflect_presence(account.store.me.presence)
+                self.glue.reflect_presence(account.store.me.presence, account.store.me.presence_reason)
             if account.window is not None:
                 account.window.show_banner(f"Could not change your status: {exc}")
 
@@ -302,17 +306,49 @@ class Shell(QObject):
         self.show_sign_in(reason)
 
     def activate(self, args: list[str]) -> None:
-        """A second launch (or a deep link): bring the window forward and open what it asked for."""
-        links = [cid for cid in (parse_deep_link(a) for a in args) if cid]
+        """A second launch (or a deep link): bring the window forward and open what it asked for; a link
+        that cannot be opened gets a notice saying why (agent_app.deeplink), never silence."""
+        links, problems = deeplink.split_args(args)
+        self._pending_notices += problems
+        self._pending_links += [link for link in links if link not in self._pending_links]
         if self.account is None or self.glue is None:
-            self._pending_links += links
             self.dialog.show()
             self.dialog.raise_()
             self.dialog.activateWindow()
             return
         self.glue.bring_forward()
-        for cid in links:
-            self.account.window.open_conversation(cid)
+        self._open_pending_links()
+
+    def _open_pending_links(self) -> None:
+        """Open what the store has; ask the server about the rest once online (kept until then)."""
+        account = self.account
+        if account is None or account.window is None:
+            return
+        for notice in self._pending_notices:
+            account.window.show_banner(notice)
+        self._pending_notices.clear()
+        waiting = []
+        for link in self._pending_links:
+            if link.conversation_id in account.store.conversations:
+                account.window.open_conversation(link.conversation_id)
+            elif account.session.state is ConnectionState.ONLINE:
+                self.runner.run(self._resolve_link(account, link), what="Open a link")
+            else:
+                waiting.append(link)
+        self._pending_links = waiting
+
+    async def _resolve_link(self, account: Account, link: deeplink.ConversationLink) -> None:
+        try:
+            notice = await deeplink.resolve(account.session, account.store, link)
+        except NotConnected:  # the connection dropped meanwhile: asked again when it is back
+            self._pending_links.append(link)
+            return
+        if account is not self.account or account.window is None:
+            return  # signed out meanwhile
+        if notice:
+            account.window.show_banner(notice)
+        else:
+            account.window.open_conversation(link.conversation_id)
 
     def open_conversation(self, conversation_id: str) -> None:
         """A notification was clicked: raise the window and show that conversation."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from agent_app.autostart import Autostart
 from agent_app.integrations.config import (
     Integrations,
     IntegrationSettings,
@@ -26,10 +27,18 @@ from agent_app.integrations.config import (
 from agent_app.integrations.errors import IntegrationError
 from agent_app.integrations.secret_store import SecretStore as IntegrationSecrets
 from agent_app.settings import Settings
+from ui.conversation.routing_history import RoutingHistoryFeature, install_routing_history
 from ui.conversation.saved_replies import SavedRepliesFeature, install_saved_replies
+from ui.live_visitors import LiveVisitorsFeature, install_live_visitors
 from ui.main_window import MainWindow
+from ui.presence_watch import AutoAwayFeature, install_auto_away
 from ui.qualify.install import QualifyFeatures, install_qualify_features
+from ui.reports import ReportsFeature, install_reports
+from ui.settings.autostart_section import add_autostart_section
+from ui.settings.chat_limits import ChatLimitsFeature, install_chat_limits
+from ui.settings.preferences import PreferencesFeature, install_preferences
 from ui.tasks import TaskRunner
+from ui.viewing import ViewingFeature, install_viewing
 from ui.visitor_panel import VisitorPanel, install_visitor_panel
 
 if TYPE_CHECKING:
@@ -45,9 +54,18 @@ class InstalledFeatures:
     qualify: QualifyFeatures
     saved_replies: SavedRepliesFeature
     panel: VisitorPanel
+    auto_away: AutoAwayFeature
+    preferences: PreferencesFeature
+    live_visitors: LiveVisitorsFeature
+    viewing: ViewingFeature
+    reports: ReportsFeature
+    routing_history: RoutingHistoryFeature
+    chat_limits: ChatLimitsFeature
 
     def parts(self) -> list[Any]:
-        return [self.qualify, self.saved_replies, self.panel]
+        return [self.qualify, self.saved_replies, self.panel, self.auto_away, self.preferences,
+                self.live_visitors, self.viewing, self.reports, self.routing_history,
+                self.chat_limits]  # fmt: skip
 
 
 def install_features(
@@ -60,14 +78,30 @@ def install_features(
       the Meetings and CQL report views (ui.qualify.install);
     - saved replies: the "/" and Ctrl+; picker in the composer, the editor in the presence menu;
     - the visitor panel (CRM, research, territory) as the side panel, on ``integrations`` (None: the
-      panel says CRM and research are off).
+      panel says CRM and research are off);
+    - auto-away: Away (with the reason) when the screen locks, the machine sleeps or the desktop is idle,
+      Available again on return (ui.presence_watch);
+    - "Preferences…" in the presence menu (ui.settings.preferences; auto-away's settings, ...);
+    - the "On site now (N)" view: visitors on the website now, by segment, and Engage (ui.live_visitors);
+    - who is viewing / typing: "Sam Chen is viewing" in the header, a note over the reply box (ui.viewing);
+    - the Reports view: the server's first-response, missed, meetings and CQL figures (ui.reports);
+    - "Routing" in the conversation header: who routing tried, why, when (ui.conversation.routing_history);
+    - "Chat limits…" in the account menu for managers: each rep's max open chats (ui.settings.chat_limits).
     """
     qualify = install_qualify_features(window, http_base=http_base)
     saved_replies = install_saved_replies(window)
     panel = install_visitor_panel(
         window, window.bridge, integrations, window.runner, window.session, window.settings
     )
-    return InstalledFeatures(qualify, saved_replies, panel)
+    auto_away = install_auto_away(window)
+    preferences = install_preferences(window)
+    live_visitors = install_live_visitors(window)
+    viewing = install_viewing(window)
+    reports = install_reports(window)
+    routing_history = install_routing_history(window)
+    chat_limits = install_chat_limits(window)
+    return InstalledFeatures(qualify, saved_replies, panel, auto_away, preferences, live_visitors, viewing,
+                             reports, routing_history, chat_limits)  # fmt: skip
 
 
 class MemorySecrets:
@@ -117,6 +151,7 @@ class WindowFeatures:
     runner: TaskRunner
     overrides: dict[str, Any] = field(default_factory=dict)
     demo_login: str = ""  # --demo: connect to the Salesforce stand-in as this user without a browser
+    autostart: Autostart | None = None  # "Start at login" in Preferences (None: not offered, e.g. the demo)
 
     def integration_settings(self, data_dir: Path) -> IntegrationSettings:
         return dataclasses.replace(integration_settings_from(self.settings, data_dir), **self.overrides)
@@ -142,6 +177,8 @@ class WindowFeatures:
         integrations, problem = self.build(data_dir)
         closer = _IntegrationsCloser(integrations)
         installed = install_features(window, integrations)
+        if self.autostart is not None:  # an app-wide setting: main.py's service, not a window feature
+            add_autostart_section(installed.preferences, self.autostart)
         window.conversation.set_draft_keeper(account.cache)  # drafts outlive a quit or a crash
         if problem:
             window.show_banner(problem)

@@ -4,37 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from PySide6.QtCore import QByteArray, QDir, QLockFile, QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from ui.shell.paths import URL_SCHEME
-
 log = logging.getLogger(__name__)
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def parse_deep_link(arg: str) -> str | None:
-    """``sdr-agent-desk://conversation/<id>`` -> the id; anything else (untrusted input) -> None."""
-    try:
-        parts = urlsplit(arg.strip())
-    except ValueError:
-        return None
-    if parts.scheme != URL_SCHEME or parts.netloc != "conversation" or parts.query or parts.fragment:
-        return None
-    cid = parts.path.strip("/")
-    return cid if _ID.match(cid) else None
+MAX_MESSAGE = 64 * 1024  # one launch's arguments; more from a local peer is not a launch: dropped
 
 
 class SingleInstance(QObject):
     """Owns the profile: the first process takes a ``QLockFile`` and listens on a ``QLocalServer``.
 
     A later process fails to take the lock, sends its arguments (JSON, one line) to the server and
-    exits 0; the first one emits ``activation_requested`` with them. ``removeServer`` after taking the
-    lock clears a socket file left behind by a crashed process.
+    exits 0; the first one emits ``activation_requested`` with them (the shell parses deep links with
+    agent_app.deeplink: they are untrusted input). ``removeServer`` after taking the lock clears a socket
+    file left behind by a crashed process.
 
     Signals:
         activation_requested(list): the arguments of a second launch (deep links included).
@@ -94,6 +79,10 @@ class SingleInstance(QObject):
     def on_socket_ready_read(self) -> None:
         sock = self.sender()
         if not isinstance(sock, QLocalSocket):
+            return
+        if not sock.canReadLine() and sock.bytesAvailable() > MAX_MESSAGE:
+            log.warning("single instance: dropped an oversized message")
+            sock.abort()
             return
         while sock.canReadLine():
             line = bytes(sock.readLine().data()).decode("utf-8", "replace").strip()

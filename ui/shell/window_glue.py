@@ -98,10 +98,16 @@ class WindowGlue(QObject):
             self.tray.quit_requested.connect(self.on_tray_quit_requested)
         self.shell.notifications.clicked.connect(self.shell.open_conversation)
 
-    def show(self) -> None:
+    def show(self, *, minimized: bool = False) -> None:
+        """``minimized`` (start at login): only the tray icon if there is a tray, else a minimized window."""
         QApplication.setQuitOnLastWindowClosed(False)  # the shell decides when to quit
         if self.tray is not None:
             self.tray.show()
+        if minimized and self.tray is not None:
+            return  # the tray's "Open SDR Agent Desk" (or a notification, or a deep link) shows it
+        if minimized:
+            self.window.showMinimized()
+            return
         self.window.show()
         if not self.shell.state.contains(SPLITTER_KEY):  # first run: the user has not arranged it yet
             QTimer.singleShot(0, self.on_first_show_layout)
@@ -164,18 +170,19 @@ class WindowGlue(QObject):
         self.refresh_unread()
         self._refresh_caption()
         if self.store.me is not None:
-            self.reflect_presence(self.store.me.presence)
+            self.reflect_presence(self.store.me.presence, self.store.me.presence_reason)
 
     @Slot(object)
     def on_bridge_agent_changed(self, agent: p.Agent) -> None:
         if self.store.me is not None and agent.id == self.store.me.id:
-            self.reflect_presence(agent.presence)
+            self.reflect_presence(agent.presence, agent.presence_reason)
 
-    def reflect_presence(self, presence: p.Presence) -> None:
+    def reflect_presence(self, presence: p.Presence, reason: str = "") -> None:
+        """``reason``: why the desk set it (auto-away), shown as "Away · screen locked"."""
         with contextlib.suppress(AttributeError):
-            self.window.set_presence(presence)
+            self.window.set_presence(presence, reason)
         if self.tray is not None:
-            self.tray.set_presence(presence)
+            self.tray.set_presence(presence, reason)
 
     # ------------------------------------------------------------------ window management
 

@@ -7,6 +7,7 @@ from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QIcon, QPainter,
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from agent_app import protocol as p
+from agent_app.auto_away import presence_label
 from ui.resources import app_icon_pixmap
 from ui.shell.paths import DISPLAY_NAME
 
@@ -64,6 +65,7 @@ class TrayIcon(QObject):
         super().__init__(parent)
         self.unread = 0
         self.presence: p.Presence | None = None
+        self.reason = ""
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
         self.open_action = QAction("Open SDR Agent Desk", self.menu)
@@ -109,10 +111,13 @@ class TrayIcon(QObject):
             self.unread = count
             self._refresh()
 
-    def set_presence(self, presence: p.Presence) -> None:
-        """Reflect the server's presence (no signal: setChecked does not trigger)."""
-        self.presence = presence
+    def set_presence(self, presence: p.Presence, reason: str = "") -> None:
+        """Reflect the server's presence (no signal: setChecked does not trigger); ``reason``: why the desk
+        set it (auto-away), shown in the tooltip and as "Away (screen locked)" in the menu."""
+        self.presence, self.reason = presence, reason
         self.presence_actions[presence].setChecked(True)
+        away = self.presence_actions[p.Presence.AWAY]
+        away.setText(f"Away ({reason})" if reason and presence is p.Presence.AWAY else "Away")
         self._refresh()
 
     def show_message(self, title: str, body: str) -> None:
@@ -134,6 +139,6 @@ class TrayIcon(QObject):
         for size in (16, 22, 24, 32, 48, 64):
             result.addPixmap(badge_pixmap(app_icon_pixmap(size), self.unread, self.presence))
         self.icon.setIcon(result)
-        state = {p.Presence.AVAILABLE: "Available", p.Presence.AWAY: "Away"}.get(self.presence, "")  # type: ignore[arg-type]
+        state = presence_label(self.presence, self.reason) if self.presence is not None else ""
         unread = f"{self.unread} unread" if self.unread else "No unread messages"
         self.icon.setToolTip(" — ".join(x for x in (DISPLAY_NAME, state, unread) if x))

@@ -7,6 +7,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QToolButton, QWidget
 
 from agent_app import protocol as p
+from agent_app.auto_away import presence_label
 from ui.style import Palette, icon
 
 _PRESENCE = {
@@ -37,6 +38,7 @@ class PresenceButton(QToolButton):
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.name = ""
         self.presence = p.Presence.AWAY
+        self.reason = ""  # why the desk set it ("screen locked"...); "" = chosen by hand
         self.menu_ = QMenu(self)
         self.who = QAction("", self.menu_)
         self.who.setEnabled(False)
@@ -64,15 +66,16 @@ class PresenceButton(QToolButton):
         self.name = agent.name if agent else ""
         self.who.setText(f"{agent.name} <{agent.email}>" if agent else "Not signed in")
         if agent is not None:
-            self.presence = agent.presence
+            self.presence, self.reason = agent.presence, agent.presence_reason
         self._refresh()
 
-    def set_presence(self, presence: p.Presence) -> None:
-        self.presence = presence
+    def set_presence(self, presence: p.Presence, reason: str = "") -> None:
+        self.presence, self.reason = presence, reason
         self._refresh()
 
     def _refresh(self) -> None:
-        label, color = _PRESENCE[self.presence]
+        _, color = _PRESENCE[self.presence]
+        label = presence_label(self.presence, self.reason)  # "Away · screen locked"
         self.actions_by_presence[self.presence].setChecked(True)
         self.setIcon(icon("dot", color, 12))
         self.setText(f"{self.name} · {label}" if self.name else label)
