@@ -24,15 +24,15 @@ from chat_server.service import Service
 from chat_server.sla import ManualScheduler
 from chat_server.storage import SqlStorage, open_storage
 from chat_server.storage.base import AgentRecord
-from tests.server.conftest import STORAGES, storage_kind, storage_settings
+from tests.server.conftest import on_both_storages, storage_kind, storage_settings
 
 __all__ = ["storage_kind"]  # the autouse fixture that points storage_settings() at the test's database
 ON_BOTH_STORAGES = {"test_sla.py", "test_bot_routing.py"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.path.name in ON_BOTH_STORAGES and "storage_kind" in metafunc.fixturenames:
-        metafunc.parametrize("storage_kind", STORAGES, indirect=True)
+    on_both_storages(metafunc, ON_BOTH_STORAGES)
+
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRITORIES = ROOT / "sandbox" / "data" / "territories.csv"

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from chat_server import ChatServer, run_server
-from tests.server.conftest import Team, make_config, provision
+from tests.server.conftest import Team, make_config, on_both_storages, provision, storage_kind
+
+__all__ = ["storage_kind"]  # autouse: make_config opens the test's storage
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    on_both_storages(metafunc, {"test_server.py"})  # saved replies on SQLite and on PostgreSQL
+
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

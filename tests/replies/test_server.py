@@ -6,6 +6,8 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from agent_app import protocol as p
 from chat_server import ChatServer, run_server
 from tests.server.conftest import Team, agent_login, cid, make_config, provision
@@ -153,6 +155,7 @@ async def test_missed_changes_are_replayed_on_resume(server: ChatServer, team: T
     assert frame.event.reply.id == shared["id"]
 
 
+@pytest.mark.one_storage  # a SQLite file from before saved replies (PostgreSQL: numbered migrations)
 async def test_an_existing_database_file_gains_the_table(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     async with run_server(config) as first:

@@ -30,17 +30,23 @@ STORAGES = [s for s in os.environ.get("SDR_TEST_STORAGES", "sqlite,postgres").sp
 _current: dict[str, str] = {}
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every test in tests/server that can have a database (its fixtures include tmp_path: a server, a
-    config) runs on each storage, except those marked ``one_storage`` (they test command-line or config
-    file parsing, not the data)."""
+def on_both_storages(metafunc: pytest.Metafunc, modules: set[str] | None = None) -> None:
+    """Runs a test on each storage when it can have a database (its fixtures include tmp_path: a server, a
+    config), is in ``modules`` (file names; None = all) and is not marked ``one_storage`` (command-line or
+    config parsing, not the data). Other folders' conftests call it from pytest_generate_tests, with
+    ``storage_kind`` imported (the autouse fixture that points make_config at the test's database)."""
     names = metafunc.fixturenames
     if (
         "storage_kind" in names
         and "tmp_path" in names
+        and (modules is None or metafunc.definition.path.name in modules)
         and not metafunc.definition.get_closest_marker("one_storage")
     ):
         metafunc.parametrize("storage_kind", STORAGES, indirect=True)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    on_both_storages(metafunc)  # every test in tests/server
 
 
 @pytest.fixture(autouse=True)
