@@ -9,7 +9,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-BIN = Path("/usr/lib/postgresql/15/bin")
+from tests.pg import bindir
+
+
+def _bin() -> Path:
+    found = bindir()  # the same discovery as the suite's own cluster (pg_config, /usr/lib/postgresql/*)
+    if found is None:
+        raise RuntimeError("PostgreSQL is not installed (no initdb): `make deps` installs it")
+    return found
 
 
 def _as_postgres(args: list[str]) -> list[str]:
@@ -29,14 +36,15 @@ class PgServer:
     """initdb in a temp dir, listening on 127.0.0.1:<free port>; ``stop``/``start`` keep the data."""
 
     def __init__(self) -> None:
+        self.bin = _bin()
         self.dir = Path(tempfile.mkdtemp(prefix="sdr-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         subprocess.run(
-            _as_postgres([str(BIN / "initdb"), "-D", str(self.data), "-U", "sdr", "-A", "trust", "-E", "UTF8",
-                          "--no-sync"]),
+            _as_postgres([str(self.bin / "initdb"), "-D", str(self.data), "-U", "sdr", "-A", "trust",
+                          "-E", "UTF8", "--no-sync"]),
             check=True, capture_output=True,
         )  # fmt: skip
 
@@ -49,19 +57,19 @@ class PgServer:
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c max_connections=200"
         )
         subprocess.run(
-            _as_postgres([str(BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
+            _as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
                           "-o", options, "start"]),
             check=True, capture_output=True,
         )  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
         subprocess.run(
-            _as_postgres([str(BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
+            _as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
             check=False, capture_output=True,
         )  # fmt: skip
 
     def running(self) -> bool:
-        status = subprocess.run(_as_postgres([str(BIN / "pg_ctl"), "-D", str(self.data), "status"]),
+        status = subprocess.run(_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "status"]),
                                 capture_output=True, check=False)  # fmt: skip
         return status.returncode == 0
 
