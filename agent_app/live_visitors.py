@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from agent_app import protocol as p
 from agent_app import saved_replies
+from agent_app.display import visitor_name
 
 ENGAGE_MAX = 1000  # the server's limit for a proactive opener (chat_server.live_visitors.MAX_ENGAGE_TEXT)
 
@@ -37,14 +38,9 @@ SEGMENT_LABELS: dict[Segment, str] = {
 
 
 def display_name(row: p.LiveVisitor) -> str:
-    """The name, else "Visitor from <company>", else "Visitor from <city>", else "Anonymous visitor"."""
-    if row.name:
-        return row.name
-    if row.company:
-        return f"Visitor from {row.company}"
-    if row.location:
-        return f"Visitor from {row.location.split(',')[0]}"
-    return "Anonymous visitor"
+    """The visitor's name as the queue and the chat header show it (agent_app.display.visitor_name): the
+    name, else "Visitor from <company>", else "Visitor #<short id>"; the same visitor is one name."""
+    return visitor_name(p.Visitor(id=row.visitor_id, name=row.name, company=row.company))
 
 
 def in_segment(row: p.LiveVisitor, segment: Segment, me: str) -> bool:

@@ -96,6 +96,7 @@ def typing(s: AgentSession, c: p.SetTyping) -> dict[str, Any]:
     frame = p.encode_bytes(msgspec.structs.replace(typing, author_id=agent.id))
     others = [a.id for a in s.ctx.hub.agents.values() if a.id != agent.id and can_see(a, conversation)]
     s.ctx.hub.to_agents_now(others, frame)
+    s.ctx.hub.viewing.typing((s.agent_id, s.token_hash), c.conversation_id, c.active)
     return {}
 
 

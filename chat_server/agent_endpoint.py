@@ -78,6 +78,8 @@ def _welcome(
     if hub.add_agent_conn(agent.id, ws, hashed, sent=max(sent, head)):
         with storage.savepoint():
             ctx.hub.broadcast_presence(agent)
+            if agent.presence is p.Presence.AVAILABLE:  # signed in Available: chats waiting in the queue go
+                ctx.service.agent_ready(agent, f"{agent.name} is available")
 
 
 async def _set_offline(ctx: Context, agent_id: str, ws: ServerConnection) -> None:

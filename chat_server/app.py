@@ -102,7 +102,9 @@ class ChatServer:
     def _agents_changed(self) -> None:
         """Reload agents; cut off connections of agents disabled, or tokens revoked, meanwhile (CLI or
         admin API): a revoked token must not keep a live session until it happens to reconnect."""
+        known = {a.id: a.max_chats for a in self.hub.agents.values()}
         self.hub.refresh_agents()
+        self._limits_raised(known)
         for agent_id, conns in list(self.hub.agent_conns.items()):
             agent = self.hub.agents.get(agent_id)
             for ws in list(conns):
@@ -110,6 +112,15 @@ class ChatServer:
                     self._close(ws, CloseCode.AGENT_DISABLED, "account disabled")
                 elif (hashed := self.hub.conn_tokens.get(ws)) and self.storage.token_agent(hashed) is None:
                     self._close(ws, CloseCode.AUTH_FAILED, "token revoked")
+
+    def _limits_raised(self, known: dict[str, int]) -> None:
+        """A chat limit raised with the CLI (another process) since the agents were last loaded: routing
+        gives the chats waiting for room to that rep now, as after a raise from the desk."""
+        for agent in self.hub.agents.values():
+            old = known.get(agent.id, 0)
+            if old and (agent.max_chats == 0 or agent.max_chats > old):
+                limit = f"raised to {agent.max_chats}" if agent.max_chats else "removed"
+                self.service.agent_ready(agent, f"{agent.name}'s chat limit was {limit}", now=True)
 
     def _close(self, ws: ServerConnection, code: CloseCode, reason: str) -> None:
         task = asyncio.get_running_loop().create_task(ws.close(code, reason))
@@ -153,8 +164,6 @@ class ChatServer:
     async def stop(self) -> None:
         await self.ctx.calendars.stop()
         self.ctx.live.stop()
-        if self.automation is not None:
-            self.automation.stop()
         if self._housekeeping:
             self._housekeeping.cancel()
             with suppress(asyncio.CancelledError):
@@ -162,6 +171,9 @@ class ChatServer:
         if self._server:
             self._server.close()
             await self._server.wait_closed()
+        await self.service.drain()  # the last hooks run (they may arm timers) before automation stops
+        if self.automation is not None:
+            self.automation.stop()
         if self.cluster is not None:
             await self.cluster.stop()
         if self._loop is not None and self._loop.get_exception_handler() == self._on_loop_error:

@@ -95,6 +95,7 @@ UNKNOWN_COMPANY_TTL = 300.0
 COMPANY_CACHE = 4096
 OPEN_ONLY = 1e18  # storage.conversations(closed_since=...): no closed chat is that recent: open ones only
 MAX_WAITING_ROUTED = 50  # chats waiting for a free slot routed per close/hand-off (the oldest first)
+FREED = "a chat slot freed up"  # why a waiting chat was routed after a close or hand-off
 Kind = TimerKind | Literal["fallback"]
 
 
@@ -147,6 +148,9 @@ class Automation:
         closed = getattr(self.s, "on_closed", None)
         if isinstance(closed, list) and self.on_closed not in closed:
             closed.append(self.on_closed)
+        ready = getattr(self.s, "on_agent_ready", None)
+        if isinstance(ready, list) and self.on_agent_ready not in ready:
+            ready.append(self.on_agent_ready)
 
     async def start(self) -> int:
         """Re-arms the timers of every clock still running (after a restart). Returns how many."""
@@ -241,6 +245,12 @@ class Automation:
 
     async def on_closed(self, conversation: Conversation) -> None:
         await self.route_waiting()  # the assignee has a free slot now
+
+    async def on_agent_ready(self, agent: Agent, why: str) -> None:
+        """A rep turned Available, signed in Available, or got room (a raised limit): every chat waiting in
+        the queue is routed again, oldest first; routing's usual rules pick who gets each (often this rep).
+        Only unassigned chats move, so presence flapping never takes a chat from anyone."""
+        await self.route_waiting(why=why, queued=True)
 
     # ------------------------------------------------------------ bot helpers
 
@@ -671,37 +681,51 @@ class Automation:
         return record
 
     @staticmethod
-    def _waiting_for_room(conv: Conversation) -> bool:
-        """Routing queued it because everyone available was at capacity (and nobody has taken it since)."""
+    def _waiting_for_room(conv: Conversation, queued: bool = False) -> bool:
+        """Routing queued it because everyone available was at capacity (and nobody has taken it since).
+        ``queued``: or for any reason routing left it in the queue (nobody available, the rule's SDR
+        away), and nobody has answered it yet. A chat routing gave a rep and a person put back is not one."""
         if conv.status != ConversationStatus.OPEN or conv.assignee_id is not None:
             return False
         last = next((s for s in reversed(conv.routing_audit) if s.action in ("routed", "queued")), None)
-        return last is not None and last.action == "queued" and last.reason == CAPACITY_QUEUE
+        if not queued:
+            return last is not None and last.action == "queued" and last.reason == CAPACITY_QUEUE
+        if conv.first_response_at is not None or not is_routed(conv.routing):
+            return False
+        if last is None:  # routing ran and routed nobody: the rule's SDR (or fallback) was away
+            return conv.routing is not None and conv.routing.agent_id is not None
+        return last.action == "queued"
 
-    async def route_waiting(self, conversation_ids: list[str] | None = None) -> int:
+    async def route_waiting(
+        self, conversation_ids: list[str] | None = None, *, why: str = FREED, queued: bool = False
+    ) -> int:
         """Routes the chats that wait for a free slot, oldest first, to reps with room now (all of them,
-        or the ones named). Returns how many were routed. Cheap when nobody has a chat limit."""
+        or the ones named). Returns how many were routed. Cheap when nobody has a chat limit.
+        ``queued``: every chat routing left in the queue (see _waiting_for_room); ``why`` ends the audit
+        step and the team's note."""
         if conversation_ids is None:
-            if not any(a.max_chats > 0 for a in self._routable()):
+            if not queued and not any(a.max_chats > 0 for a in self._routable()):
                 return 0
-            waiting = [c for c in self._open_conversations() if self._waiting_for_room(c)]
+            waiting = [c for c in self._open_conversations() if self._waiting_for_room(c, queued)]
             conversation_ids = [c.id for c in sorted(waiting, key=lambda c: c.created_at)]
         routed = 0
         for conversation_id in conversation_ids[:MAX_WAITING_ROUTED]:
             async with self._lock(conversation_id):
                 conv = self.s.storage.get_conversation(conversation_id)
-                if conv is None or not self._waiting_for_room(conv):
+                if conv is None or not self._waiting_for_room(conv, queued):
                     continue
-                restarted = await self._route_waiting(conv)
+                restarted = await self._route_waiting(conv, why, queued)
             if restarted is not None:
                 routed += 1
                 self._arm(restarted)
         return routed
 
-    async def _route_waiting(self, conv: Conversation) -> SlaRecord | None:
+    async def _route_waiting(
+        self, conv: Conversation, why: str = FREED, queued: bool = False
+    ) -> SlaRecord | None:
         company = await self._company(conv)
         conv = self.s.storage.get_conversation(conv.id) or conv  # the lookup yielded; reload
-        if not self._waiting_for_room(conv):
+        if not self._waiting_for_room(conv, queued):
             return None
         now = self.s.clock.now()
         decision = decide(
@@ -722,9 +746,8 @@ class Automation:
         record = self.sla.get(conv.id)
         with self.s.storage.savepoint():
             before = msgspec.structs.replace(conv)
-            freed = "a chat slot freed up"
             steps = [
-                msgspec.structs.replace(s, reason=f"{s.reason}; {freed}") if s.action == "routed" else s
+                msgspec.structs.replace(s, reason=f"{s.reason}; {why}") if s.action == "routed" else s
                 for s in decision.steps
             ]
             self._audit(conv, *steps)
@@ -735,7 +758,7 @@ class Automation:
                 record = self._restart_clock(conv, record, chosen, now)
             else:
                 record = None
-            self._note(conv, f"{decision.system_text} — {freed}", before)
+            self._note(conv, f"{decision.system_text} — {why}", before)
         await self.s.commit()
         return record
 

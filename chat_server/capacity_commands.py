@@ -23,10 +23,15 @@ def set_capacity(s: AgentSession, c: p.SetCapacity) -> dict[str, Any]:
         raise CommandError(p.ErrorCode.INVALID, f"the chat limit must be from 0 (no limit) to {MAX_CHATS}")
     storage, hub = s.ctx.storage, s.ctx.hub
     with storage.savepoint():
+        stored = storage.get_agent(c.agent_id)  # (the CLI may have changed it since the hub loaded it)
+        before = stored.max_chats if stored is not None else 0
         agent = msgspec.structs.replace(s.ctx.service.agent(c.agent_id), max_chats=c.max_chats)
         storage.save_agent(agent)
         hub.agents[agent.id] = agent
         hub.broadcast_presence(agent)
+        if before and (c.max_chats == 0 or c.max_chats > before):  # room now: chats waiting for it go
+            limit = f"raised to {c.max_chats}" if c.max_chats else "removed"
+            s.ctx.service.agent_ready(agent, f"{agent.name}'s chat limit was {limit}")
     return {"agent": msgspec.to_builtins(hub.agent_view(agent))}
 
 

@@ -159,6 +159,16 @@ class LiveVisitors:
             for visit in over[: len(self.visits) - MAX_VISITS + 1]:
                 del self.visits[visit.visitor_id]
 
+    def forget_all(self) -> None:
+        """Forgets every visit (and tells the watchers they left): for a demo workspace after it seeded
+        past chats through /visitor with the clock set back; those visitors are history, not on the site."""
+        for visitor_id, visit in list(self.visits.items()):
+            for handle in (visit.gone, visit.flush):
+                if handle is not None:
+                    handle.cancel()
+            del self.visits[visitor_id]
+            self._send_removed(visitor_id)
+
     def is_live(self, visitor_id: str) -> bool:
         visit = self.visits.get(visitor_id)
         return visit is not None and visit.live

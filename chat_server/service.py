@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -32,6 +33,7 @@ from agent_app.protocol import (
     VisitorUpdated,
     encode_bytes,
 )
+from chat_server import viewing
 from chat_server.clock import Clock
 from chat_server.errors import CommandError, forbidden, not_found
 from chat_server.hub import Hub
@@ -98,7 +100,11 @@ class Service:
         self.on_closed: list[Callable[[Conversation], Awaitable[None]]] = []
         # ... and to every published change of a conversation, synchronously (the live-visitor list
         # schedules a throttled update; a hook must not write).
-        self.on_published: list[Callable[[Conversation], None]] = []
+        # (who is viewing/typing drops agents who lost sight of the chat: chat_server.viewing)
+        self.on_published: list[Callable[[Conversation], None]] = [partial(viewing.follow_access, hub)]
+        # ... and to a rep who may take chats now (turned Available, signed in Available, a raised chat
+        # limit: ``why`` says which): routing gives them the chats waiting in the queue.
+        self.on_agent_ready: list[Callable[[Agent, str], Awaitable[None]]] = []
         # ... and to anything new about a visitor (bot answers, profile, CRM facts): alignment re-runs.
         self.on_visitor_updated: list[Callable[[Visitor], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -276,11 +282,33 @@ class Service:
         if self.on_closed:
             self.storage.after_commit(lambda: self._spawn(hook(conversation) for hook in self.on_closed))
 
+    def agent_ready(self, agent: Agent, why: str, *, now: bool = False) -> None:
+        """Runs the on_agent_ready hooks after the current batch commits (``now``: nothing to commit)."""
+        if not self.on_agent_ready:
+            return
+        if now:
+            self._spawn(hook(agent, why) for hook in self.on_agent_ready)
+        else:
+            self.storage.after_commit(lambda: self._spawn(hook(agent, why) for hook in self.on_agent_ready))
+
     def _spawn(self, awaitables: Iterable[Awaitable[None]]) -> None:
+        try:
+            loop = asyncio.get_running_loop()  # before the hooks' coroutines exist: none is left unawaited
+        except RuntimeError:  # a synchronous commit outside the loop (start-up, admin): no hooks to run
+            log.debug("hooks skipped: no running loop")
+            return
         for awaitable in awaitables:
-            task = asyncio.get_running_loop().create_task(self._guard(awaitable))
+            task = loop.create_task(self._guard(awaitable))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Lets the hook tasks still pending finish (at stop, before storage closes): a task cancelled
+        before it started would drop its hook unrun, and its coroutine is never awaited."""
+        for _ in range(10):  # a hook may spawn hooks; bounded all the same
+            if not self._tasks:
+                return
+            await asyncio.wait(tuple(self._tasks), timeout=5.0)
 
     async def _guard(self, awaitable: Awaitable[None]) -> None:
         try:
@@ -392,10 +420,13 @@ class Service:
         """``reason``: why the desk set it ("screen locked"...; "" = by hand); an Available never has one."""
         with self.storage.savepoint():
             reason = reason if presence is Presence.AWAY else ""
+            was = agent.presence
             agent = msgspec.structs.replace(agent, presence=presence, presence_reason=reason)
             self.storage.save_agent(agent)
             self.hub.agents[agent.id] = agent
             self.hub.broadcast_presence(agent)
+            if presence is Presence.AVAILABLE and was is not Presence.AVAILABLE:
+                self.agent_ready(agent, f"{agent.name} is available")
         return self.hub.agent_view(agent)
 
     def result(self, **values: Any) -> dict[str, Any]:

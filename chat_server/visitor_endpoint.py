@@ -37,7 +37,8 @@ async def _hello(
     if command.version != p.PROTOCOL_VERSION:
         await ws.close(p.CloseCode.UNSUPPORTED_VERSION, f"this server speaks version {p.PROTOCOL_VERSION}")
         return None
-    storage, now = ctx.storage, ctx.clock.now()
+    storage = ctx.storage
+    now = ctx.clock.now()
     visitor = storage.visitor_by_token(token_hash(command.visitor_token)) if command.visitor_token else None
     with storage.savepoint():
         if visitor is None:

@@ -252,6 +252,7 @@ async def demo_workspace(
         if not marker.exists():
             if not server.storage.committed().conversations(0.0):
                 ws.seeded = await seed_past_conversations(server.url, clock, rng)
+                server.ctx.live.forget_all()  # the seeded visitors left hours ago: nobody is on the site
             marker.write_text(json.dumps({"seeded": ws.seeded, "at": time.time()}))
         ws.salesforce_url, ws.datafox_url = salesforce_url, datafox_url
         if visitors:

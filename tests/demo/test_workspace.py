@@ -55,3 +55,13 @@ async def test_first_visitor_arrives_soon(tmp_path: Path) -> None:
             assert alex.texts(first.conversation_id or "")[0] == first.persona.script[0]
         assert ws.salesforce_url.startswith("http://127.0.0.1:")
         assert ws.datafox_url.startswith("http://127.0.0.1:")
+
+
+async def test_seeded_past_visitors_are_not_on_the_site_now(tmp_path: Path) -> None:
+    """A fresh demo start seeds past chats through /visitor with the clock set back: those visitors left
+    hours ago, so "On site now" starts empty (no "66 h 00 min" on site, no Marcus Lee twice)."""
+    async with demo_workspace(tmp_path, visitors=False, seed=3) as ws:
+        assert ws.seeded == len(PAST_CONVERSATIONS)
+        async with AgentLink.connect(ws.chat_url, "casey@demo.sdr") as casey:  # a manager sees everyone
+            ack = await casey.request(p.WatchLiveVisitors, active=True)
+    assert ack == {"count": 0}

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +21,29 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from agent_app import protocol as p
+from agent_app.store import Store
 from sandbox.demo_data import PERSONAS_BY_KEY, SITE, Persona, canned_reply
 from sandbox.visitor_sim import Link, server_origin
 from sandbox.workspace import TERRITORIES_CSV
 from tests.journeys.desktop import Desktop, missing_binaries
+from tests.qt_loop import wait_until
 
 PLAYBOOK = Path(__file__).resolve().parents[2] / "chat_server" / "playbook.toml"
 # The journeys' SLA clock: the warning 2 s after routing, the breach at 6 s, the meeting offer at 40 s
 # (the handbook's 20/30/60 s, scaled so a journey sees the warning without waiting for it).
 SLA = {"warning_seconds": 2, "first_response_seconds": 6, "offer_meeting_seconds": 40}
+# The journeys that drive the website in a real browser (the chat widget) run it headless.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +144,44 @@ class Journey:
         async with main.running_app(self.qapp, args, main.profile_paths(args), demo_options=options) as ctx:
             yield ctx
 
+    @contextlib.asynccontextmanager
+    async def desk(self, presence: str | None = "Available") -> AsyncIterator[Desk]:
+        """Every journey's opening: the app started on the demo (``start``), Alex signed in and online,
+        and (``presence``) his status button showing it: a fresh demo makes him Available once online;
+        None for a restart, where the status is whatever he left it at."""
+        async with self.start() as app:
+            account = app.shell.account
+            assert account is not None and app.demo is not None, "the demo signs Alex in at start"
+            window = account.window
+            await wait_until(lambda: str(account.session.state) == "online", 20, "signed in and online")
+            if presence is not None:
+                await wait_until(lambda: window.presence_button.text().endswith(presence), 10, presence)
+            yield Desk(app, account, window, account.store, app.demo.server_url)
+
+
+@dataclass
+class Desk:
+    """The running app, signed in and online (``Journey.desk``): what a journey works with."""
+
+    app: Any  # main.AppContext
+    account: Any  # ui.shell.account.Account
+    window: Any  # ui.main_window.MainWindow
+    store: Store
+    url: str  # the demo workspace's chat server (for visitors and teammates' desks)
+
+    @property
+    def me(self) -> p.Agent:
+        assert self.store.me is not None
+        return self.store.me
+
+
+@pytest.fixture
+def playwright() -> Any:
+    """``playwright.async_api``, for a journey with a visitor in Chromium (skipped without either)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (make deps installs it)")
+    return pytest.importorskip("playwright.async_api")
+
 
 @pytest.fixture
 def journey(qapp: QApplication, desktop: Desktop, tmp_path: Path) -> Journey:
@@ -144,6 +197,7 @@ class Visitor:
     persona: Persona
     page: str = "/pricing"
     conversation_id: str = ""
+    visitor_id: str = ""  # the server's id for this visitor (from visitor_welcome)
     received: list[p.Message] = field(default_factory=list)
     cards: list[p.Message] = field(default_factory=list)
     answering: bool = False  # answers the bot's questions once told to (``answer_the_bot``)
@@ -157,7 +211,10 @@ class Visitor:
         visitor = cls(url, PERSONAS_BY_KEY[persona_key], page)
         async with Link.open(url, "/visitor", visitor._on_frame, server_origin(url)) as link:
             visitor._link = link
-            await link.request(p.VisitorHello, page_url=SITE + page, timezone=visitor.persona.timezone)
+            zone = visitor.persona.timezone
+            welcome = await link.request(p.VisitorHello, page_url=SITE + page, timezone=zone)
+            assert isinstance(welcome, p.VisitorWelcome), welcome
+            visitor.visitor_id = welcome.visitor.id
             pr = visitor.persona
             await link.request(p.VisitorUpdateProfile, name=pr.name, email=pr.email, company=pr.company)
             try:
@@ -181,6 +238,11 @@ class Visitor:
             email=self.persona.email,
             name=self.persona.name,
         )
+
+    async def dismiss(self) -> p.ServerFrame:
+        """The x on a rep's pop-up, as widget.js sends it (``dismiss_engage``)."""
+        assert self._link is not None
+        return await self._link.request(p.DismissEngage)
 
     def answer_the_bot(self) -> None:
         """From now on, answer the bot's questions (the ones asked so far first)."""

@@ -19,12 +19,8 @@ def test_a_visitor_is_answered_within_30_seconds(journey: Journey, loop: asyncio
     log = journey.desktop.notify_log
 
     async def scenario() -> None:
-        async with journey.start() as app:
-            account = app.shell.account
-            assert account is not None and app.demo is not None
-            window, store = account.window, account.store
-            await wait_until(lambda: str(account.session.state) == "online", 20, "signed in and online")
-            await wait_until(lambda: window.presence_button.text().endswith("Available"), 10, "Available")
+        async with journey.desk() as desk:
+            app, window, store = desk.app, desk.window, desk.store
 
             # The tray (an XEmbed tray host is running): the icon is there and says who I am.
             assert QSystemTrayIcon.isSystemTrayAvailable()
@@ -34,7 +30,7 @@ def test_a_visitor_is_answered_within_30_seconds(journey: Journey, loop: asyncio
 
             shown: list[tuple[str, str]] = []
             app.notifications.shown.connect(lambda channel, title: shown.append((channel, title)))
-            async with Visitor.arrive(app.demo.server_url, "jane") as jane:
+            async with Visitor.arrive(desk.url, "jane") as jane:
                 await jane.say("Hello! Does the Salesforce sync write activities back to leads?")
 
                 # 1. The desktop says so (dunst got a Notify naming her and her company).

@@ -24,16 +24,13 @@ def test_the_aligned_sdr_is_the_same_everywhere_and_gets_the_hand_off(
     journey: Journey, loop: asyncio.AbstractEventLoop
 ) -> None:
     async def scenario() -> None:
-        async with journey.start() as app:
-            account = app.shell.account
-            assert account is not None and app.demo is not None
-            window, store = account.window, account.store
-            await wait_until(lambda: str(account.session.state) == "online", 20, "online")
+        async with journey.desk() as desk:
+            window, store = desk.window, desk.store
             maria = next(a for a in store.agents.values() if a.name == "Maria Gomez")
             assert maria.presence is p.Presence.AWAY  # never signed in today
 
             # Priya (Mumbai Fintech, India: the APAC territory, Maria's) asks; the bot routes by territory.
-            async with Visitor.arrive(app.demo.server_url, "priya", page="/pricing") as priya:
+            async with Visitor.arrive(desk.url, "priya", page="/pricing") as priya:
                 priya.answer_the_bot()
                 await priya.say("Hello, do you have customers in India?")
 

@@ -19,12 +19,9 @@ def test_alt_2_from_the_reply_box_rates_the_lead_two_bolts(
     journey: Journey, loop: asyncio.AbstractEventLoop
 ) -> None:
     async def scenario() -> None:
-        async with journey.start() as app:
-            account = app.shell.account
-            assert account is not None and app.demo is not None
-            window, store = account.window, account.store
-            await wait_until(lambda: str(account.session.state) == "online", 20, "online")
-            async with Visitor.arrive(app.demo.server_url, "marcus", page="/product") as marcus:
+        async with journey.desk() as desk:
+            window, store = desk.window, desk.store
+            async with Visitor.arrive(desk.url, "marcus", page="/product") as marcus:
                 marcus.answer_the_bot()
                 await marcus.say("Hey there - is there a free trial?")
                 await wait_until(

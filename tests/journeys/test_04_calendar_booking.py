@@ -5,8 +5,6 @@ labelled with its zone."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,21 +14,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLabel
 
-from tests.journeys.conftest import Journey
+from tests.journeys.conftest import CHROMIUM, CHROMIUM_ARGS, Journey
 from tests.qt_loop import run, wait_until
 from ui.calendar.share_button import CalendarShareButton
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VISITOR_ZONE, MY_ZONE = "Europe/London", "America/Los_Angeles"
 
 pytestmark = pytest.mark.browser
@@ -46,21 +33,15 @@ def hm(t: datetime) -> str:
 
 
 def test_a_booking_in_the_widget_shows_the_same_time_in_meetings(
-    journey: Journey, loop: asyncio.AbstractEventLoop
+    journey: Journey, loop: asyncio.AbstractEventLoop, playwright: Any
 ) -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (make deps installs it)")
-    playwright = pytest.importorskip("playwright.async_api")
     seen: dict[str, Any] = {}
 
     async def scenario() -> None:
-        async with journey.start() as app:
-            account = app.shell.account
-            assert account is not None and app.demo is not None
-            window, store = account.window, account.store
-            await wait_until(lambda: str(account.session.state) == "online", 20, "online")
+        async with journey.desk() as desk:
+            app, window, store = desk.app, desk.window, desk.store
             async with playwright.async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
                     context = await browser.new_context(timezone_id=VISITOR_ZONE, locale="en-US")
                     context.set_default_timeout(15_000)

@@ -17,14 +17,8 @@ def test_away_survives_a_restart(journey: Journey, loop: asyncio.AbstractEventLo
     seen: dict[str, str] = {}
 
     async def scenario() -> None:
-        async with journey.start() as app:
-            account = app.shell.account
-            assert account is not None
-            window = account.window
-            await wait_until(lambda: str(account.session.state) == "online", 20, "online")
-            await wait_until(
-                lambda: window.presence_button.text() == "Alex Rivera · Available", 10, "Available"
-            )
+        async with journey.desk("Alex Rivera · Available") as desk:
+            app, account, window = desk.app, desk.account, desk.window
 
             # Away by keyboard, as the status menu's tooltip says (Ctrl+Shift+A).
             window.activateWindow()
@@ -53,11 +47,8 @@ def test_away_survives_a_restart(journey: Journey, loop: asyncio.AbstractEventLo
             assert seen.setdefault("quit", "asked")
 
         # The same person starts the app again the next morning.
-        async with journey.start() as app:
-            account = app.shell.account
-            assert account is not None
-            window = account.window
-            await wait_until(lambda: str(account.session.state) == "online", 20, "online again")
+        async with journey.desk(presence=None) as desk:  # Away or Available: what this journey checks
+            app, account, window = desk.app, desk.account, desk.window
             # A round trip after going online: a presence change the app sent on start (the defect: it
             # made the demo SDR Available on every start) is on the server, and back, before this answer.
             agents = await account.session.list_agents()

@@ -5,7 +5,6 @@ widget -> she clicks it and answers -> the chat is open in my desk, mine, with h
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import pytest
@@ -14,8 +13,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from tests.journeys.conftest import Journey, visible_text
-from tests.journeys.test_04_calendar_booking import ARGS, CHROMIUM, clean
+from tests.journeys.conftest import CHROMIUM, CHROMIUM_ARGS, Journey, visible_text
+from tests.journeys.test_04_calendar_booking import clean
 from tests.qt_loop import run, wait_until
 from ui.live_visitors.dialog import EngageDialog
 from ui.live_visitors.view import LiveVisitorsView
@@ -26,26 +25,19 @@ ANSWER = "Yes please, we are 40 people on HubSpot today."
 
 
 def test_engaging_a_visitor_on_the_site_pops_up_in_her_widget_and_opens_the_chat(
-    journey: Journey, loop: asyncio.AbstractEventLoop
+    journey: Journey, loop: asyncio.AbstractEventLoop, playwright: Any
 ) -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (make deps installs it)")
-    playwright = pytest.importorskip("playwright.async_api")
     seen: dict[str, Any] = {}
 
     async def scenario() -> None:
-        async with journey.start() as app:
-            account = app.shell.account
-            assert account is not None and app.demo is not None
-            window, store = account.window, account.store
-            await wait_until(lambda: str(account.session.state) == "online", 20, "online")
+        async with journey.desk() as desk:
+            app, window, store = desk.app, desk.window, desk.store
             live = _live_action(window)
-            # Nobody on the site. (A fresh demo first lists its seeded past visitors for the server's grace
-            # period, ~10 s after seeding: NOTES.md, H9. Waiting for them to go keeps the count exact.)
-            await wait_until(lambda: live.text() == "On site now (0)", 20, "'On site now (0)' in the toolbar")
+            # Nobody on the site: the demo's seeded past visitors left hours ago (they are not listed).
+            await wait_until(lambda: live.text() == "On site now (0)", 5, "'On site now (0)' in the toolbar")
 
             async with playwright.async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
                     page = await (await browser.new_context(locale="en-US")).new_page()
                     page.set_default_timeout(15_000)
@@ -67,6 +59,10 @@ def test_engaging_a_visitor_on_the_site_pops_up_in_her_widget_and_opens_the_chat
                     chips = {c.text() for c in view.chips.values()}
                     expected = {"Everyone (1)", "Live pages (1)", "Not chatting (1)", "Targets (0)"}
                     assert expected <= chips, chips
+                    # Each chip shows its whole text (they wrap onto two rows when the pane is narrow).
+                    seen["clipped"] = [
+                        c.text() for c in view.chips.values() if c.width() < c.sizeHint().width()
+                    ]
                     # The "Live pages" segment shows her (the demo page is one of the playbook's pages).
                     live_pages = next(c for c in view.chips.values() if c.text().startswith("Live pages"))
                     QTest.mouseClick(live_pages, Qt.MouseButton.LeftButton)
@@ -112,6 +108,7 @@ def test_engaging_a_visitor_on_the_site_pops_up_in_her_widget_and_opens_the_chat
                     assert window.center.currentWidget() is window.conversation
                     assert store.me is not None and conv.assignee_id == store.me.id
                     assert "Assigned to Alex Rivera" in window.conversation.header.details.text()
+                    seen["header_name"] = window.conversation.header.name.text()  # as her row names her
                     assert any(OPENER in t for t in _transcript(window)), _transcript(window)
 
                     # 4. Her widget pops my message up over the launcher (the chat itself stays closed).
@@ -144,6 +141,9 @@ def test_engaging_a_visitor_on_the_site_pops_up_in_her_widget_and_opens_the_chat
 
     run(loop, scenario(), timeout=90)
     assert "Live page" in seen["row"].split(" | ")[2], seen["row"]  # the Segments column
+    assert not seen["clipped"], seen["clipped"]
+    assert seen["row"].split(" | ")[0] == seen["header_name"], (seen["row"], seen["header_name"])
+    assert seen["header_name"].startswith("Visitor #")  # anonymous: named as the queue names her
     assert seen["dialog_title"].startswith("Engage ")
     assert seen["peek_author"] == "Alex Rivera"
     assert seen["peek_text"] == OPENER
@@ -152,7 +152,7 @@ def test_engaging_a_visitor_on_the_site_pops_up_in_her_widget_and_opens_the_chat
 
 def _live_action(window: Any) -> QAction:
     actions = [a for a in window.toolbar.actions() if a.objectName() == "liveVisitorsAction"]
-    assert len(actions) == 1, "the 'On site now' toolbar action"
+    assert len(actions) == 1 and isinstance(actions[0], QAction), "the 'On site now' toolbar action"
     return actions[0]
 
 

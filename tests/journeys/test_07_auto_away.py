@@ -52,21 +52,18 @@ def test_locking_the_screen_makes_me_away_with_the_reason_and_unlocking_availabl
         # The desktop's screen saver (as KDE serves it) and logind, before the app starts: it looks once.
         fake = await serve_desktop(env["DBUS_SESSION_BUS_ADDRESS"], env["DBUS_SYSTEM_BUS_ADDRESS"])
         try:
-            async with journey.start() as app:
-                account = app.shell.account
-                assert account is not None and app.demo is not None
-                window = account.window
+            async with journey.desk(AVAILABLE) as desk:
+                app, account, window = desk.app, desk.account, desk.window
                 assert app.shell.glue is not None and app.shell.glue.tray is not None
                 tray = app.shell.glue.tray.icon
                 button = window.presence_button
-                await wait_until(lambda: str(account.session.state) == "online", 20, "online")
-                await wait_until(lambda: button.text() == AVAILABLE, 10, "Available")
                 # The desk took logind's "delay" sleep lock: it may say Away before the machine sleeps.
                 await wait_until(lambda: fake.manager.inhibit_calls, 10, "the sleep inhibitor")
                 what, _who, _why, mode = fake.manager.inhibit_calls[0]
                 assert (what, mode) == ("sleep", "delay")
 
-                async with Teammate.connect(app.demo.server_url, "sam@demo.sdr") as sam:
+                async with Teammate.connect(desk.url, "sam@demo.sdr") as sam:
+                    assert isinstance(sam, Teammate)
                     me = account.store.me
                     assert me is not None
                     await sam.wait_for(lambda: sam.sees(me.id)[0] == "available")
@@ -126,6 +123,7 @@ def test_locking_the_screen_makes_me_away_with_the_reason_and_unlocking_availabl
                     prefs.trigger()
                     await wait_until(lambda: _dialog(window) is not None, 5, "the Preferences dialog")
                     dialog = _dialog(window)
+                    assert dialog is not None
                     lock_check = dialog.findChild(QCheckBox, "autoAwayLockCheck")
                     assert lock_check is not None and lock_check.isVisible() and lock_check.isChecked()
                     _click_box(lock_check)

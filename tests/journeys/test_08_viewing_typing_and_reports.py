@@ -47,19 +47,15 @@ def test_two_reps_on_one_chat_see_each_other_and_the_report_shows_the_reply(
     seen: dict[str, Any] = {}
 
     async def scenario() -> None:
-        async with journey.start() as app:
-            account = app.shell.account
-            assert account is not None and app.demo is not None
-            window, store = account.window, account.store
+        async with journey.desk() as desk:
+            window, store, me = desk.window, desk.store, desk.me
             header, composer = window.conversation.header, window.conversation.composer
-            await wait_until(lambda: str(account.session.state) == "online", 20, "online")
-            me = store.me
-            assert me is not None
 
             async with (
-                Teammate.connect(app.demo.server_url, "sam@demo.sdr") as sam,
-                Visitor.arrive(app.demo.server_url, "jane") as jane,
+                Teammate.connect(desk.url, "sam@demo.sdr") as sam,
+                Visitor.arrive(desk.url, "jane") as jane,
             ):
+                assert isinstance(sam, Teammate)
                 await jane.say("Hello! Does the Salesforce sync write activities back to leads?")
                 await wait_until(lambda: jane.conversation_id in store.conversations, 10, "her chat")
                 cid = jane.conversation_id

@@ -26,23 +26,20 @@ def test_a_manager_caps_a_rep_and_routing_passes_over_him_when_full(
     seen: dict[str, Any] = {}
 
     async def scenario() -> None:
-        async with journey.start() as app:
-            shell = app.shell
-            assert shell.account is not None and app.demo is not None
-            await wait_until(lambda: str(shell.account.session.state) == "online", 20, "online")
-            url = app.demo.server_url
+        async with journey.desk() as desk:
+            shell, url = desk.app.shell, desk.url
+            seen["url"] = url
 
             # 1. Alex's desk is signed out (status menu); Casey, the manager, signs in on it.
-            shell.account.window.presence_button.sign_out_action.trigger()
+            desk.window.presence_button.sign_out_action.trigger()
             dialog = shell.dialog
             assert isinstance(dialog, SignInDialog)
             await wait_until(lambda: shell.account is None and dialog.isVisible(), 10, "the sign-in dialog")
-            # (The dialog offers the default server, not the demo's: NOTES.md, H9. She types the demo's.)
-            dialog.server.selectAll()
-            QTest.keyClicks(dialog.server, url)
-            dialog.email.clear()
+            # The dialog offers the demo workspace's server and who was signed in: she swaps the email.
+            seen["prefilled"] = (dialog.server.text(), dialog.email.text())
+            dialog.email.selectAll()
             QTest.keyClicks(dialog.email, "casey@demo.sdr")
-            QTest.keyClicks(dialog.password, app.demo.password)
+            QTest.keyClicks(dialog.password, desk.app.demo.password)
             QTest.mouseClick(dialog.submit, Qt.MouseButton.LeftButton)
             await wait_until(
                 lambda: shell.account is not None and str(shell.account.session.state) == "online",
@@ -116,6 +113,7 @@ def test_a_manager_caps_a_rep_and_routing_passes_over_him_when_full(
                     button.popup.hide()
 
     run(loop, scenario(), timeout=60)
+    assert seen["prefilled"] == (seen["url"], "alex@demo.sdr")  # not the default ws://127.0.0.1:8765
     assert seen["assignee"] == "Sam Chen"
     assert not seen["alex_got_it"]
     history = seen["history"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from agent_app import protocol as p
+from agent_app.display import display_name as conversation_name
+from agent_app.display import visitor_name
 from agent_app.live_visitors import (
     LiveVisitors,
     Segment,
@@ -70,8 +72,7 @@ def test_segments_tags_and_status() -> None:
     assert tags(dana, "me", names) == ["Target account", "Salesforce lead", "Mine", "Live page", "Returning"]
     assert tags(anon, "me", names) == ["Owner: Kim Lee"]
     assert display_name(anon) == "Visitor from Initech"
-    assert display_name(row("x", location="Austin, TX, US")) == "Visitor from Austin"
-    assert display_name(row("x")) == "Anonymous visitor"
+    assert display_name(row("x")) == "Visitor #x"
     assert status(dana, 200.0, names) == "Chatting (engaged by Sam Chen)"
     assert status(anon, 280.0, names) == "Dismissed a chat 3 min ago"
     assert (
@@ -79,10 +80,24 @@ def test_segments_tags_and_status() -> None:
     )
 
 
+def test_a_visitor_is_named_in_the_live_list_as_in_the_queue_and_the_chat_header() -> None:
+    """One rule (agent_app.display): an anonymous visitor is "Visitor #<short id>" everywhere, even with
+    a known city (two anonymous visitors from one city stay apart)."""
+    for visitor in (
+        p.Visitor(id="v-7d1e9b3d", location="Austin, TX, US"),
+        p.Visitor(id="v-2", company="Initech", location="Austin, TX, US"),
+        p.Visitor(id="v-3", name="  Dana Lee ", company="Globex"),
+    ):
+        live_row = row(visitor.id, name=visitor.name, company=visitor.company, location=visitor.location)
+        conversation = p.Conversation(id="c-1", visitor=visitor, created_at=0.0, updated_at=0.0)
+        assert display_name(live_row) == visitor_name(visitor) == conversation_name(conversation)
+    assert display_name(row("v-7d1e9b3d", location="Austin, TX, US")) == "Visitor #e9b3d"
+
+
 def test_engage_hints_and_the_opener() -> None:
     assert engage_blocker(row("a", name="Ann", conversation_id="c"), 0) == "Ann already has an open chat"
-    assert engage_blocker(row("a", dismissed_at=0.0), 65) == "Anonymous visitor dismissed a chat 1 min ago"
-    assert engage_blocker(row("a", engaged_at=0.0), 120) == "Anonymous visitor was engaged 2 min ago"
+    assert engage_blocker(row("a", dismissed_at=0.0), 65) == "Visitor #a dismissed a chat 1 min ago"
+    assert engage_blocker(row("a", engaged_at=0.0), 120) == "Visitor #a was engaged 2 min ago"
     assert engage_blocker(row("a", engaged_at=0.0), 601) == ""
     assert default_greeting(row("a", name="Dana Lee", page_title="Pricing"), "Sam Chen") == (
         "Hi Dana! I'm Sam from the sales team. Anything I can help with on Pricing?"

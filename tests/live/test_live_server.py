@@ -335,3 +335,23 @@ async def test_dismissing_the_pop_up_of_an_answered_chat_changes_nothing(
     assert server.ctx.live.visits[vid].dismissed_at is None
     await visitor.close()
     await sam.client.close()
+
+
+async def test_forgetting_all_visits_tells_the_watchers_and_a_late_close_is_ignored(
+    server: ChatServer, team: Team
+) -> None:
+    """The demo seeds past chats through /visitor, then forgets those visits (sandbox/workspace.py): a
+    watcher's rows go, and a seeded widget's close arriving afterwards changes nothing."""
+    boss = await watching(server, team.manager.email)
+    visitor, welcome = await visitor_login(server, page_url="https://acme.test/")
+    vid = welcome.visitor.id
+    await boss.until("the visitor", lambda rows: vid in rows)
+    server.ctx.live.forget_all()
+    await boss.until("the visitor gone", lambda rows: vid not in rows)
+    assert server.ctx.live.visits == {}
+    await visitor.close()  # its disconnect finds no visit: nothing is scheduled
+    late, _ = await agent_login(server, team.manager.email)
+    await late.send(p.WatchLiveVisitors(id=cid("w")))
+    assert (await late.frame_of(p.LiveVisitorsFrame)).visitors == []
+    await late.close()
+    await boss.client.close()

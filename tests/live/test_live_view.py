@@ -127,3 +127,34 @@ async def test_visitors_appear_by_segment_and_engage_opens_the_chat(qtbot: Any, 
             dialog.reject()
             QApplication.processEvents()
             await dana.close()
+
+
+async def test_engage_offers_saved_replies_the_desk_never_loaded(qtbot: Any, tmp_path: Path) -> None:
+    """The team's saved replies exist before I sign in, and I never opened the "/" picker: the Engage
+    dialog still offers them as openers (loaded when it opens), filled in for the visitor."""
+    async with run_server(make_config(tmp_path, live_grace_seconds=0.05)) as server:
+        server.admin.add_agent(EMAIL, "Sam Chen", PASSWORD)
+        text = "Hi {visitor_first_name}, {my_first_name} here. Questions about pricing?"
+        reply = p.SavedReply(id="r1", shortcut="hello", title="Team hello", text=text, updated_at=1.0)
+        server.storage.save_saved_reply(reply)
+        server.storage.commit_now()
+        async with signed_in_desk(qtbot, server.url, tmp_path, EMAIL, PASSWORD) as desk:
+            assert desk.features is not None
+            feature = desk.features.live_visitors
+            await until(lambda: feature.action.text() == "On site now (0)", "the empty list")
+            dana, _ = await visitor_login(server, page_url="https://acme.test/pricing", page_title="Pricing")
+            await dana.ok(p.VisitorUpdateProfile(id=cid("u"), name="Dana Lee"))
+            await until(lambda: feature.action.text() == "On site now (1)", "Dana on the site")
+            await until(lambda: feature.live.rows[0].name == "Dana Lee", "her name")
+            assert not desk.store.saved_replies  # nothing opened the picker on this connection
+            feature.action.trigger()
+            feature.view.table.selectRow(0)
+            qtbot.mouseClick(feature.view.engage_button, Qt.MouseButton.LeftButton)
+            dialog = feature.dialog
+            assert isinstance(dialog, EngageDialog)
+            await until(lambda: dialog.openers.count() == 2, "the team's reply as an opener")
+            assert dialog.openers.isVisibleTo(dialog) and dialog.openers.itemText(1) == "Team hello"
+            assert dialog.openers.itemData(1) == "Hi Dana, Sam here. Questions about pricing?"
+            dialog.reject()
+            QApplication.processEvents()
+            await dana.close()

@@ -45,10 +45,7 @@ class EngageDialog(QDialog):
         # Saved replies as openers (already expanded for this visitor): picking one replaces the text.
         self.openers = QComboBox()
         self.openers.setObjectName("engageOpeners")
-        self.openers.addItem("Start from a saved reply…", "")
-        for title, text in openers or []:
-            self.openers.addItem(title, text)
-        self.openers.setVisible(self.openers.count() > 1)
+        self.set_openers(openers or [])
         self.editor = QPlainTextEdit()
         self.editor.setObjectName("engageText")
         self.editor.setPlainText(greeting)
@@ -78,6 +75,14 @@ class EngageDialog(QDialog):
         self.send_button.clicked.connect(self.on_send_button_clicked)
         self.on_editor_text_changed()
         self.editor.setFocus()
+
+    def set_openers(self, openers: list[tuple[str, str]]) -> None:
+        """(title, text) pairs; shown only when there is at least one (replaced when the list loads)."""
+        self.openers.clear()
+        self.openers.addItem("Start from a saved reply…", "")
+        for title, text in openers:
+            self.openers.addItem(title, text)
+        self.openers.setVisible(self.openers.count() > 1)
 
     def text(self) -> str:
         return self.editor.toPlainText().strip()

@@ -8,6 +8,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction
 
 from agent_app import protocol as p
+from agent_app import saved_replies
 from agent_app.errors import CommandError
 from agent_app.live_visitors import LiveVisitors, default_greeting, opener_choices
 from agent_app.session import ConnectionState
@@ -35,6 +36,7 @@ class LiveVisitorsFeature(QObject):
         self.action.setToolTip("Visitors on the website right now, and who to engage")
         window.add_view(self.view, self.action)
         self.dialog: EngageDialog | None = None
+        self.replies_loaded = False  # saved replies (the Engage openers) loaded on this connection
         self.ticker = QTimer(self)
         self.ticker.setInterval(1000)  # time on site, "dismissed 3 min ago"
         self.disposed = False
@@ -83,7 +85,9 @@ class LiveVisitorsFeature(QObject):
             return
         if state is ConnectionState.ONLINE:
             self.watch()
-        elif self.live.known:
+            return
+        self.replies_loaded = False  # events may be missed while offline: load again on the next Engage
+        if self.live.known:
             self.live.clear()
 
     # ------------------------------------------------------------ engage
@@ -100,6 +104,26 @@ class LiveVisitorsFeature(QObject):
         dialog.destroyed.connect(lambda: setattr(self, "dialog", None) if self.dialog is dialog else None)
         self.dialog = dialog
         dialog.open()
+        self.load_openers()
+
+    def load_openers(self) -> None:
+        """The saved replies are loaded lazily (the "/" picker loads them on first use, not at connect):
+        the first Engage on a connection loads them too, and fills the open dialog's openers."""
+        if self.replies_loaded or getattr(self.session, "state", None) is not ConnectionState.ONLINE:
+            return
+        self.replies_loaded = True
+
+        def loaded(_replies: list[p.SavedReply]) -> None:
+            current = self.dialog  # this one, or the next if the SDR closed it and engaged someone else
+            row = self.live.get(current.visitor_id) if current is not None else None
+            if current is not None and row is not None and current.openers.currentIndex() <= 0:
+                current.set_openers(opener_choices(self.store.saved_replies.values(), row, self.store.me))
+
+        def failed(_exc: Exception) -> None:
+            self.replies_loaded = False  # the typed greeting still works; the next Engage tries again
+
+        self.runner.run(saved_replies.refresh(self.session), what="Loading saved replies",
+                        on_success=loaded, on_error=failed, key=("engage-openers", self))  # fmt: skip
 
     def on_dialog_send_requested(self, visitor_id: str, text: str) -> None:
         dialog = self.dialog

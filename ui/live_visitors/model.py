@@ -120,8 +120,8 @@ class LiveVisitorsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == Column.PAGE:
                 return row.current_page
-            if column == Column.VISITOR and row.email:
-                return row.email
+            if column == Column.VISITOR:  # what else tells an anonymous visitor apart: email, city
+                return " · ".join(part for part in (row.email, row.location) if part) or None
             if column in (Column.SEGMENTS, Column.STATUS):
                 return self._text(row, column) or None  # the whole text when the column is narrow
         return None

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from agent_app import protocol as p
 from agent_app.live_visitors import SEGMENT_LABELS, Segment, engage_blocker
+from ui.live_visitors.flow import FlowLayout
 from ui.live_visitors.model import VISITOR_ID_ROLE, Column, LiveVisitorsModel, SegmentProxy
 
 
@@ -51,19 +52,21 @@ class LiveVisitorsView(QWidget):
         self.chips: dict[Segment, QPushButton] = {}
         self.chip_group = QButtonGroup(self)
         self.chip_group.setExclusive(True)
-        chips = QHBoxLayout()
-        chips.setSpacing(6)
+        # The chips wrap onto a second row in a narrow pane instead of being squeezed (and clipped).
+        chip_row = QWidget()
+        chip_row.setObjectName("segmentChips")
+        chips = FlowLayout(chip_row, spacing=6)
         for segment in Segment:
             chip = QPushButton(SEGMENT_LABELS[segment])
             chip.setObjectName("segmentChip")
             chip.setCheckable(True)
-            chip.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # never clipped
+            chip.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # always its whole text
             chip.setChecked(segment is Segment.ALL)
             chip.clicked.connect(lambda _checked=False, s=segment: self.set_segment(s))
             self.chip_group.addButton(chip)
             self.chips[segment] = chip
             chips.addWidget(chip)
-        chips.addStretch(1)
+        chip_row.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self.table = QTableView()
         self.table.setObjectName("liveVisitorsTable")
@@ -103,7 +106,7 @@ class LiveVisitorsView(QWidget):
         layout.setContentsMargins(16, 12, 16, 12)
         layout.addWidget(title)
         layout.addWidget(self.summary)
-        layout.addLayout(chips)
+        layout.addWidget(chip_row)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.empty, 1)
         layout.addLayout(buttons)

@@ -227,13 +227,14 @@ class QueuePanel(QWidget):
         self.waiting_bar.hide()
         layout.addWidget(self.waiting_bar)
 
-        self._counts_timer = QTimer(self, singleShot=True, interval=100)
-        self._counts_timer.timeout.connect(self.refresh_counts)
         self.tabs.currentChanged.connect(self.on_tabs_current_changed)
         self.search.textChanged.connect(self.on_search_text_changed)
         self.list.user_moved.connect(self.on_list_user_moved)
         self.list.activated.connect(self.on_list_activated)
-        model.counts_changed.connect(self._counts_timer.start)
+        # The counts change with the rows, in the same pass: the model already coalesces a burst into one
+        # batch (BATCH_MS), and a timer here left the tabs behind the list (a new chat in "All" with no
+        # "All 1"), or never updated them while changes kept restarting it.
+        model.counts_changed.connect(self.refresh_counts)
         model.visible_rows = self.visible_source_rows  # the SLA tick repaints only rows on screen
         model.anchor = self.list.pointer_id  # rows hold still around the row under the pointer
         self.list.hold_changed.connect(self.on_list_hold_changed)
@@ -308,7 +309,9 @@ class QueuePanel(QWidget):
         counts = view_counts(self.model, self._me_id)
         for view in QueueView:
             n = counts[view]
-            self.tabs.setTabText(int(view), f"{view.label}  {n}" if n else view.label)
+            text = f"{view.label}  {n}" if n else view.label
+            if self.tabs.tabText(int(view)) != text:  # (each change re-lays out the tab bar)
+                self.tabs.setTabText(int(view), text)
         self._fit_tabs()
 
     def tabs_width(self) -> int:

@@ -77,6 +77,7 @@ class Shell(QObject):
         self.paths, self.settings, self.secrets = paths, settings, secrets
         self.runner, self.errors, self.notifications, self.state = runner, errors, notifications, state
         self.demo = demo
+        self._demo_email = ""  # --demo: who signed in last (this run only), to prefill after "Sign out"
         self.window_factory = window_factory
         self.features = features
         self._presence_when_online: p.Presence | None = None
@@ -118,8 +119,10 @@ class Shell(QObject):
         self.show_sign_in()
 
     def show_sign_in(self, reason: str = "") -> None:
-        url = self.settings.get_str("server_url")
-        self.dialog.prefill(url, self.settings.get_str("last_email"), reason)
+        url, email = self.settings.get_str("server_url"), self.settings.get_str("last_email")
+        if self.demo is not None:  # the demo keeps no settings: its own server, whoever signed in last
+            url, email = self.demo.server_url, self._demo_email or self.demo.email
+        self.dialog.prefill(url, email, reason)
         self.dialog.set_notice("" if self.secrets.persistent else NO_KEYCHAIN)
         self.dialog.set_busy(False)
         self.dialog.show()
@@ -163,6 +166,8 @@ class Shell(QObject):
         if not self.demo:
             self.settings.set("server_url", url)
             self.settings.set("last_email", email)
+        else:
+            self._demo_email = email
         token = account.session.token
         if remember and token:
             await self._keep_token(url, email, token)
