@@ -86,6 +86,7 @@ async def _set_offline(ctx: Context, agent_id: str, ws: ServerConnection) -> Non
     if ctx.hub.remove_agent_conn(agent_id, ws):
         agent = ctx.hub.agents.get(agent_id)
         if agent is not None:
+            await ctx.storage.write_ready()  # PostgreSQL: waits for the writer lock without blocking the loop
             with ctx.storage.savepoint():
                 ctx.hub.broadcast_presence(agent)
             await ctx.storage.commit()
@@ -102,6 +103,7 @@ async def serve_agent(ctx: Context, ws: ServerConnection) -> None:
     agent, hashed, token = signed_in
     ctx.hub.refresh_agents()  # picks up CLI changes (new agents, roles) at every sign-in
     agent = ctx.hub.agents[agent.id]
+    await ctx.storage.write_ready()  # PostgreSQL: waits for the writer lock without blocking the loop
     _welcome(ctx, ws, hello, agent, token, hashed)
     await ctx.storage.commit()
     session = AgentSession(ctx, agent.id, hashed, ws)

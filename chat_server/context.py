@@ -211,6 +211,11 @@ async def run_command(
     """Runs one command in its own savepoint, records its Ack under (principal, id) in the same
     transaction, acks once the batch is durable. A repeated id gets the stored Ack, nothing re-runs."""
     storage = ctx.storage
+    try:
+        await storage.write_ready()  # before any read of the batch: waits for the writer lock off the loop
+    except Exception:
+        send_error(ctx, ws, ErrorCode.INTERNAL, "could not store the change; retry", command_id)
+        return False
     if idempotent:
         stored = storage.command_result(principal, command_id)
         if stored is not None:
@@ -227,10 +232,12 @@ async def run_command(
             if idempotent:
                 storage.put_command_result(principal, command_id, ctx.clock.now(), ack)
     except CommandError as exc:
+        await _end_batch(storage)
         send_error(ctx, ws, exc.code, exc.message, command_id)
         return False
     except Exception:
         log.exception("command %s of %s failed", command_id, principal)
+        await _end_batch(storage)
         send_error(ctx, ws, ErrorCode.INTERNAL, "internal error", command_id)
         return False
     try:
@@ -240,6 +247,15 @@ async def run_command(
         return False
     ctx.hub.send(ws, ack)
     return True
+
+
+async def _end_batch(storage: Storage) -> None:
+    """A refused command still ends the batch write_ready opened: on PostgreSQL it holds the writer lock,
+    and every other process's writes would wait until this one happens to write again."""
+    try:
+        await storage.commit()
+    except Exception as exc:  # the batch's own commands learn of it; this one is refused anyway
+        log.debug("batch after a refused command: %s", exc)
 
 
 async def wait_for_hello[H](

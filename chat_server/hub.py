@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 from websockets.asyncio.server import ServerConnection
@@ -15,7 +15,7 @@ from websockets.protocol import State
 from agent_app.protocol import Agent, CloseCode, Event, PresenceChanged
 from chat_server.clock import Clock
 from chat_server.storage.base import Storage
-from chat_server.viewing import Viewing, announce
+from chat_server.viewing import SharedViewing, Viewing, announce
 
 log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
@@ -90,6 +90,24 @@ class Peers(Protocol):
 
     def local_presence(self, agent_id: str, connections: int) -> None: ...
 
+    def share(self, kind: str, body: dict[str, Any]) -> None:
+        """Publishes a small piece of this process's ephemeral state (``Hub.shared[kind]`` elsewhere)."""
+        ...
+
+
+class SharedState(Protocol):
+    """Ephemeral per-process state merged across a cluster (live visitors, who is viewing)."""
+
+    def from_peer(self, origin: str, body: dict[str, Any]) -> None: ...
+
+    def republish(self) -> None:
+        """A process joined (or listens again): publish all of this process's state."""
+        ...
+
+    def peers_alive(self, process_ids: set[str]) -> None:
+        """The processes alive now: forget the state of any other."""
+        ...
+
 
 class Hub:
     def __init__(
@@ -118,6 +136,8 @@ class Hub:
         self.catch_up_batch = catch_up_batch
         self.peers: Peers | None = None  # set by chat_server.cluster when several processes share a database
         self.viewing = Viewing()  # who has which conversation open (ephemeral; chat_server.viewing)
+        # Ephemeral state other processes of a cluster publish (Peers.share), by kind.
+        self.shared: dict[str, SharedState] = {"viewing": SharedViewing(self)}
         self.refresh_agents()
 
     def refresh_agents(self) -> None:

@@ -28,6 +28,7 @@ THROTTLE_SECONDS = 0.5  # at most two updates a second per visitor reach the wat
 MAX_ENGAGE_TEXT = 1000  # a proactive opener is a line or two, not an essay
 MAX_SNAPSHOT = 1000  # newest first: the view is for people, not for a data export
 MAX_VISITS = 100_000  # memory bound: visits long over are forgotten first
+SHARE_CHUNK = 40  # visits per message to the other processes: well under the 8000-byte NOTIFY payload
 
 
 def visitor_label(visitor: p.Visitor) -> str:
@@ -50,12 +51,16 @@ def ago(seconds: float) -> str:
 
 @dataclass
 class Visit:
-    """One visitor's visit (per process, in memory): several page loads, reconnects within the gap."""
+    """One visitor's visit (in memory): several page loads, reconnects within the gap. In a cluster, the
+    widget may be open on this process (``here``) and/or on others (``remote``, their process ids)."""
 
     visitor_id: str
     since: float
     conns: int = 0
     live: bool = False
+    here: bool = False  # a widget on this process is open (or within its grace)
+    remote: set[str] = field(default_factory=set)
+    publish: bool = False  # a change made here is due to the other processes with the next update
     left_at: float = 0.0
     engaged_at: float | None = None
     engaged_by: str = ""
@@ -72,8 +77,9 @@ class Watcher:
 
 
 class LiveVisitors:
-    """The live-visitor registry. All of its state is per process and in memory (docs/architecture.md):
-    visits, watchers, engage cooldowns and dismissals. Nothing here is needed to replay or resume."""
+    """The live-visitor registry, in memory: visits, watchers, engage cooldowns and dismissals. Nothing
+    here is needed to replay or resume. In a cluster each process publishes its own visits and the marks
+    it sets (kind "live" of ``Hub.shared``) and merges the others'; watchers are always local."""
 
     def __init__(
         self,
@@ -99,6 +105,7 @@ class LiveVisitors:
         change updates the visitor's row (throttled, read after the change is written)."""
         self.service.on_published.append(self._on_conversation)
         self.service.on_visitor_updated.append(self._on_visitor)
+        self.hub.shared["live"] = self
 
     def stop(self) -> None:
         for visit in self.visits.values():
@@ -122,7 +129,7 @@ class LiveVisitors:
                 self._forget(now)
             visit = self.visits[visitor_id] = Visit(visitor_id, since=now)
         visit.conns += 1
-        visit.live = True
+        visit.live = visit.here = True
         if visit.gone is not None:  # back within the grace: a page load, not a new visit
             visit.gone.cancel()
             visit.gone = None
@@ -143,6 +150,11 @@ class LiveVisitors:
             return
         visit.gone = None
         if visit.conns:
+            return
+        visit.here = False
+        if self.hub.peers is not None:
+            self.hub.peers.share("live", {"gone": [visitor_id]})
+        if visit.remote:  # still on the site through another process
             return
         visit.live, visit.left_at = False, self.clock.now()
         if visit.flush is not None:
@@ -262,10 +274,14 @@ class LiveVisitors:
             del self.watchers[ws]  # the connection ended: watching ends with it
         return list(self.watchers.items())
 
-    def changed(self, visitor_id: str) -> None:
-        """Something about a live visitor changed: watchers get its row, at most every ``throttle``."""
+    def changed(self, visitor_id: str, *, publish: bool = True) -> None:
+        """Something about a live visitor changed: watchers get its row, at most every ``throttle``; a
+        change made here (``publish``) also goes to the other processes, which refresh their watchers."""
         visit = self.visits.get(visitor_id)
-        if visit is None or not visit.live or visit.flush is not None:
+        if visit is None or not visit.live:
+            return
+        visit.publish = visit.publish or publish
+        if visit.flush is not None:
             return
         delay = max(0.0, visit.sent_at + self.throttle_seconds - self.monotonic())
         # Never inside the caller's transaction: the row is read once its change is written.
@@ -279,6 +295,9 @@ class LiveVisitors:
         if not visit.live:
             return
         visit.sent_at = self.monotonic()
+        if visit.publish:
+            visit.publish = False
+            self._share([visit])
         found = self._facts(visitor_id)
         if found is None:  # deleted meanwhile
             self._send_removed(visitor_id)
@@ -303,6 +322,62 @@ class LiveVisitors:
                 watcher.shown.discard(visitor_id)
                 self.hub.send(ws, frame)
 
+    # ------------------------------------------------------------ the other processes of a cluster
+
+    def _share(self, visits: list[Visit]) -> None:
+        if self.hub.peers is None:
+            return
+        for start in range(0, len(visits), SHARE_CHUNK):
+            rows = [
+                [v.visitor_id, v.since, v.here, v.engaged_at, v.engaged_by, v.dismissed_at]
+                for v in visits[start : start + SHARE_CHUNK]
+            ]
+            self.hub.peers.share("live", {"u": rows})
+
+    def republish(self) -> None:
+        self._share([v for v in self.visits.values() if v.here])
+
+    def from_peer(self, origin: str, body: dict[str, Any]) -> None:
+        """Visits (and engage/dismiss marks) another process published; ``gone``: its widget closed."""
+        now = self.clock.now()
+        for visitor_id, since, here, engaged_at, engaged_by, dismissed_at in body.get("u", ()):
+            visit = self.visits.get(visitor_id)
+            if here and (visit is None or (not visit.live and now - visit.left_at > SESSION_GAP)):
+                if len(self.visits) >= MAX_VISITS:
+                    self._forget(now)
+                visit = self.visits[visitor_id] = Visit(visitor_id, since=since)
+            if visit is None:
+                continue
+            if here:
+                visit.remote.add(origin)
+                visit.live = True
+                visit.since = min(visit.since, since)
+            if engaged_at is not None and (visit.engaged_at is None or engaged_at > visit.engaged_at):
+                visit.engaged_at, visit.engaged_by = engaged_at, engaged_by
+            if dismissed_at is not None and (visit.dismissed_at is None or dismissed_at > visit.dismissed_at):
+                visit.dismissed_at = dismissed_at
+            self.changed(visitor_id, publish=False)
+        for visitor_id in body.get("gone", ()):
+            visit = self.visits.get(visitor_id)
+            if visit is not None and origin in visit.remote:
+                visit.remote.discard(origin)
+                self._maybe_left(visit)
+
+    def peers_alive(self, process_ids: set[str]) -> None:
+        """A killed process's visitors leave the list once its heartbeat expired."""
+        for visit in list(self.visits.values()):
+            if visit.remote - process_ids:
+                visit.remote &= process_ids
+                self._maybe_left(visit)
+
+    def _maybe_left(self, visit: Visit) -> None:
+        if visit.live and not visit.here and not visit.remote:
+            visit.live, visit.left_at = False, self.clock.now()
+            if visit.flush is not None:
+                visit.flush.cancel()
+                visit.flush = None
+            self._send_removed(visit.visitor_id)
+
     # ------------------------------------------------------------ engage and dismiss
 
     def engage(self, agent: p.Agent, visitor_id: str, text: str, client_id: str = "") -> dict[str, Any]:
@@ -321,6 +396,8 @@ class LiveVisitors:
             raise CommandError(
                 p.ErrorCode.CONFLICT, f"{name} dismissed a chat {ago(now - visit.dismissed_at)} ago"
             )
+        # Read in the command's batch, under the writer lock every process of a cluster takes (run_command's
+        # write_ready): of two reps engaging her at once, on any processes, the second sees the first's chat.
         if latest is not None and latest.status == p.ConversationStatus.OPEN:
             raise CommandError(p.ErrorCode.CONFLICT, f"{name} already has an open chat")
         if visit.engaged_at is not None and now - visit.engaged_at < self.cooldown_seconds:

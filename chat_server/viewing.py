@@ -1,8 +1,9 @@
-"""Who has which conversation open right now: ephemeral, per process, fanned out as ``viewers`` frames."""
+"""Who has which conversation open right now: ephemeral, merged across processes, sent as ``viewers``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -21,11 +22,14 @@ Viewer = tuple[str, str]
 
 class Viewing:
     """The open conversation of every signed-in connection (memory only: it is gone with the connection
-    anyway, and a restart makes every desk reconnect and say again what it shows). In a multi-process
-    deployment each process knows its own connections only (docs/protocol.md "Who is viewing")."""
+    anyway, and a restart makes every desk reconnect and say again what it shows). In a cluster the other
+    processes' viewers come in through ``SharedViewing`` and count like local ones."""
 
     def __init__(self) -> None:
         self._open: dict[Viewer, str] = {}
+        self._remote: dict[str, dict[str, list[str]]] = {}  # process id -> conversation -> its viewing agents
+        # Called with the conversations whose local viewers may have changed (SharedViewing publishes them).
+        self.on_local_change: Callable[[list[str]], None] | None = None
         # Who told teammates "typing" in which conversation and has not said "stopped" yet: when the chat is
         # assigned away from them, their desk can no longer send the "stopped" (it can't see the chat).
         self._typing: dict[Viewer, str] = {}
@@ -42,7 +46,12 @@ class Viewing:
             self._open[viewer] = conversation_id
         else:
             del self._open[viewer]
+        self._local_changed(touched)
         return [cid for cid in touched if self.agent_ids(cid) != old[cid]]
+
+    def _local_changed(self, conversation_ids: list[str]) -> None:
+        if conversation_ids and self.on_local_change is not None:
+            self.on_local_change(conversation_ids)
 
     def drop(self, viewer: Viewer) -> list[str]:
         """The connection went: it views nothing any more (teammates' desks let its typing go stale)."""
@@ -60,28 +69,136 @@ class Viewing:
         """Drops the viewers and typists of a conversation whose agent no longer ``sees`` it. Returns
         whether its set of viewing agents changed, and the agents who were typing in it."""
         before = self.agent_ids(conversation_id)
-        for viewer in [v for v, cid in self._open.items() if cid == conversation_id and not sees(v[0])]:
+        left = [v for v, cid in self._open.items() if cid == conversation_id and not sees(v[0])]
+        for viewer in left:
             del self._open[viewer]
         gone = [v for v, cid in self._typing.items() if cid == conversation_id and not sees(v[0])]
         for viewer in gone:
             del self._typing[viewer]
+        if left:
+            self._local_changed([conversation_id])
         return self.agent_ids(conversation_id) != before, sorted({a for a, _ in gone})
 
-    def agent_ids(self, conversation_id: str) -> list[str]:
-        """The agents viewing a conversation, each once, in a stable order."""
+    def forget_remote_unless(self, conversation_id: str, sees: Callable[[str], bool]) -> list[str]:
+        """The same for the other processes' viewers (their processes are told: ``SharedViewing.lost``);
+        returns the agents dropped."""
+        dropped: set[str] = set()
+        for conversations in self._remote.values():
+            ids = conversations.get(conversation_id, [])
+            keep = [a for a in ids if sees(a)]
+            if len(keep) < len(ids):
+                dropped.update(a for a in ids if a not in keep)
+                conversations[conversation_id] = keep
+        return sorted(dropped)
+
+    def local_ids(self, conversation_id: str) -> list[str]:
         return sorted({a for (a, _), cid in self._open.items() if cid == conversation_id})
+
+    def local_conversations(self) -> frozenset[str]:
+        return frozenset(self._open.values())
+
+    def agent_ids(self, conversation_id: str) -> list[str]:
+        """The agents viewing a conversation (on any process), each once, in a stable order."""
+        ids = set(self.local_ids(conversation_id))
+        for conversations in self._remote.values():
+            ids.update(conversations.get(conversation_id, ()))
+        return sorted(ids)
+
+    def set_remote(self, process_id: str, conversation_id: str, agent_ids: list[str]) -> bool:
+        """Another process's viewers of a conversation; True when the merged set changed."""
+        before = self.agent_ids(conversation_id)
+        conversations = self._remote.setdefault(process_id, {})
+        if agent_ids:
+            conversations[conversation_id] = sorted(agent_ids)
+        else:
+            conversations.pop(conversation_id, None)
+        return self.agent_ids(conversation_id) != before
+
+    def keep_processes(self, process_ids: Collection[str]) -> list[str]:
+        """Forgets the viewers of processes not in ``process_ids`` (dead); returns the conversations whose
+        merged set changed."""
+        changed: list[str] = []
+        for process_id in [pid for pid in self._remote if pid not in process_ids]:
+            conversations = self._remote[process_id]
+            for cid in list(conversations):
+                if self.set_remote(process_id, cid, []):
+                    changed.append(cid)
+            del self._remote[process_id]
+        return sorted(dict.fromkeys(changed))
+
+
+SHARE_BYTES = 6000  # per published message: under PostgreSQL's 8000-byte NOTIFY payload with the envelope
+
+
+class SharedViewing:
+    """Who views what, across a cluster: each process publishes its own viewers per conversation (kind
+    "viewing", ``{"c": {conversation id: [agent ids]}}``) and announces the merged set to its own desks."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        hub.viewing.on_local_change = self._publish
+
+    def _publish(self, conversation_ids: list[str]) -> None:
+        if self.hub.peers is None:
+            return
+        body: dict[str, list[str]] = {}
+        size = 0
+        for cid in sorted(set(conversation_ids)):
+            ids = self.hub.viewing.local_ids(cid)
+            entry = len(json.dumps([cid, ids]))
+            if body and size + entry > SHARE_BYTES:
+                self.hub.peers.share("viewing", {"c": body})
+                body, size = {}, 0
+            body[cid], size = ids, size + entry
+        if body:
+            self.hub.peers.share("viewing", {"c": body})
+
+    def republish(self) -> None:
+        self._publish(list(self.hub.viewing.local_conversations()))
+
+    def from_peer(self, origin: str, body: dict[str, Any]) -> None:
+        if "lost" in body:
+            self._on_lost(body)
+            return
+        viewers = body.get("c")
+        if not isinstance(viewers, dict):
+            return
+        changed = [
+            str(cid) for cid, ids in viewers.items()
+            if isinstance(ids, list) and self.hub.viewing.set_remote(origin, str(cid), [str(a) for a in ids])
+        ]  # fmt: skip
+        announce(self.hub, self.hub.viewing, changed)
+
+    def peers_alive(self, process_ids: set[str]) -> None:
+        announce(self.hub, self.hub.viewing, self.hub.viewing.keep_processes(process_ids))
+
+    def lost(self, conversation_id: str, agent_ids: list[str]) -> None:
+        """These agents lost sight of the chat (a change committed on this process): their processes drop
+        them as viewers and typists (only the process that published the change runs ``follow_access``)."""
+        if self.hub.peers is not None and agent_ids:
+            self.hub.peers.share("viewing", {"lost": [conversation_id, agent_ids]})
+
+    def _on_lost(self, body: dict[str, Any]) -> None:
+        lost = body.get("lost")
+        if not isinstance(lost, list) or len(lost) != 2 or not isinstance(lost[1], list):
+            return
+        conversation_id, gone = str(lost[0]), {str(a) for a in lost[1]}
+        changed, stopped = self.hub.viewing.forget_unless(conversation_id, lambda a: a not in gone)
+        if changed or stopped:
+            _tell(self.hub, conversation_id, changed, stopped)
 
 
 def announce(hub: Hub, viewing: Viewing, conversation_ids: list[str]) -> None:
     """Sends each changed conversation's viewers to every agent who can see it. Viewers who can no longer
-    see it (it was assigned away meanwhile) are left out: they would be showing a stale copy."""
+    see it (it was assigned away meanwhile) are left out: they would be showing a stale copy. Only to this
+    process's desks: every process of a cluster announces the merged set to its own."""
     for cid in conversation_ids:
         conversation = hub.storage.get_conversation(cid)
         if conversation is None:
             continue
         frame = p.ViewersFrame(conversation_id=cid, agent_ids=visible_viewers(hub, viewing, conversation))
         allowed = [a.id for a in hub.agents.values() if can_see(a, conversation)]
-        hub.to_agents_now(allowed, p.encode_bytes(frame))
+        hub.agents_frame_from_peer(allowed, p.encode_bytes(frame))
 
 
 def follow_access(hub: Hub, conversation: p.Conversation) -> None:
@@ -94,8 +211,13 @@ def follow_access(hub: Hub, conversation: p.Conversation) -> None:
         return agent is not None and can_see(agent, conversation)
 
     changed, stopped = viewing.forget_unless(conversation.id, sees)
+    elsewhere = viewing.forget_remote_unless(conversation.id, sees)  # viewers on other processes
+    changed = changed or bool(elsewhere)
     if changed or stopped:
         hub.storage.after_commit(lambda: _tell(hub, conversation.id, changed, stopped))
+    shared = hub.shared.get("viewing")
+    if elsewhere and isinstance(shared, SharedViewing):
+        hub.storage.after_commit(lambda: shared.lost(conversation.id, elsewhere))
 
 
 def _tell(hub: Hub, conversation_id: str, changed: bool, stopped: list[str]) -> None:

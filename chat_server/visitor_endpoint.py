@@ -38,6 +38,7 @@ async def _hello(
         await ws.close(p.CloseCode.UNSUPPORTED_VERSION, f"this server speaks version {p.PROTOCOL_VERSION}")
         return None
     storage = ctx.storage
+    await storage.write_ready()  # PostgreSQL: waits for the writer lock without blocking the loop
     now = ctx.clock.now()
     visitor = storage.visitor_by_token(token_hash(command.visitor_token)) if command.visitor_token else None
     with storage.savepoint():

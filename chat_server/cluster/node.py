@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 MAX_NOTIFY = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
 CATCH_UP_ROWS = 5000  # per round: a far-behind connection does not hold the loop for long
 VISITOR_FRAMES_KEEP_SECONDS = 300.0
+HELLO = "hello"  # a shared-state message: "publish all your ephemeral state again"
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -230,6 +231,14 @@ class ClusterNode:
         if agent_ids:
             self._publish({"a": agent_ids, "f": frame.decode()})
 
+    def share(self, kind: str, body: dict[str, Any]) -> None:
+        """Ephemeral state of this process (live visits, viewers) for ``Hub.shared[kind]`` elsewhere."""
+        self._publish({**body, "k": kind})
+
+    def _republish(self) -> None:
+        for state in self.hub.shared.values():
+            state.republish()
+
     def _publish(self, body: dict[str, Any]) -> None:
         body["o"] = self.process_id
         payload = json.dumps(body, separators=(",", ":"))
@@ -289,6 +298,9 @@ class ClusterNode:
                 failures = 0
                 self.resyncs += 1
                 self._wake.set()  # whatever was committed while we were deaf: read it from the log
+                # Ephemeral state has no log: every process publishes all of its own again (and so do we).
+                self._publish({"k": HELLO})
+                self._republish()
                 async for note in conn.notifies():
                     self._on_notify(note.channel, note.payload)
             except asyncio.CancelledError:
@@ -322,11 +334,25 @@ class ClusterNode:
                 return
             if body.get("o") == self.process_id:
                 return
+            if "k" in body:
+                self._on_shared(str(body["o"]), str(body["k"]), body)
+                return
             frame = str(body.get("f", "")).encode()
             if "v" in body:
                 self.hub.visitor_frame_from_peer(str(body["v"]), frame)
             elif "a" in body:
                 self.hub.agents_frame_from_peer([str(a) for a in body["a"]], frame)
+
+    def _on_shared(self, origin: str, kind: str, body: dict[str, Any]) -> None:
+        if kind == HELLO:
+            self._republish()
+            return
+        state = self.hub.shared.get(kind)
+        if state is not None:
+            try:
+                state.from_peer(origin, body)
+            except Exception:  # one bad message must not stop the listener
+                log.exception("shared state %r from %s not applied", kind, origin)
 
     # ------------------------------------------------------------ catching up from the log
 
@@ -436,10 +462,13 @@ class ClusterNode:
         await self._repair_presence()
         self.refresh_online()
         cur = await q.execute(
-            "SELECT count(*) FROM cluster_processes WHERE heartbeat_at > %s", (now - self.process_ttl,)
+            "SELECT process_id FROM cluster_processes WHERE heartbeat_at > %s", (now - self.process_ttl,)
         )
-        row = await cur.fetchone()
-        self.processes = int(row[0]) if row else 0
+        alive = {str(r[0]) for r in await cur.fetchall()}
+        self.processes = len(alive)
+        alive.add(self.process_id)
+        for state in self.hub.shared.values():  # a killed process's visitors and viewers go with it
+            state.peers_alive(alive)
 
     async def _revived(self) -> None:
         """Our row was gone: the leader took this process for dead (its loop stalled longer than the
@@ -448,6 +477,7 @@ class ClusterNode:
         log.warning("this process was expired by the leader (stalled?): announcing its agents again")
         self._written.clear()
         await self._repair_presence()
+        self._republish()  # the others dropped our live visitors and viewers with our row
         local = [
             self.hub.agents[a] for a, conns in self.hub.agent_conns.items() if conns and a in self.hub.agents
         ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -22,6 +24,9 @@ from chat_server.storage.security_sql import SecuritySql
 log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
 _facts = msgspec.json.Decoder(VisitorFacts)
+_Waiters = list[asyncio.Future[None]]
+_Callbacks = list[Callable[[], None]]
+_Error = Exception | None
 
 
 @dataclass
@@ -35,7 +40,16 @@ class _Frame:
 
 class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
     """The storage interface (base.Storage) on a write connection ``w`` and a committed ``view``; the
-    dialect subclasses (sqlite.SqliteStorage, pg.PostgresStorage) open them and fill in the hooks below."""
+    dialect subclasses (sqlite.SqliteStorage, pg.PostgresStorage) open them and fill in the hooks below.
+
+    With ``_OFF_LOOP`` (PostgreSQL) the two statements that can wait on other processes run in a worker
+    thread: the batch's BEGIN (it waits for the cross-process writer lock) and its COMMIT. The loop goes on
+    meanwhile; ``write_ready()`` is how a command waits for an open batch without blocking it. At most one
+    such statement is in flight (``_pending``); anything on the loop that touches the write connection first
+    settles it (``_settle``: waits for it, blocking, and runs its completion), so the sync paths stay correct,
+    merely blocking like before."""
+
+    _OFF_LOOP = False
 
     def __init__(self, w: SqlConnection, view: Reads, commit_delay: float) -> None:
         self._w = w
@@ -53,6 +67,13 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         self._next_seq: dict[str, int] = {}  # next seq to allocate (includes uncommitted)
         self.epoch = ""
         self.closed = False
+        self._worker: concurrent.futures.ThreadPoolExecutor | None = None  # the one thread of _OFF_LOOP
+        self._worker_ident = 0
+        self._pending: concurrent.futures.Future[None] | None = None  # a BEGIN or COMMIT in the worker
+        self._pending_wait: asyncio.Future[None] | None = None  # ... the same, to await on the loop
+        self._pending_done: Callable[[BaseException | None], object] = _nothing  # its completion, on the loop
+        self._commit_after_pending = False  # the group commit came due while the worker was busy
+        self._begin_error: Exception | None = None  # the last BEGIN in the worker failed (write_ready raises)
 
     def _load_epoch(self) -> None:
         row = self._w.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()
@@ -105,9 +126,80 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         """The newest committed seq of this agent's stream (0 when empty)."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------ off the loop
+
+    def _note_worker(self) -> None:
+        self._worker_ident = threading.get_ident()
+
+    def _submit(self, work: Callable[[], None], done: Callable[[BaseException | None], object]) -> None:
+        """Runs ``work`` in the worker thread; ``done(error)`` runs on the loop once it is over, exactly
+        once: from the wake-up below, a coroutine awaiting it, or a sync caller that needs the connection."""
+        if self._worker is None:
+            self._worker = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="sdr-storage", initializer=self._note_worker
+            )
+        loop = asyncio.get_running_loop()
+        cf = self._worker.submit(work)
+        self._pending, self._pending_done = cf, done
+        self._pending_wait = loop.create_future()  # resolved (never failed) by _settle, after the completion
+
+        def wake(_: object) -> None:
+            with suppress(RuntimeError):  # the loop is closed: close() settled it already
+                loop.call_soon_threadsafe(self._settle)
+
+        cf.add_done_callback(wake)
+
+    def _settle(self) -> None:
+        """Finishes the statement in flight in the worker, if any: waits for it (a sync caller on the loop
+        that needs the connection blocks here, as it would without the worker) and runs its completion."""
+        cf = self._pending
+        if cf is None or threading.get_ident() == self._worker_ident:
+            return
+        error: BaseException | None = None
+        try:
+            cf.result()
+        except BaseException as exc:  # the completion decides; CancelledError: the work never ran
+            error = exc
+        done, wait = self._pending_done, self._pending_wait
+        self._pending, self._pending_wait, self._pending_done = None, None, _nothing
+        try:
+            done(error)
+        finally:
+            if wait is not None and not wait.done():
+                with suppress(RuntimeError):  # its loop is closed already: nobody waits any more
+                    wait.set_result(None)
+        if self._commit_after_pending:
+            self._commit_after_pending = False
+            with suppress(RuntimeError):  # no running loop: commit_now/close commit what is left
+                asyncio.get_running_loop().call_soon(self._commit_soon)
+
+    async def write_ready(self) -> None:
+        """Returns when a command may write without waiting on the loop: the batch's transaction is open
+        (it waited for the writer lock in the worker, while the loop served everything else). Raises the
+        database's error when the transaction could not be begun. A no-op for SQLite."""
+        while self._OFF_LOOP and not self.closed:
+            if self._pending_wait is not None:
+                # Shielded: a command cancelled while it waits must not cancel the wait of the others.
+                await asyncio.shield(self._pending_wait)
+                if self._begin_error is not None:
+                    error, self._begin_error = self._begin_error, None
+                    raise error
+                continue
+            if self._open or self._w.in_transaction:
+                return  # open (or lost: the command's savepoint settles a lost batch first)
+            self._submit(self._start_batch, self._begun)
+
+    def _begun(self, error: BaseException | None) -> None:
+        if error is None:
+            self._open = True
+        elif isinstance(error, Exception):
+            log.warning("could not begin a write batch: %s", error)
+            self._begin_error = error
+
     # ------------------------------------------------------------ transactions
 
     def _begin(self) -> None:
+        self._settle()
         if not self._w.in_transaction:
             # The batch's transaction vanished (the database rolled it back, or the connection was lost)
             # and something writes again before the group commit: that starts a new transaction, but the
@@ -118,6 +210,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
+        self._settle()
         if not self._stack:
             self._transaction_lost(None)
             if self._lost is not None:
@@ -182,7 +275,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
             log.error("the database rolled back the open transaction (%s); its batch fails", self._lost)
             if not self._scheduled:  # fail the batch's waiters now, even if no one else commits
                 with suppress(RuntimeError):  # no running loop: the next savepoint or commit settles it
-                    asyncio.get_running_loop().call_soon(self._group_commit)
+                    asyncio.get_running_loop().call_soon(self._commit_soon)
                     self._scheduled = True
         return self._lost is not None
 
@@ -196,9 +289,9 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         if not self._scheduled:
             self._scheduled = True
             if self._commit_delay > 0:
-                self._scheduled_commit = loop.call_later(self._commit_delay, self._group_commit)
+                self._scheduled_commit = loop.call_later(self._commit_delay, self._commit_soon)
             else:
-                self._scheduled_commit = loop.call_soon(self._group_commit)
+                self._scheduled_commit = loop.call_soon(self._commit_soon)
         return fut
 
     def commit_now(self) -> None:
@@ -208,22 +301,57 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         if error is not None:
             raise error
 
+    def _commit_soon(self) -> None:
+        """The group commit came due (on the loop). With ``_OFF_LOOP`` the COMMIT runs in the worker and the
+        deliveries and acks follow on the loop when it returned; commands arriving meanwhile wait in
+        ``write_ready`` (or, sync, in ``_settle``) and go into the next batch."""
+        if self.closed:
+            return
+        if self._pending is not None:  # a BEGIN or the previous COMMIT is still running: right after it
+            self._commit_after_pending = True
+            return
+        if not self._OFF_LOOP:
+            self._group_commit()
+            return
+        waiters, callbacks, error = self._take_batch()
+        if error is not None or not self._w.in_transaction:
+            self._batch_done(waiters, callbacks, error)  # nothing to commit, or a lost batch to fail
+            return
+        outcome: list[Exception | None] = []
+        self._submit(
+            lambda: outcome.append(self._commit_statement()),
+            lambda exc: self._batch_done(waiters, callbacks, _commit_error(exc, outcome)),
+        )
+
     def _group_commit(self) -> Exception | None:
         """Commits the batch, then runs its deliveries and resolves its waiters; or, when the batch is
         lost, fails every waiter and drops every delivery (nothing is acked or sent that is not stored).
-        Returns the error of a lost batch."""
+        Returns the error of a lost batch. Synchronous (commit_now, close, SQLite)."""
+        self._settle()
+        waiters, callbacks, error = self._take_batch()
+        if error is None:
+            error = self._commit_statement()
+        return self._batch_done(waiters, callbacks, error)
+
+    def _take_batch(self) -> tuple[_Waiters, _Callbacks, Exception | None]:
+        """The batch's waiters and deliveries (later ones belong to the next batch), and its error if lost."""
         self._scheduled = False
         waiters, self._waiters = self._waiters, []
         callbacks, self._callbacks = self._callbacks, []
         self._transaction_lost(None)
-        error = self._lost
-        if error is None:
-            try:
-                if self._w.in_transaction:
-                    self._control("COMMIT")
-            except STORAGE_ERRORS as exc:
-                log.exception("commit failed; the batch is lost and its commands get errors")
-                error = exc
+        return waiters, callbacks, self._lost
+
+    def _commit_statement(self) -> Exception | None:
+        """COMMIT (in the worker with ``_OFF_LOOP``): the database's error, or None once it is durable."""
+        try:
+            if self._w.in_transaction:
+                self._control("COMMIT")
+        except STORAGE_ERRORS as exc:
+            log.exception("commit failed; the batch is lost and its commands get errors")
+            return exc
+        return None
+
+    def _batch_done(self, waiters: _Waiters, callbacks: _Callbacks, error: _Error) -> _Error:
         self._open, self._lost = False, None
         self._batch_ended()
         if error is not None:
@@ -263,6 +391,8 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         try:
             self._group_commit()
         finally:  # a failed last commit (its waiters got the error) must not leave the connections open
+            if self._worker is not None:
+                self._worker.shutdown(wait=True)
             self._close_connections()
 
     # ------------------------------------------------------------ agents and tokens
@@ -399,6 +529,17 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
                 (agent_id, head - keep, now - event_window),
             )
         self._w.execute("DELETE FROM commands WHERE at<?", (now - command_retention,))
+
+
+def _nothing(error: BaseException | None) -> None:
+    pass
+
+
+def _commit_error(error: BaseException | None, outcome: list[Exception | None]) -> Exception | None:
+    """What the worker's COMMIT came to: its storage error, or an unexpected one (the batch is lost)."""
+    if error is not None:
+        return error if isinstance(error, Exception) else RuntimeError(f"commit interrupted: {error!r}")
+    return outcome[0] if outcome else RuntimeError("commit did not run")
 
 
 def _conversation_blob(conversation: Conversation) -> bytes:

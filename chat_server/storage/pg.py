@@ -6,7 +6,8 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from psycopg.pq import TransactionStatus
 
 from chat_server.security import new_id
 from chat_server.storage.batch import SqlStorage
+from chat_server.storage.errors import STORAGE_ERRORS
 from chat_server.storage.pg_schema import LATEST, MIGRATIONS
 from chat_server.storage.reads import Reads
 
@@ -29,6 +31,7 @@ MIGRATE_LOCK = 0x5344_5200
 # A writer waits at most this long for another process's batch (a few ms normally); then its command fails.
 LOCK_TIMEOUT = "10s"
 
+_TOKEN = re.compile(r"[0-9a-f]*")  # the events_writer token (security.new_id), spliced into a simple query
 _PLACEHOLDER = re.compile(r"\?")
 _IS_PARAM = re.compile(r"\bIS \?", re.IGNORECASE)
 _DDL = ((re.compile(r"\bREAL\b"), "double precision"), (re.compile(r"\bBLOB\b"), "bytea"),
@@ -63,12 +66,16 @@ class PgConnection:
 
     ``defer`` queues a statement whose result nobody reads (SAVEPOINT, RELEASE, event rows): it goes out
     with the next statement, in one pipeline (one round trip), in order. Its error, if any, is raised by
-    that statement (the transaction is then aborted, which the storage handles like any failed statement)."""
+    that statement (the transaction is then aborted, which the storage handles like any failed statement).
+
+    ``guard`` runs before every use: the storage's ``_settle``, so the loop never touches the connection while
+    the storage's worker thread runs a statement on it (it returns at once in the worker itself)."""
 
     def __init__(self, conninfo: str, *, readonly: bool = False) -> None:
         self._conninfo = conninfo
         self._readonly = readonly
         self.hold = False
+        self.guard: Callable[[], None] = _unguarded
         self._queue: list[tuple[bytes, Any, bool]] = []  # (statement, parameters or rows, executemany)
         self.raw = self._connect()
 
@@ -85,6 +92,7 @@ class PgConnection:
         return raw
 
     def _ready(self) -> psycopg.Connection[tuple[Any, ...]]:
+        self.guard()
         if self.raw.broken:
             if self.hold:
                 raise psycopg.OperationalError("the connection was lost in the middle of a transaction")
@@ -100,12 +108,14 @@ class PgConnection:
         return translate(sql).encode(), parameters
 
     def defer(self, sql: str, parameters: Any = (), *, many: bool = False) -> None:
+        self.guard()
         query, params = (translate(sql).encode(), parameters) if many else self._statement(sql, parameters)
         self._queue.append((query, params, many))
 
     def drop_savepoint(self, name: str, *, only_if_last: bool) -> bool:
         """Takes a queued ``SAVEPOINT name`` back, with everything queued after it (``only_if_last``: only
         when nothing is): True when it was never sent, so there is nothing to release or roll back."""
+        self.guard()
         marker = f"SAVEPOINT {name}".encode()
         for i in range(len(self._queue) - 1, -1, -1):
             if self._queue[i][0] == marker:
@@ -116,6 +126,7 @@ class PgConnection:
         return False
 
     def clear_queue(self) -> None:
+        self.guard()
         self._queue.clear()
 
     def _run(self, query: bytes, params: Any, many: bool) -> psycopg.Cursor[tuple[Any, ...]]:
@@ -154,6 +165,7 @@ class PgConnection:
 
     @property
     def status(self) -> TransactionStatus:
+        self.guard()
         return TransactionStatus.UNKNOWN if self.raw.broken else self.raw.info.transaction_status
 
     @property
@@ -162,6 +174,10 @@ class PgConnection:
 
     def close(self) -> None:
         self.raw.close()
+
+
+def _unguarded() -> None:
+    pass
 
 
 def _scalar(cur: psycopg.Cursor[tuple[Any, ...]]) -> Any:
@@ -208,6 +224,7 @@ class PostgresStorage(SqlStorage):
     durability rule (a batch is acked only after its COMMIT returned, i.e. its WAL record is flushed)."""
 
     _EMAIL_MATCH = PgReads._EMAIL_MATCH
+    _OFF_LOOP = True  # BEGIN waits for other processes' batches (WRITE_LOCK), COMMIT for the WAL flush
     _VISITOR_LAST_SEEN = "(convert_from(v.data, 'UTF8')::jsonb->>'last_seen')::double precision"
 
     def __init__(self, conninfo: str, commit_delay: float = 0.0) -> None:
@@ -220,6 +237,7 @@ class PostgresStorage(SqlStorage):
             raise
         super().__init__(w, PgReads(view), commit_delay)
         self._pg = (w, view)
+        w.guard = self._settle
         # Event rows of the open command, written with its RELEASE (or the next SAVEPOINT or COMMIT) in one
         # round trip: a message seen by 50 agents is 50 rows, and a round trip each was most of its cost.
         self._events: list[tuple[str, int, float, bytes]] = []
@@ -240,17 +258,33 @@ class PostgresStorage(SqlStorage):
 
     def _start_batch(self) -> None:
         # One round trip: both in one simple query (no parameters), the lock taken before any statement.
-        self._pg[0].hold = False  # a new transaction may start on a new connection
-        cur = self._pg[0].execute(
-            f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); "
-            "SELECT value FROM meta WHERE key='events_writer'"
-        )
-        self._pg[0].hold = True
+        w = self._pg[0]
+        w.hold = False  # a new transaction may start on a new connection
+        # When another process appended events since our last batch (the token is not ours), the stream heads
+        # of all agents come back in the same round trip (an index lookup each): asking per agent later would
+        # be a round trip each, on the loop, with the lock held.
+        token = self._token if _TOKEN.fullmatch(self._token) else ""
+        try:
+            cur = w.execute(
+                f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); "
+                "SELECT value FROM meta WHERE key='events_writer'; "
+                "SELECT a.id, (SELECT coalesce(max(e.seq), 0) FROM events e WHERE e.agent_id = a.id) "
+                "FROM agents a WHERE (SELECT value FROM meta WHERE key='events_writer') "
+                f"IS DISTINCT FROM '{token}'"
+            )
+        except BaseException:
+            if w.in_transaction:  # begun, but no lock (lock_timeout): nothing of it may linger
+                with suppress(*STORAGE_ERRORS):
+                    w.execute("ROLLBACK")
+            raise
+        w.hold = True
         cur.nextset()
         cur.nextset()
         row = cur.fetchone()
         if row is None or row[0] != self._token:
             self._heads.clear()  # another process appended events since our last batch (or none ever did)
+            cur.nextset()
+            self._heads.update((agent_id, int(head)) for agent_id, head in cur.fetchall())
         self._new_token = ""
 
     def _batch_ended(self) -> None:
