@@ -364,15 +364,24 @@ def _past_full_owner(
             f"Routed to {chosen.name}: {owner.name} is {full} ({label}, {how})",
             steps=tuple(steps),
         )
-    steps.append(step(now, "queued", None, CAPACITY_QUEUE))
+    return _queued(
+        f, pool, owner, now, steps,
+        f"{owner.name} is {full} and nobody else in the territory order has room ({label})",
+    )  # fmt: skip
+
+
+def _queued(
+    f: Facts, pool: str, contact: Agent | None, now: float, steps: Sequence[RoutingStep], why: str
+) -> Decision:
+    """Everyone who could take the chat is at capacity: it waits in the queue (a ``queued`` step whose
+    reason is CAPACITY_QUEUE) and the visitor is offered a meeting with ``contact``."""
     return Decision(
         "nobody",
         Routing(agent_id=None, pool=pool, reason=f"{CAPACITY_QUEUE}; {f.describe()}", at=now),
         None,
-        owner,
-        f"{owner.name} is {full} and nobody else in the territory order has room ({label}); the chat "
-        "waits in the queue and the visitor was offered to book a meeting",
-        steps=tuple(steps),
+        contact,
+        f"{why}; the chat waits in the queue and the visitor was offered to book a meeting",
+        steps=(*steps, step(now, "queued", None, CAPACITY_QUEUE)),
     )
 
 
@@ -412,15 +421,8 @@ def _pool(
         )
     contact = members[0] if members else None
     if full:
-        return Decision(
-            "nobody",
-            Routing(agent_id=None, pool=pool, reason=f"{CAPACITY_QUEUE}; {f.describe()}", at=now),
-            None,
-            contact,
-            f"Everyone available in {where} is at capacity ({label}); the chat waits in the queue and the "
-            "visitor was offered to book a meeting",
-            steps=(*skipped, step(now, "queued", None, CAPACITY_QUEUE)),
-        )
+        why = f"Everyone available in {where} is at capacity ({label})"
+        return _queued(f, pool, contact, now, skipped, why)
     return Decision(
         "nobody",
         Routing(agent_id=None, pool=pool, reason=f"nobody available in {where}; {f.describe()}", at=now),
