@@ -239,6 +239,7 @@ class ChatServer:
         token, now = new_token(), self.clock.now()
         visitor = Visitor(id=new_id(), name=name, company=company, email=email, current_page=page_url,
                           first_seen=now, last_seen=now)  # fmt: skip
+        await self.storage.write_ready()
         with self.storage.savepoint():
             self.storage.add_visitor(visitor, token_hash(token))
             conversation, message = self.service.post_visitor_message(visitor, text)

@@ -155,6 +155,8 @@ class Automation:
                 if routes_now:
                     await self.router.route(conv)
                 return
+            await self.s.storage.write_ready()  # PostgreSQL: waits for the writer lock off the loop
+            conv = self.s.storage.get_conversation(conv.id) or conv  # the wait yielded: read it again
             turn = self.bot.handle(conv.id, conv.visitor, message.text, started=self._bot_spoke(conv.id))
             with self.s.storage.savepoint():
                 if turn.visitor is not None:
@@ -198,13 +200,16 @@ class Automation:
             conv = self.s.storage.get_conversation(conversation.id)
             if conv is None:
                 return
-            marked = mark_out_of_territory(conv.routing, conv.assignee_id)
-            if marked is not None:
-                with self.s.storage.savepoint():
-                    before = msgspec.structs.replace(conv)
-                    conv.routing = marked
-                    self.save(before, conv)
-                await self.s.commit()
+            if mark_out_of_territory(conv.routing, conv.assignee_id) is not None:
+                await self.s.storage.write_ready()  # PostgreSQL: waits for the writer lock off the loop
+                conv = self.s.storage.get_conversation(conv.id) or conv  # the wait yielded: read it again
+                marked = mark_out_of_territory(conv.routing, conv.assignee_id)
+                if marked is not None:
+                    with self.s.storage.savepoint():
+                        before = msgspec.structs.replace(conv)
+                        conv.routing = marked
+                        self.save(before, conv)
+                await self.s.commit()  # even with nothing written: it ends the batch write_ready opened
         await self.route_waiting()  # an assignment or hand-off may have freed a slot
 
     async def on_closed(self, conversation: Conversation) -> None:
@@ -245,6 +250,8 @@ class Automation:
         email = normalize_email(text)
         if email is None:
             return
+        await self.s.storage.write_ready()  # PostgreSQL: waits for the writer lock off the loop
+        conv = self.s.storage.get_conversation(conv.id) or conv  # the wait yielded: commands ran meanwhile
         visitor = msgspec.structs.replace(
             conv.visitor, email=email, answers={**conv.visitor.answers, "email": email}
         )

@@ -12,6 +12,8 @@ from chat_server.sla import SlaRecord
 
 if TYPE_CHECKING:
     from chat_server.automation import Automation
+    from chat_server.routing import Decision
+    from chat_server.territories import Company
 
 MAX_WAITING_ROUTED = 50  # chats waiting for a free slot routed per close/hand-off (the oldest first)
 FREED = "a chat slot freed up"  # why a waiting chat was routed after a close or hand-off
@@ -133,19 +135,35 @@ class Fallback:
                 a.timers.arm(restarted)
         return routed
 
+    def _choice(
+        self, conv: Conversation, company: Company | None, queued: bool
+    ) -> tuple[Conversation, Decision, Agent, float] | None:
+        """The chat as stored now, its routing decision, the rep with room it goes to, and when; None
+        when it no longer waits or nobody has room."""
+        s = self.a.s
+        conv = s.storage.get_conversation(conv.id) or conv  # the lookup yielded; reload
+        if not self.waiting_for_room(conv, queued):
+            return None
+        now = s.clock.now()
+        decision = self.a.router.decide(conv, company, now)
+        chosen = decision.assignee
+        if decision.branch != "assign" or chosen is None:
+            return None
+        return conv, decision, chosen, now
+
     async def _route_waiting(
         self, conv: Conversation, why: str = FREED, queued: bool = False
     ) -> SlaRecord | None:
         a, s = self.a, self.a.s
         company = await a.router.company(conv)
-        conv = s.storage.get_conversation(conv.id) or conv  # the lookup yielded; reload
-        if not self.waiting_for_room(conv, queued):
-            return None
-        now = s.clock.now()
-        decision = a.router.decide(conv, company, now)
-        chosen = decision.assignee
-        if decision.branch != "assign" or chosen is None:
+        if self._choice(conv, company, queued) is None:
             return None  # still nobody with room: no new audit lines until something changes
+        await s.storage.write_ready()  # PostgreSQL: waits for the writer lock without blocking the loop
+        choice = self._choice(conv, company, queued)  # again: the wait yielded, someone may have taken it
+        if choice is None:
+            await s.commit()  # nothing to write after all: still ends the batch write_ready opened
+            return None
+        conv, decision, chosen, now = choice
         record = a.sla.get(conv.id)
         with s.storage.savepoint():
             before = msgspec.structs.replace(conv)

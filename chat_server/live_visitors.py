@@ -17,6 +17,7 @@ from chat_server.errors import CommandError, forbidden
 from chat_server.playbook import email_domain
 from chat_server.security import new_id
 from chat_server.service import check_text
+from chat_server.storage.base import CommittedView, VisitorFacts
 from chat_server.visibility import can_see, is_supervisor
 
 if TYPE_CHECKING:
@@ -114,7 +115,9 @@ class LiveVisitors:
                     handle.cancel()
 
     def _on_conversation(self, conversation: p.Conversation) -> None:
-        self.changed(conversation.visitor.id)
+        # Published inside the change's batch: the row is read (committed) once the batch is.
+        visitor_id = conversation.visitor.id
+        self.storage.after_commit(lambda: self.changed(visitor_id))
 
     async def _on_visitor(self, visitor: p.Visitor) -> None:
         self.changed(visitor.id)
@@ -187,12 +190,15 @@ class LiveVisitors:
 
     # ------------------------------------------------------------ rows and who may see them
 
-    def _facts(self, visitor_id: str) -> tuple[p.Visitor, p.Conversation | None, str] | None:
-        visitor = self.storage.get_visitor(visitor_id)
+    def _facts(
+        self, visitor_id: str, reads: CommittedView | None = None
+    ) -> tuple[p.Visitor, p.Conversation | None, VisitorFacts | None] | None:
+        """What a row is made of: read in the command's batch, or (``reads``) from what is committed."""
+        source = self.storage if reads is None else reads
+        visitor, conversation = source.visitor_and_latest(visitor_id)
         if visitor is None:
             return None
-        facts = self.storage.visitor_facts(visitor_id)
-        return visitor, self.storage.latest_conversation(visitor_id), facts.source if facts else ""
+        return visitor, conversation, source.visitor_facts(visitor_id)
 
     def _is_target(self, visitor: p.Visitor, crm_company: str) -> bool:
         targets = self.playbook.target_accounts if self.playbook else ()
@@ -208,8 +214,9 @@ class LiveVisitors:
         return False
 
     def row(
-        self, visit: Visit, visitor: p.Visitor, conversation: p.Conversation | None, crm: str
-    ) -> p.LiveVisitor:
+        self, visit: Visit, visitor: p.Visitor, conversation: p.Conversation | None,
+        facts: VisitorFacts | None,
+    ) -> p.LiveVisitor:  # fmt: skip
         is_open = conversation is not None and conversation.status == p.ConversationStatus.OPEN
         owner: str | None = None
         if conversation is not None:
@@ -218,7 +225,7 @@ class LiveVisitors:
                 owner = conversation.routing.aligned_agent_id
         pages = [page for page in visitor.pages if page.at >= visit.since - 1]
         current = visitor.pages[-1] if visitor.pages else None
-        facts = self.storage.visitor_facts(visitor.id)
+        crm = facts.source if facts else ""
         return p.LiveVisitor(
             visitor_id=visitor.id, name=visitor.name, email=visitor.email,
             company=visitor.company or (facts.company if facts else ""), location=visitor.location,
@@ -259,8 +266,8 @@ class LiveVisitors:
             found = self._facts(visit.visitor_id)
             if found is None:
                 continue
-            visitor, conversation, crm = found
-            row = self.row(visit, visitor, conversation, crm)
+            visitor, conversation, facts = found
+            row = self.row(visit, visitor, conversation, facts)
             if self.may_see(agent, row, conversation):
                 rows.append(row)
             if len(rows) >= MAX_SNAPSHOT:
@@ -298,15 +305,20 @@ class LiveVisitors:
         if visit.publish:
             visit.publish = False
             self._share([visit])
-        found = self._facts(visitor_id)
+        watchers = self._open_watchers()
+        if not watchers:
+            return  # nobody has the list open: no reads (a watcher starts from a fresh snapshot)
+        # Committed data, on the read connection: a timer must not wait for the write batch (on PostgreSQL
+        # that can mean waiting for another process's writer lock, with the loop stopped).
+        found = self._facts(visitor_id, self.storage.committed())
         if found is None:  # deleted meanwhile
             self._send_removed(visitor_id)
             return
-        visitor, conversation, crm = found
-        row = self.row(visit, visitor, conversation, crm)
+        visitor, conversation, facts = found
+        row = self.row(visit, visitor, conversation, facts)
         upsert = p.encode_bytes(p.LiveVisitorsFrame(visitors=[row]))
         removed = p.encode_bytes(p.LiveVisitorsFrame(removed=[visitor_id]))
-        for ws, watcher in self._open_watchers():
+        for ws, watcher in watchers:
             agent = self.hub.agents.get(watcher.agent_id)
             if agent is not None and self.may_see(agent, row, conversation):
                 watcher.shown.add(visitor_id)
@@ -388,8 +400,8 @@ class LiveVisitors:
         found = self._facts(visitor_id) if visit is not None and visit.live else None
         if visit is None or found is None:
             raise CommandError(p.ErrorCode.NOT_FOUND, "this visitor has left the site")
-        visitor, latest, crm = found
-        if not self.may_see(agent, self.row(visit, visitor, latest, crm), latest):
+        visitor, latest, facts = found
+        if not self.may_see(agent, self.row(visit, visitor, latest, facts), latest):
             raise forbidden("this visitor is in another rep's territory or chat")
         name, now = visitor_label(visitor), self.clock.now()
         if visit.dismissed_at is not None:

@@ -97,18 +97,22 @@ class Router:
             self.a.playbook.routing,
             self.crm(conv),
         )
-        routing = alignment.apply(conv.routing)
-        if routing == conv.routing:
+        if alignment.apply(conv.routing) == conv.routing:
             return alignment
-        moved = conv.routing is not None and conv.routing.aligned_agent_id != routing.aligned_agent_id
-        with s.storage.savepoint():
-            before = msgspec.structs.replace(conv)
-            conv.routing = routing
-            if moved and is_routed(routing) and conv.status == ConversationStatus.OPEN:
-                self.a.note(conv, self._realigned_text(alignment, conv), before)
-            else:
-                self.a.save(before, conv)
-        await s.commit()
+        await s.storage.write_ready()  # PostgreSQL: waits for the writer lock without blocking the loop
+        # The wait yielded: a command may have changed the chat meanwhile (saving our copy would undo it).
+        conv = s.storage.get_conversation(conv.id) or conv
+        routing = alignment.apply(conv.routing)
+        if routing != conv.routing:
+            moved = conv.routing is not None and conv.routing.aligned_agent_id != routing.aligned_agent_id
+            with s.storage.savepoint():
+                before = msgspec.structs.replace(conv)
+                conv.routing = routing
+                if moved and is_routed(routing) and conv.status == ConversationStatus.OPEN:
+                    self.a.note(conv, self._realigned_text(alignment, conv), before)
+                else:
+                    self.a.save(before, conv)
+        await s.commit()  # also with nothing written after all: it ends the batch write_ready opened
         return alignment
 
     def _realigned_text(self, alignment: Alignment, conv: Conversation) -> str:
@@ -140,7 +144,8 @@ class Router:
     async def route(self, conv: Conversation) -> Decision:
         a, s = self.a, self.a.s
         company = await self.company(conv)
-        conv = s.storage.get_conversation(conv.id) or conv  # the lookup yielded; reload
+        await s.storage.write_ready()  # PostgreSQL: waits for the writer lock without blocking the loop
+        conv = s.storage.get_conversation(conv.id) or conv  # the lookup and the wait yielded; reload
         now = s.clock.now()
         decision = self.decide(conv, company, now)
         card = self.card(decision.contact) if decision.branch != "assign" else None

@@ -240,27 +240,46 @@ class Service:
         """The visitor's first message (or first after a close) starts a new conversation."""
         check_text(text)
         with self.storage.savepoint():
-            conversation = self.storage.latest_conversation(visitor.id)
-            created = conversation is None or conversation.status == ConversationStatus.CLOSED
-            if conversation is None or created:
-                now = self.clock.now()
-                conversation = Conversation(id=new_id(), visitor=visitor, created_at=now, updated_at=now)
-                self.storage.add_conversation(conversation)
-            before = None if created else msgspec.structs.replace(conversation)
-            extra: list[Event] = []
-            if created:
-                extra.append(ConversationCreated(conversation=conversation))
-            message = self.add_message(
-                conversation,
-                AuthorKind.VISITOR,
-                text,
-                author_id=visitor.id,
-                author_name=visitor.name,
-                client_id=client_id,
-                extra_events=extra,
-                before=before,
-                skip_visitor_conn=skip_visitor_conn,
-            )
+            latest = self.storage.latest_conversation(visitor.id)
+            return self._post_visitor_message(visitor, latest, text, client_id, skip_visitor_conn)
+
+    def post_visitor_message_by_id(
+        self, visitor_id: str, text: str, client_id: str = "", skip_visitor_conn: object = None
+    ) -> tuple[Conversation, Message]:
+        """post_visitor_message with the visitor and its latest conversation read in one query (the hot path:
+        every round trip on PostgreSQL is spent holding the writer lock)."""
+        check_text(text)
+        with self.storage.savepoint():
+            visitor, latest = self.storage.visitor_and_latest(visitor_id)
+            if visitor is None:
+                raise not_found("visitor")
+            return self._post_visitor_message(visitor, latest, text, client_id, skip_visitor_conn)
+
+    def _post_visitor_message(
+        self, visitor: Visitor, conversation: Conversation | None, text: str, client_id: str,
+        skip_visitor_conn: object,
+    ) -> tuple[Conversation, Message]:  # fmt: skip
+        # Inside the caller's savepoint: a command rolled back never runs the hooks.
+        created = conversation is None or conversation.status == ConversationStatus.CLOSED
+        if conversation is None or created:
+            now = self.clock.now()
+            conversation = Conversation(id=new_id(), visitor=visitor, created_at=now, updated_at=now)
+            self.storage.add_conversation(conversation)
+        before = None if created else msgspec.structs.replace(conversation)
+        extra: list[Event] = []
+        if created:
+            extra.append(ConversationCreated(conversation=conversation))
+        message = self.add_message(
+            conversation,
+            AuthorKind.VISITOR,
+            text,
+            author_id=visitor.id,
+            author_name=visitor.name,
+            client_id=client_id,
+            extra_events=extra,
+            before=before,
+            skip_visitor_conn=skip_visitor_conn,
+        )
         self.storage.after_commit(lambda: self._run_hooks(conversation, message))
         return conversation, message
 

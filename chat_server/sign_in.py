@@ -77,6 +77,7 @@ async def _password(ctx: Context, ws: ServerConnection, hello: p.Hello) -> p.Age
         g.throttle.succeeded(hello.email, ip)
         if needs_rehash(stored, g.params):  # made with older, cheaper parameters: upgrade it now
             rehashed = await asyncio.to_thread(hash_password, hello.password, g.params)
+            await storage.write_ready()  # PostgreSQL: waits for the writer lock without blocking the loop
             with storage.savepoint():
                 storage.set_password(record.agent.id, rehashed)
     return record.agent
@@ -96,6 +97,7 @@ async def authenticate(ctx: Context, ws: ServerConnection, hello: p.Hello) -> tu
         last_used = storage.token_last_used(hashed)
         idle = ctx.config.token_idle_days * 86400
         if last_used is not None and idle and now - last_used > idle:
+            await storage.write_ready()  # PostgreSQL: waits for the writer lock without blocking the loop
             with storage.savepoint():
                 storage.revoke_token(hashed, now)
             await storage.commit()
@@ -103,7 +105,8 @@ async def authenticate(ctx: Context, ws: ServerConnection, hello: p.Hello) -> tu
         elif last_used is not None and (agent_id := storage.token_agent(hashed)):
             agent = storage.get_agent(agent_id)
             if agent is not None and not agent.disabled:
-                with storage.savepoint():
+                await storage.write_ready()  # PostgreSQL: waits for the writer lock without blocking the loop
+                with storage.savepoint():  # committed with the agent's welcome, right after
                     storage.touch_token(hashed, now)
     elif hello.email and hello.password:
         found = await _password(ctx, ws, hello)
@@ -114,6 +117,7 @@ async def authenticate(ctx: Context, ws: ServerConnection, hello: p.Hello) -> tu
         if agent is not None and not agent.disabled:
             token = new_token()
             hashed = token_hash(token)
+            await storage.write_ready()  # PostgreSQL: waits for the writer lock without blocking the loop
             with storage.savepoint():
                 storage.add_token(hashed, agent.id, hello.device[:200], now)
                 storage.touch_token(hashed, now)

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from agent_app.protocol import AuthorKind, Conversation, ConversationStatus, SlaBreached, SlaWarning
+from agent_app.protocol import (
+    AuthorKind,
+    Conversation,
+    ConversationStatus,
+    Routing,
+    SlaBreached,
+    SlaWarning,
+)
 from chat_server.routing import find_agent, mark_out_of_territory, pool_members, step
 from chat_server.sla import Outcome, SlaRecord, TimerHandle, TimerKind
 
@@ -97,19 +104,36 @@ class SlaTimers:
             return record.offer_at, record.offered_at is not None
         return self._fallback_at(record), False
 
+    def _firing(
+        self, conversation_id: str, kind: Kind, when: float
+    ) -> tuple[SlaRecord | None, Conversation | None]:
+        """(record, conversation) when the timer is due as it was armed; (None, conversation) when the clock
+        stops instead (answered, or closed); (None, None) when there is no clock running, or the timer fired
+        already (another timer, or process), or the clock moved on since it was armed."""
+        record = self.a.sla.get(conversation_id)
+        conv = self.a.s.storage.get_conversation(conversation_id)
+        if record is None or record.outcome != "waiting" or conv is None:
+            return None, None
+        if conv.first_response_at is not None or conv.status != ConversationStatus.OPEN:
+            return None, conv
+        due, done = self._due(record, kind)
+        if done or due != when:
+            return None, None
+        return record, conv
+
     async def _fire(self, conversation_id: str, kind: Kind, when: float) -> None:
         a, s = self.a, self.a.s
         async with a.lock(conversation_id):
-            record = a.sla.get(conversation_id)
-            conv = s.storage.get_conversation(conversation_id)
-            if record is None or record.outcome != "waiting" or conv is None:
+            record, conv = self._firing(conversation_id, kind, when)
+            if record is not None:
+                await s.storage.write_ready()  # PostgreSQL: waits for the writer lock off the loop
+                record, conv = self._firing(conversation_id, kind, when)  # again: commands ran meanwhile
+                if record is None:
+                    await s.commit()  # nothing to write after all: still ends the batch write_ready opened
+            if record is None or conv is None:
+                if conv is not None:
+                    await self.settle(conv)
                 return
-            if conv.first_response_at is not None or conv.status != ConversationStatus.OPEN:
-                await self.settle(conv)
-                return
-            due, done = self._due(record, kind)
-            if done or due != when:
-                return  # fired already (another timer, or process), or the clock moved on since it was armed
             now = s.clock.now()
             restarted: SlaRecord | None = None
             with s.storage.savepoint():
@@ -162,13 +186,26 @@ class SlaTimers:
 
     # ------------------------------------------------------------ the clock stops
 
+    def _to_settle(self, conv: Conversation) -> tuple[SlaRecord | None, Routing | None] | None:
+        """(the running clock, the out-of-territory mark) to store; None when there is nothing to do."""
+        record = self.a.sla.get(conv.id)
+        marked = mark_out_of_territory(conv.routing, conv.assignee_id) if conv.first_response_at else None
+        if (record is None or record.outcome != "waiting") and marked is None:
+            return None
+        return record, marked
+
     async def settle(self, conv: Conversation) -> None:
         """The clock stops: answered (in time or late), or closed unanswered. The caller holds the lock."""
         a, s = self.a, self.a.s
-        record = a.sla.get(conv.id)
-        marked = mark_out_of_territory(conv.routing, conv.assignee_id) if conv.first_response_at else None
-        if (record is None or record.outcome != "waiting") and marked is None:
+        if self._to_settle(conv) is None:
             return
+        await s.storage.write_ready()  # PostgreSQL: waits for the writer lock off the loop
+        conv = s.storage.get_conversation(conv.id) or conv  # the wait yielded: commands ran meanwhile
+        found = self._to_settle(conv)
+        if found is None:
+            await s.commit()  # nothing to write after all: still ends the batch write_ready opened
+            return
+        record, marked = found
         with s.storage.savepoint():
             before = msgspec.structs.replace(conv)
             if record is not None and record.outcome == "waiting":

@@ -126,8 +126,8 @@ class VisitorSession:
         if isinstance(command, p.VisitorSendMessage):
             if not self.ctx.visitor_buckets.take(self.visitor_id):  # per visitor: all tabs, reloads
                 raise CommandError(p.ErrorCode.RATE_LIMITED, "too many messages; wait a few seconds")
-            conversation, message = service.post_visitor_message(
-                self._visitor(), command.text, command.id, self.ws
+            conversation, message = service.post_visitor_message_by_id(
+                self.visitor_id, command.text, command.id, self.ws
             )
             return {"message": msgspec.to_builtins(message), "conversation_id": conversation.id}
         if isinstance(command, p.VisitorPageView):

@@ -21,6 +21,7 @@ import msgspec
 import psycopg
 from psycopg import AsyncConnection
 
+from agent_app.protocol import Agent
 from chat_server.cluster import schema
 from chat_server.hub import Hub
 from chat_server.security import new_id
@@ -200,16 +201,21 @@ class ClusterNode:
             )
         self._written[agent_id] = connections
 
-    async def _repair_presence(self) -> None:
-        """The rows match this process's connections again (a batch that failed took its row with it)."""
+    def _stale_presence(self) -> dict[str, int]:
+        """Agent -> this process's connections, for each presence row that no longer says so."""
         now = {a: len(c) for a, c in self.hub.agent_conns.items() if c}
         stale = {a: n for a, n in now.items() if self._written.get(a) != n}
         stale.update({a: 0 for a, n in self._written.items() if n and a not in now})
-        if not stale or self.write_in_batch is None:
+        return stale
+
+    async def _repair_presence(self) -> None:
+        """The rows match this process's connections again (a batch that failed took its row with it)."""
+        if not self._stale_presence() or self.write_in_batch is None:
             return
         storage = self.hub.storage
-        with storage.savepoint():
-            for agent_id, connections in stale.items():
+        await storage.write_ready()  # waits for the writer lock without blocking the loop
+        with storage.savepoint():  # what is stale now: agents came and went while it waited
+            for agent_id, connections in self._stale_presence().items():
                 self.local_presence(agent_id, connections)
         await storage.commit()
 
@@ -478,11 +484,14 @@ class ClusterNode:
         self._written.clear()
         await self._repair_presence()
         self._republish()  # the others dropped our live visitors and viewers with our row
-        local = [
-            self.hub.agents[a] for a, conns in self.hub.agent_conns.items() if conns and a in self.hub.agents
-        ]
-        if local:
+        if any(conns and a in self.hub.agents for a, conns in self.hub.agent_conns.items()):
             storage = self.hub.storage
+            await storage.write_ready()  # waits for the writer lock without blocking the loop
+            local = [  # who is here now: agents came and went while it waited
+                self.hub.agents[a]
+                for a, conns in self.hub.agent_conns.items()
+                if conns and a in self.hub.agents
+            ]
             with storage.savepoint():
                 for agent in local:
                     self.hub.broadcast_presence(agent)
@@ -506,14 +515,18 @@ class ClusterNode:
             orphans = {str(r[0]) for r in await cur.fetchall()}
         log.warning("processes %s stopped heartbeating; presence of %d agents expired", dead, len(orphans))
         self.refresh_online()  # who is online elsewhere now, before telling anyone
-        gone = [self.hub.agents[a] for a in orphans if a in self.hub.agents]
-        gone = [a for a in gone if not self.hub.agent_view(a).online]
-        if gone:
+        if self._offline(orphans):
             storage = self.hub.storage
+            await storage.write_ready()  # waits for the writer lock without blocking the loop
             with storage.savepoint():
-                for agent in gone:
+                for agent in self._offline(orphans):  # again: some may have connected while it waited
                     self.hub.broadcast_presence(agent)
             await storage.commit()
+
+    def _offline(self, agent_ids: set[str]) -> list[Agent]:
+        """Those of the agents that are online nowhere (as this process knows them now)."""
+        known = [self.hub.agents[a] for a in agent_ids if a in self.hub.agents]
+        return [a for a in known if not self.hub.agent_view(a).online]
 
     async def _hold_lease(self) -> None:
         """Leader = holder of a session advisory lock: it dies with the process (or its connection), and

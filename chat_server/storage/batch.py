@@ -23,7 +23,6 @@ from chat_server.storage.security_sql import SecuritySql
 
 log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
-_facts = msgspec.json.Decoder(VisitorFacts)
 _Waiters = list[asyncio.Future[None]]
 _Callbacks = list[Callable[[], None]]
 _Error = Exception | None
@@ -113,6 +112,12 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
 
     def _insert_event(self, row: tuple[str, int, float, bytes]) -> None:
         self._w.execute("INSERT INTO events (agent_id, seq, at, frame) VALUES (?, ?, ?, ?)", row)
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        """A write whose result nobody reads and that cannot fail but for a broken database (new random ids,
+        updates by key, idempotency rows checked under the lock). PostgreSQL sends it with the next
+        statement (a later read, the RELEASE or the COMMIT): a failure fails that one, at worst the batch."""
+        self._w.execute(sql, params)
 
     def _discard_events(self) -> None:
         """Event rows not written yet belong to a command that is being rolled back (PostgreSQL buffers)."""
@@ -446,15 +451,11 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
 
     def save_visitor(self, visitor: Visitor) -> None:
         self._begin()
-        self._w.execute("UPDATE visitors SET data=? WHERE id=?", (_enc.encode(visitor), visitor.id))
-
-    def visitor_facts(self, visitor_id: str) -> VisitorFacts | None:
-        row = self._w.execute("SELECT data FROM visitor_facts WHERE visitor_id=?", (visitor_id,)).fetchone()
-        return _facts.decode(row[0]) if row else None
+        self._write("UPDATE visitors SET data=? WHERE id=?", (_enc.encode(visitor), visitor.id))
 
     def save_visitor_facts(self, visitor_id: str, facts: VisitorFacts) -> None:
         self._begin()
-        self._w.execute(
+        self._write(
             "INSERT INTO visitor_facts (visitor_id, data) VALUES (?, ?) "
             "ON CONFLICT(visitor_id) DO UPDATE SET data=excluded.data",
             (visitor_id, _enc.encode(facts)),
@@ -462,7 +463,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
 
     def add_conversation(self, conversation: Conversation) -> None:
         self._begin()
-        self._w.execute(
+        self._write(
             "INSERT INTO conversations (id, visitor_id, status, created_at, closed_at, data) "
             "VALUES (?,?,?,?,?,?)",
             (
@@ -477,7 +478,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
 
     def save_conversation(self, conversation: Conversation) -> None:
         self._begin()
-        self._w.execute(
+        self._write(
             "UPDATE conversations SET status=?, closed_at=?, data=? WHERE id=?",
             (
                 conversation.status.value,
@@ -489,7 +490,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
 
     def add_message(self, message: Message) -> None:
         self._begin()
-        self._w.execute(
+        self._write(
             "INSERT INTO messages (id, conversation_id, created_at, private, data) VALUES (?, ?, ?, ?, ?)",
             (
                 message.id,
@@ -516,7 +517,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
 
     def put_command_result(self, principal: str, command_id: str, at: float, response: bytes) -> None:
         self._begin()
-        self._w.execute("INSERT INTO commands VALUES (?, ?, ?, ?)", (principal, command_id, at, response))
+        self._write("INSERT INTO commands VALUES (?, ?, ?, ?)", (principal, command_id, at, response))
 
     def prune(self, now: float, event_window: float, min_events: int, command_retention: float) -> None:
         """Drops events older than the window AND beyond the newest ``min_events`` of each agent."""

@@ -298,6 +298,10 @@ class PostgresStorage(SqlStorage):
     def _discard_events(self) -> None:
         self._events.clear()
 
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        self._flush()  # the command's event rows so far stay ahead of it, in order
+        self._pg[0].defer(sql, params)
+
     def _flush(self) -> None:
         """Queues the buffered event rows (they go out with the next statement)."""
         if self._events:

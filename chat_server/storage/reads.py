@@ -5,12 +5,13 @@ from __future__ import annotations
 import msgspec
 
 from agent_app.protocol import Agent, Conversation, Message, Visitor
-from chat_server.storage.base import AgentRecord, SqlConnection
+from chat_server.storage.base import AgentRecord, SqlConnection, VisitorFacts
 
 _agent = msgspec.json.Decoder(Agent)
 _conversation = msgspec.json.Decoder(Conversation)
 _message = msgspec.json.Decoder(Message)
 _visitor = msgspec.json.Decoder(Visitor)
+_facts = msgspec.json.Decoder(VisitorFacts)
 
 
 class Reads:
@@ -47,6 +48,10 @@ class Reads:
         row = self.conn.execute("SELECT data FROM visitors WHERE id=?", (visitor_id,)).fetchone()
         return _visitor.decode(row[0]) if row else None
 
+    def visitor_facts(self, visitor_id: str) -> VisitorFacts | None:
+        row = self.conn.execute("SELECT data FROM visitor_facts WHERE visitor_id=?", (visitor_id,)).fetchone()
+        return _facts.decode(row[0]) if row else None
+
     def _with_visitor(self, blob: bytes, visitor_blob: bytes) -> Conversation:
         conversation = _conversation.decode(blob)
         conversation.visitor = _visitor.decode(visitor_blob)
@@ -66,6 +71,22 @@ class Reads:
             (visitor_id,),
         ).fetchone()
         return self._with_visitor(row[0], row[1]) if row else None
+
+    def visitor_and_latest(self, visitor_id: str) -> tuple[Visitor | None, Conversation | None]:
+        """get_visitor and latest_conversation in one query (one round trip on PostgreSQL)."""
+        row = self.conn.execute(
+            "SELECT v.data, (SELECT c.data FROM conversations c WHERE c.visitor_id = v.id "
+            "ORDER BY c.created_at DESC, c.rowid DESC LIMIT 1) FROM visitors v WHERE v.id=?",
+            (visitor_id,),
+        ).fetchone()
+        if row is None:
+            return None, None
+        visitor = _visitor.decode(row[0])
+        if row[1] is None:
+            return visitor, None
+        conversation = _conversation.decode(row[1])
+        conversation.visitor = visitor
+        return visitor, conversation
 
     def conversations(self, closed_since: float) -> list[Conversation]:
         """All open conversations and those closed since ``closed_since``, oldest first."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,45 @@ from agent_app import protocol as p
 from chat_server import run_server
 from chat_server.storage.base import AgentRecord
 from chat_server.storage.pg import WRITE_LOCK, PostgresStorage
-from tests.server.conftest import agent_login, cid, make_config, provision
+from tests.server.conftest import PASSWORD, agent_login, cid, make_config, open_ws, provision
+
+
+@asynccontextmanager
+async def write_lock_held_elsewhere(pg_url: str, failsafe: float = 5.0) -> AsyncIterator[threading.Event]:
+    """Another server process in the middle of a batch: a connection in a thread of its own holds WRITE_LOCK
+    until the block ends or the yielded event is set. Or until ``failsafe`` seconds passed: a server that
+    waits for the lock on its loop freezes the test's loop too (the same one), which then could never let
+    go of it; the test fails instead of hanging."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("BEGIN")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            taken.set()
+            release.wait(failsafe)
+            conn.execute("COMMIT")
+
+    holder = threading.Thread(target=hold, name="other-process-writer")
+    holder.start()
+    try:
+        assert await asyncio.to_thread(taken.wait, 10), "could not take the write lock"
+        yield release
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join)
+
+
+async def server_waits_for_the_write_lock(pg_url: str) -> None:
+    """Returns once a session waits for WRITE_LOCK, seen from the test's loop: proof that the loop runs
+    meanwhile (a server that waited on its loop would have frozen this very poll)."""
+    watcher = await psycopg.AsyncConnection.connect(pg_url, autocommit=True)
+    try:
+        await asyncio.wait_for(_someone_waits_for(watcher, WRITE_LOCK), 10)
+    except TimeoutError:
+        pytest.fail("the server was never seen waiting for the lock while its loop ran")
+    finally:
+        await watcher.close()
 
 
 async def _someone_waits_for(holder: psycopg.AsyncConnection[tuple[Any, ...]], lock: int) -> None:
@@ -70,6 +111,33 @@ async def test_a_command_waiting_for_another_processs_write_lock_leaves_the_serv
         answer = await sam.reply(ready.id, wait=10)
         assert isinstance(answer, p.Ack), answer
         assert answer.result["agent"]["presence"] == "available"
+        await sam.close()
+        await tina.close()
+
+
+@pytest.mark.one_storage  # PostgreSQL only
+async def test_a_password_sign_in_waiting_for_another_processs_write_lock_leaves_the_server_answering(
+    tmp_path: Path, pg_url: str
+) -> None:
+    config = make_config(tmp_path, storage="postgres", database_url=pg_url)
+    async with run_server(config) as server:
+        provision(server)
+        tina, _ = await agent_login(server, "tina@example.com")
+        sam = await open_ws(server.url, "/agent")
+        async with write_lock_held_elsewhere(pg_url) as release:
+            # The sign-in stores the new token: it waits for the batch (the lock) ...
+            await sam.send(p.Hello(id=cid("h"), email="sam@example.com", password=PASSWORD))
+            await server_waits_for_the_write_lock(pg_url)
+            started = time.monotonic()
+            pong = await tina.ws.ping()  # ... while the loop answers another agent's connection
+            await asyncio.wait_for(pong, 10)
+            assert time.monotonic() - started < 2.0, "the server's loop stopped while it waited for the lock"
+            with pytest.raises(TimeoutError):  # no welcome before the token is stored
+                await sam.recv(wait=0.2)
+            release.set()
+        welcome = await sam.recv(wait=10)
+        assert isinstance(welcome, p.Welcome), welcome
+        assert welcome.token and welcome.agent.email == "sam@example.com"
         await sam.close()
         await tina.close()
 
