@@ -212,20 +212,23 @@ async def run_command(
     transaction, acks once the batch is durable. A repeated id gets the stored Ack, nothing re-runs."""
     storage = ctx.storage
     try:
-        await storage.write_ready()  # before any read of the batch: waits for the writer lock off the loop
+        # Before any read of the batch: waits for the writer lock off the loop (and looks the id up).
+        if idempotent:
+            stored = await storage.command_ready(principal, command_id)
+        else:
+            stored = None
+            await storage.write_ready()
     except Exception:
         send_error(ctx, ws, ErrorCode.INTERNAL, "could not store the change; retry", command_id)
         return False
-    if idempotent:
-        stored = storage.command_result(principal, command_id)
-        if stored is not None:
-            try:
-                await storage.commit()  # the first attempt may still sit in the open batch
-            except Exception:
-                send_error(ctx, ws, ErrorCode.INTERNAL, "could not store the change; retry", command_id)
-                return False
-            ctx.hub.send(ws, stored)
-            return True
+    if stored is not None:
+        try:
+            await storage.commit()  # the first attempt may still sit in the open batch
+        except Exception:
+            send_error(ctx, ws, ErrorCode.INTERNAL, "could not store the change; retry", command_id)
+            return False
+        ctx.hub.send(ws, stored)
+        return True
     try:
         with storage.savepoint():
             ack = encode_bytes(Ack(ref=command_id, result=action()))

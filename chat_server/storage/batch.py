@@ -34,6 +34,7 @@ class _Frame:
 
     name: str
     seqs: dict[str, int] = field(default_factory=dict)  # agent -> next seq before this savepoint
+    results: list[tuple[str, str]] = field(default_factory=list)  # command results it put (undone with it)
     callbacks: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -73,6 +74,10 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         self._pending_done: Callable[[BaseException | None], object] = _nothing  # its completion, on the loop
         self._commit_after_pending = False  # the group commit came due while the worker was busy
         self._begin_error: Exception | None = None  # the last BEGIN in the worker failed (write_ready raises)
+        # Idempotency: the commands waiting in command_ready, and what the open batch knows of their results
+        # (looked up together, one query for all, once the batch is open; None = not stored).
+        self._wanted: set[tuple[str, str]] = set()
+        self._known: dict[tuple[str, str], bytes | None] = {}
 
     def _load_epoch(self) -> None:
         row = self._w.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()
@@ -194,6 +199,22 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
                 return  # open (or lost: the command's savepoint settles a lost batch first)
             self._submit(self._start_batch, self._begun)
 
+    async def command_ready(self, principal: str, command_id: str) -> bytes | None:
+        """write_ready for an idempotent command, then its stored result if it ran already (None: run it).
+        The commands that waited for the same batch are looked up together, in one query, under the lock:
+        on PostgreSQL a round trip per command there was a round trip more of holding the writer lock."""
+        key = (principal, command_id)
+        self._wanted.add(key)
+        try:
+            await self.write_ready()
+            if key not in self._known:
+                wanted = [k for k in self._wanted if k not in self._known]
+                self._known.update(dict.fromkeys(wanted))
+                self._known.update(self.command_results(wanted))
+            return self._known[key]
+        finally:
+            self._wanted.discard(key)
+
     def _begun(self, error: BaseException | None) -> None:
         if error is None:
             self._open = True
@@ -259,6 +280,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
             parent = self._stack[-1]
             for agent_id, seq in frame.seqs.items():
                 parent.seqs.setdefault(agent_id, seq)
+            parent.results.extend(frame.results)
             parent.callbacks.extend(frame.callbacks)
         else:
             self._callbacks.extend(frame.callbacks)
@@ -266,6 +288,8 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
     def _undo_seqs(self, frame: _Frame) -> None:
         for agent_id, seq in frame.seqs.items():
             self._next_seq[agent_id] = seq
+        for key in frame.results:
+            self._known.pop(key, None)
 
     def _transaction_lost(self, exc: BaseException | None, *, in_command: bool = False) -> bool:
         """True when the database rolled back the whole transaction under us (SQLite: RAISE(ROLLBACK),
@@ -358,6 +382,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
 
     def _batch_done(self, waiters: _Waiters, callbacks: _Callbacks, error: _Error) -> _Error:
         self._open, self._lost = False, None
+        self._known.clear()  # what the next batch knows is read in it, under its lock
         self._batch_ended()
         if error is not None:
             self._discard_events()
@@ -518,6 +543,9 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
     def put_command_result(self, principal: str, command_id: str, at: float, response: bytes) -> None:
         self._begin()
         self._write("INSERT INTO commands VALUES (?, ?, ?, ?)", (principal, command_id, at, response))
+        self._known[(principal, command_id)] = response  # a repeat in this batch finds it without a query
+        if self._stack:
+            self._stack[-1].results.append((principal, command_id))
 
     def prune(self, now: float, event_window: float, min_events: int, command_retention: float) -> None:
         """Drops events older than the window AND beyond the newest ``min_events`` of each agent."""

@@ -127,6 +127,19 @@ class Reads:
             return None  # the oldest missed events were pruned
         return [(int(s), bytes(f)) for s, f in rows]
 
+    def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        """The stored results of those of ``keys`` (principal, command id) that ran, in one query per 100."""
+        found: dict[tuple[str, str], bytes] = {}
+        for start in range(0, len(keys), 100):
+            chunk = keys[start : start + 100]
+            match = " OR ".join(["(principal=? AND command_id=?)"] * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT principal, command_id, response FROM commands WHERE {match}",
+                [value for key in chunk for value in key],
+            )
+            found.update(((str(a), str(b)), bytes(r)) for a, b, r in rows)
+        return found
+
     def command_result(self, principal: str, command_id: str) -> bytes | None:
         row = self.conn.execute(
             "SELECT response FROM commands WHERE principal=? AND command_id=?", (principal, command_id)

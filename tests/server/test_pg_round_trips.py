@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from agent_app import protocol as p
 from chat_server import run_server
-from chat_server.storage.pg import PgConnection
-from tests.server.conftest import agent_login, cid, make_config, provision, visitor_login
+from chat_server.storage.pg import WRITE_LOCK, PgConnection
+from tests.server.conftest import agent_login, cid, db_rows, make_config, provision, visitor_login
 
 
 @pytest.mark.one_storage  # PostgreSQL only: SQLite has no round trips
@@ -43,3 +45,49 @@ async def test_a_visitor_message_is_four_round_trips_on_the_write_connection(
         assert statements == [b"BEGIN", b"SELECT", b"SELECT", b"COMMIT"], writes
         for client in (manager, sdr, visitor):
             await client.close()
+
+
+@pytest.mark.one_storage
+async def test_commands_that_waited_for_the_same_batch_are_looked_up_in_one_query(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five visitors write while another process holds the writer lock: once it is ours, one query tells
+    which of the five ran already (none), then each runs; a repeat of one of them in the next batch gets the
+    first answer, not a second message."""
+    config = make_config(tmp_path, storage="postgres", database_url=pg_url, commit_delay_ms=50)
+    async with run_server(config) as server:
+        provision(server)
+        visitors = [(await visitor_login(server))[0] for _ in range(5)]
+        for i, v in enumerate(visitors):
+            await v.ok(p.VisitorSendMessage(id=cid(), text=f"hello {i}"))
+        writes: list[bytes] = []
+        run = PgConnection._run
+
+        def counted(self: PgConnection, query: bytes, params: object, many: bool) -> object:
+            if self is server.storage._pg[0]:  # type: ignore[attr-defined]
+                writes.append(query)
+            return run(self, query, params, many)
+
+        monkeypatch.setattr(PgConnection, "_run", counted)
+        other = await psycopg.AsyncConnection.connect(pg_url, autocommit=True)
+        try:
+            await other.execute("BEGIN")
+            await other.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            frames = [p.VisitorSendMessage(id=cid(), text=f"again {i}") for i in range(5)]
+            for v, frame in zip(visitors, frames, strict=True):
+                await v.send(frame)
+            while len(server.storage._wanted) < 5:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)  # the server's loop reads the frames meanwhile (one loop)
+            await other.execute("COMMIT")
+            answers = [await v.reply(frame.id) for v, frame in zip(visitors, frames, strict=True)]
+        finally:
+            await other.close()
+        assert all(isinstance(a, p.Ack) for a in answers), answers
+        lookups = [w for w in writes if b"FROM commands" in w]
+        assert len(lookups) == 1, writes
+        repeat = await visitors[0].call(frames[0])
+        assert repeat == answers[0]
+        texts = [bytes(r[0]).decode() for r in db_rows(config, "SELECT data FROM messages")]
+        assert sum('"again 0"' in t for t in texts) == 1
+        for v in visitors:
+            await v.close()
