@@ -13,6 +13,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from agent_app import protocol as p
+from agent_app.display import visitor_name
 from chat_server.errors import CommandError, forbidden
 from chat_server.playbook import email_domain
 from chat_server.security import new_id
@@ -30,15 +31,6 @@ MAX_ENGAGE_TEXT = 1000  # a proactive opener is a line or two, not an essay
 MAX_SNAPSHOT = 1000  # newest first: the view is for people, not for a data export
 MAX_VISITS = 100_000  # memory bound: visits long over are forgotten first
 SHARE_CHUNK = 40  # visits per message to the other processes: well under the 8000-byte NOTIFY payload
-
-
-def visitor_label(visitor: p.Visitor) -> str:
-    """How a rep refers to a visitor: "Dana Lee", "Visitor from Globex" or "This visitor"."""
-    if visitor.name:
-        return visitor.name
-    if visitor.company:
-        return f"Visitor from {visitor.company}"
-    return "This visitor"
 
 
 def ago(seconds: float) -> str:
@@ -403,7 +395,7 @@ class LiveVisitors:
         visitor, latest, facts = found
         if not self.may_see(agent, self.row(visit, visitor, latest, facts), latest):
             raise forbidden("this visitor is in another rep's territory or chat")
-        name, now = visitor_label(visitor), self.clock.now()
+        name, now = visitor_name(visitor), self.clock.now()
         if visit.dismissed_at is not None:
             raise CommandError(
                 p.ErrorCode.CONFLICT, f"{name} dismissed a chat {ago(now - visit.dismissed_at)} ago"
@@ -460,7 +452,7 @@ class LiveVisitors:
                 conversation.waiting_since = None
                 event = p.ConversationClosed(conversation=conversation)
                 self.service.add_message(
-                    conversation, p.AuthorKind.SYSTEM, f"{visitor_label(visitor)} dismissed the chat",
+                    conversation, p.AuthorKind.SYSTEM, f"{visitor_name(visitor)} dismissed the chat",
                     private=True, before=before, extra_events=[event],
                 )  # fmt: skip
             closed = True
