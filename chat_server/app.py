@@ -195,6 +195,17 @@ class ChatServer:
 
     def prune(self) -> None:
         """Drops events outside the replay window and command results older than the retention."""
+        self._prune_in_batch()
+        self.storage.commit_now()
+
+    async def prune_without_blocking(self) -> None:
+        """prune() for the housekeeping task: waits for the writer lock and the COMMIT without stopping the
+        loop (on PostgreSQL another process may be writing)."""
+        await self.storage.write_ready()
+        self._prune_in_batch()
+        await self.storage.commit()
+
+    def _prune_in_batch(self) -> None:
         c = self.config
         with self.storage.savepoint():
             self.storage.prune(
@@ -205,7 +216,6 @@ class ChatServer:
                 self.expire()
         except Exception:
             log.exception("expiring idle tokens and visitors failed")
-        self.storage.commit_now()
 
     def expire(self) -> None:
         """Idle sign-in tokens stop working (a live connection counts as use) and visitors who opened
@@ -228,7 +238,7 @@ class ChatServer:
             try:
                 self._agents_changed()
                 if ticks % 12 == 0:
-                    self.prune()
+                    await self.prune_without_blocking()
             except Exception:
                 log.exception("housekeeping failed")
 

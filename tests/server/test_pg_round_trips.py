@@ -76,8 +76,11 @@ async def test_commands_that_waited_for_the_same_batch_are_looked_up_in_one_quer
             frames = [p.VisitorSendMessage(id=cid(), text=f"again {i}") for i in range(5)]
             for v, frame in zip(visitors, frames, strict=True):
                 await v.send(frame)
-            while len(server.storage._wanted) < 5:  # type: ignore[attr-defined]
-                await asyncio.sleep(0.01)  # the server's loop reads the frames meanwhile (one loop)
+            async with asyncio.timeout(10):
+                while True:  # polled: the server's loop (this loop) reads the five frames meanwhile
+                    if len(server.storage._wanted) == 5:  # type: ignore[attr-defined]
+                        break
+                    await asyncio.sleep(0.01)
             await other.execute("COMMIT")
             answers = [await v.reply(frame.id) for v, frame in zip(visitors, frames, strict=True)]
         finally:

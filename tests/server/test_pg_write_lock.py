@@ -142,6 +142,27 @@ async def test_a_password_sign_in_waiting_for_another_processs_write_lock_leaves
         await tina.close()
 
 
+@pytest.mark.one_storage  # PostgreSQL only
+async def test_housekeepings_prune_waits_for_another_processs_write_lock_without_stopping_the_loop(
+    tmp_path: Path, pg_url: str
+) -> None:
+    config = make_config(tmp_path, storage="postgres", database_url=pg_url)
+    async with run_server(config) as server:
+        provision(server)
+        tina, _ = await agent_login(server, "tina@example.com")
+        async with write_lock_held_elsewhere(pg_url) as release:
+            prune = asyncio.ensure_future(server.prune_without_blocking())
+            await server_waits_for_the_write_lock(pg_url)
+            started = time.monotonic()
+            pong = await tina.ws.ping()
+            await asyncio.wait_for(pong, 10)
+            assert time.monotonic() - started < 2.0, "the loop stopped while prune waited for the lock"
+            assert not prune.done()
+            release.set()
+        await asyncio.wait_for(prune, 10)
+        await tina.close()
+
+
 def _agent(agent_id: str) -> AgentRecord:
     return AgentRecord(p.Agent(id=agent_id, name=agent_id, email=f"{agent_id}@example.com"), "x")
 
