@@ -207,14 +207,16 @@ async def run_command(
     command_id: str,
     action: Callable[[], dict[str, Any]],
     idempotent: bool = True,
+    visitor_id: str = "",
 ) -> bool:
     """Runs one command in its own savepoint, records its Ack under (principal, id) in the same
-    transaction, acks once the batch is durable. A repeated id gets the stored Ack, nothing re-runs."""
+    transaction, acks once the batch is durable. A repeated id gets the stored Ack, nothing re-runs.
+    ``visitor_id``: the visitor the command reads (read with the batch's idempotency lookup)."""
     storage = ctx.storage
     try:
         # Before any read of the batch: waits for the writer lock off the loop (and looks the id up).
         if idempotent:
-            stored = await storage.command_ready(principal, command_id)
+            stored = await storage.command_ready(principal, command_id, visitor_id)
         else:
             stored = None
             await storage.write_ready()

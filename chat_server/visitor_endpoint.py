@@ -101,7 +101,8 @@ async def serve_visitor(ctx: Context, ws: ServerConnection) -> None:
                 await before_booking(ctx, command)
             idempotent = not isinstance(command, p.VisitorTyping)
             action = partial(session.handle, command)
-            await run_command(ctx, ws, f"visitor:{visitor.id}", command.id, action, idempotent)
+            prefetch = visitor.id if isinstance(command, p.VisitorSendMessage) else ""
+            await run_command(ctx, ws, f"visitor:{visitor.id}", command.id, action, idempotent, prefetch)
     except ConnectionClosed:
         pass
     finally:

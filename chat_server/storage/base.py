@@ -93,8 +93,9 @@ class Storage(Protocol):
         too, blocking."""
         ...
 
-    async def command_ready(self, principal: str, command_id: str) -> bytes | None:
-        """write_ready for an idempotent command, then its stored result (None: it has not run)."""
+    async def command_ready(self, principal: str, command_id: str, visitor_id: str = "") -> bytes | None:
+        """write_ready for an idempotent command, then its stored result (None: it has not run); with
+        ``visitor_id``, that visitor's visitor_and_latest is read in the same query."""
         ...
 
     def after_commit(self, callback: Callable[[], None]) -> None: ...

@@ -78,6 +78,11 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         # (looked up together, one query for all, once the batch is open; None = not stored).
         self._wanted: set[tuple[str, str]] = set()
         self._known: dict[tuple[str, str], bytes | None] = {}
+        # The same for the visitor (and its latest conversation) of visitor commands: read with the results,
+        # handed out once (callers change what they get), forgotten when anything writes that visitor or a
+        # conversation of it (then read again).
+        self._wanted_visitors: set[str] = set()
+        self._visitors: dict[str, tuple[Visitor | None, Conversation | None]] = {}
 
     def _load_epoch(self) -> None:
         row = self._w.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()
@@ -199,21 +204,42 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
                 return  # open (or lost: the command's savepoint settles a lost batch first)
             self._submit(self._start_batch, self._begun)
 
-    async def command_ready(self, principal: str, command_id: str) -> bytes | None:
+    async def command_ready(self, principal: str, command_id: str, visitor_id: str = "") -> bytes | None:
         """write_ready for an idempotent command, then its stored result if it ran already (None: run it).
-        The commands that waited for the same batch are looked up together, in one query, under the lock:
-        on PostgreSQL a round trip per command there was a round trip more of holding the writer lock."""
+        The commands that waited for the same batch are looked up together, in one query, under the lock,
+        with the visitor each will read (``visitor_id``, then ``visitor_and_latest`` costs no query): on
+        PostgreSQL every round trip of a command is one more spent holding the writer lock."""
         key = (principal, command_id)
         self._wanted.add(key)
+        if visitor_id:
+            self._wanted_visitors.add(visitor_id)
         try:
             await self.write_ready()
             if key not in self._known:
                 wanted = [k for k in self._wanted if k not in self._known]
+                visitors = [v for v in self._wanted_visitors if v not in self._visitors]
                 self._known.update(dict.fromkeys(wanted))
-                self._known.update(self.command_results(wanted))
+                results, found = self.batch_reads(wanted, visitors)
+                self._known.update(results)
+                self._visitors.update(dict.fromkeys(visitors, (None, None)))
+                self._visitors.update(found)
+                self._wanted_visitors.difference_update(visitors)
             return self._known[key]
         finally:
             self._wanted.discard(key)
+
+    def visitor_and_latest(self, visitor_id: str) -> tuple[Visitor | None, Conversation | None]:
+        read = self._visitors.pop(visitor_id, None)
+        return read if read is not None else super().visitor_and_latest(visitor_id)
+
+    def _visitor_written(self, visitor_id: str) -> None:
+        self._visitors.pop(visitor_id, None)
+
+    def delete_anonymous_visitors(self, seen_before: float, keep: set[str], limit: int = 10_000) -> int:
+        deleted = super().delete_anonymous_visitors(seen_before, keep, limit)
+        if deleted:
+            self._visitors.clear()
+        return deleted
 
     def _begun(self, error: BaseException | None) -> None:
         if error is None:
@@ -383,6 +409,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
     def _batch_done(self, waiters: _Waiters, callbacks: _Callbacks, error: _Error) -> _Error:
         self._open, self._lost = False, None
         self._known.clear()  # what the next batch knows is read in it, under its lock
+        self._visitors.clear()
         self._batch_ended()
         if error is not None:
             self._discard_events()
@@ -468,6 +495,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
     # ------------------------------------------------------------ visitors, conversations, messages
 
     def add_visitor(self, visitor: Visitor, token_hash: str) -> None:
+        self._visitor_written(visitor.id)
         self._begin()
         self._w.execute(
             "INSERT INTO visitors (id, token_hash, data) VALUES (?, ?, ?)",
@@ -475,6 +503,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         )
 
     def save_visitor(self, visitor: Visitor) -> None:
+        self._visitor_written(visitor.id)
         self._begin()
         self._write("UPDATE visitors SET data=? WHERE id=?", (_enc.encode(visitor), visitor.id))
 
@@ -487,6 +516,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         )
 
     def add_conversation(self, conversation: Conversation) -> None:
+        self._visitor_written(conversation.visitor.id)
         self._begin()
         self._write(
             "INSERT INTO conversations (id, visitor_id, status, created_at, closed_at, data) "
@@ -502,6 +532,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         )
 
     def save_conversation(self, conversation: Conversation) -> None:
+        self._visitor_written(conversation.visitor.id)
         self._begin()
         self._write(
             "UPDATE conversations SET status=?, closed_at=?, data=? WHERE id=?",

@@ -12,6 +12,11 @@ _conversation = msgspec.json.Decoder(Conversation)
 _message = msgspec.json.Decoder(Message)
 _visitor = msgspec.json.Decoder(Visitor)
 _facts = msgspec.json.Decoder(VisitorFacts)
+# The data of the latest conversation of visitor ``v`` (a scalar subquery both dialects speak).
+_LATEST_OF_V = (
+    "(SELECT c.data FROM conversations c WHERE c.visitor_id = v.id "
+    "ORDER BY c.created_at DESC, c.rowid DESC LIMIT 1)"
+)
 
 
 class Reads:
@@ -75,8 +80,7 @@ class Reads:
     def visitor_and_latest(self, visitor_id: str) -> tuple[Visitor | None, Conversation | None]:
         """get_visitor and latest_conversation in one query (one round trip on PostgreSQL)."""
         row = self.conn.execute(
-            "SELECT v.data, (SELECT c.data FROM conversations c WHERE c.visitor_id = v.id "
-            "ORDER BY c.created_at DESC, c.rowid DESC LIMIT 1) FROM visitors v WHERE v.id=?",
+            f"SELECT v.data, {_LATEST_OF_V} FROM visitors v WHERE v.id=?",
             (visitor_id,),
         ).fetchone()
         if row is None:
@@ -127,18 +131,38 @@ class Reads:
             return None  # the oldest missed events were pruned
         return [(int(s), bytes(f)) for s, f in rows]
 
-    def command_results(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
-        """The stored results of those of ``keys`` (principal, command id) that ran, in one query per 100."""
-        found: dict[tuple[str, str], bytes] = {}
-        for start in range(0, len(keys), 100):
-            chunk = keys[start : start + 100]
-            match = " OR ".join(["(principal=? AND command_id=?)"] * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT principal, command_id, response FROM commands WHERE {match}",
-                [value for key in chunk for value in key],
-            )
-            found.update(((str(a), str(b)), bytes(r)) for a, b, r in rows)
-        return found
+    def batch_reads(
+        self, keys: list[tuple[str, str]], visitor_ids: list[str]
+    ) -> tuple[dict[tuple[str, str], bytes], dict[str, tuple[Visitor, Conversation | None]]]:
+        """The stored results of those of ``keys`` (principal, command id) that ran, and visitor_and_latest
+        of the ``visitor_ids`` that exist: one query (one round trip) per 100 of each."""
+        results: dict[tuple[str, str], bytes] = {}
+        visitors: dict[str, tuple[Visitor, Conversation | None]] = {}
+        for start in range(0, max(len(keys), len(visitor_ids)), 100):
+            chunk, ids = keys[start : start + 100], visitor_ids[start : start + 100]
+            parts: list[str] = []
+            params: list[object] = []
+            if chunk:
+                match = " OR ".join(["(principal=? AND command_id=?)"] * len(chunk))
+                parts.append(f"SELECT 0, principal, command_id, response, NULL FROM commands WHERE {match}")
+                params += [value for key in chunk for value in key]
+            if ids:
+                parts.append(
+                    f"SELECT 1, v.id, '', v.data, {_LATEST_OF_V} FROM visitors v "
+                    f"WHERE v.id IN ({', '.join('?' * len(ids))})"
+                )
+                params += ids
+            for kind, a, b, data, latest in self.conn.execute(" UNION ALL ".join(parts), params):
+                if kind == 0:
+                    results[(str(a), str(b))] = bytes(data)
+                    continue
+                visitor = _visitor.decode(data)
+                conversation = None
+                if latest is not None:
+                    conversation = _conversation.decode(latest)
+                    conversation.visitor = visitor
+                visitors[str(a)] = (visitor, conversation)
+        return results, visitors
 
     def command_result(self, principal: str, command_id: str) -> bytes | None:
         row = self.conn.execute(
