@@ -92,6 +92,9 @@ class LiveVisitors:
         self.playbook: Playbook | None = None  # set when the bot playbook is loaded (live pages, targets)
         self.visits: dict[str, Visit] = {}
         self.watchers: dict[ServerConnection, Watcher] = {}
+        self._synced = 0  # the last snapshot (republish) this process sent
+        # A snapshot being received: process id -> (its number, the visitors it listed so far).
+        self._syncs: dict[str, tuple[int, set[str]]] = {}
 
     def install(self) -> None:
         """Every published conversation change (messages, assignment, close, reopen) and every profile
@@ -339,12 +342,27 @@ class LiveVisitors:
             self.hub.peers.share("live", {"u": rows})
 
     def republish(self) -> None:
+        """A snapshot of the visits here, between ``sync`` and ``synced``: it replaces the others' copy, so
+        a ``gone`` they missed (their listener was down) is undone too."""
+        if self.hub.peers is None:
+            return
+        self._synced += 1
+        self.hub.peers.share("live", {"sync": self._synced})
         self._share([v for v in self.visits.values() if v.here])
+        self.hub.peers.share("live", {"synced": self._synced})
 
     def from_peer(self, origin: str, body: dict[str, Any]) -> None:
-        """Visits (and engage/dismiss marks) another process published; ``gone``: its widget closed."""
+        """Visits (and engage/dismiss marks) another process published; ``gone``: its widget closed;
+        ``sync`` … ``synced``: a snapshot of its visits (those it did not list are no longer there)."""
+        if "sync" in body:
+            self._syncs[origin] = (int(body["sync"]), set())
+        if "synced" in body:
+            self._end_sync(origin, int(body["synced"]))
         now = self.clock.now()
+        sync = self._syncs.get(origin)
         for visitor_id, since, here, engaged_at, engaged_by, dismissed_at in body.get("u", ()):
+            if here and sync is not None:
+                sync[1].add(visitor_id)
             visit = self.visits.get(visitor_id)
             if here and (visit is None or (not visit.live and now - visit.left_at > SESSION_GAP)):
                 if len(self.visits) >= MAX_VISITS:
@@ -367,8 +385,20 @@ class LiveVisitors:
                 visit.remote.discard(origin)
                 self._maybe_left(visit)
 
+    def _end_sync(self, origin: str, number: int) -> None:
+        sync = self._syncs.pop(origin, None)
+        if sync is None or sync[0] != number:  # its start was missed: a later snapshot will do
+            return
+        listed = sync[1]
+        for visit in list(self.visits.values()):
+            if origin in visit.remote and visit.visitor_id not in listed:
+                visit.remote.discard(origin)
+                self._maybe_left(visit)
+
     def peers_alive(self, process_ids: set[str]) -> None:
         """A killed process's visitors leave the list once its heartbeat expired."""
+        for origin in [o for o in self._syncs if o not in process_ids]:
+            del self._syncs[origin]
         for visit in list(self.visits.values()):
             if visit.remote - process_ids:
                 visit.remote &= process_ids

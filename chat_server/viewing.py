@@ -114,6 +114,10 @@ class Viewing:
             conversations.pop(conversation_id, None)
         return self.agent_ids(conversation_id) != before
 
+    def remote_conversations(self, process_id: str) -> list[str]:
+        """The conversations another process said it has viewers in."""
+        return list(self._remote.get(process_id, ()))
+
     def keep_processes(self, process_ids: Collection[str]) -> list[str]:
         """Forgets the viewers of processes not in ``process_ids`` (dead); returns the conversations whose
         merged set changed."""
@@ -137,6 +141,9 @@ class SharedViewing:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         hub.viewing.on_local_change = self._publish
+        self._synced = 0  # the last snapshot (republish) this process sent
+        # A snapshot being received: process id -> (its number, the conversations it listed so far).
+        self._syncs: dict[str, tuple[int, set[str]]] = {}
 
     def _publish(self, conversation_ids: list[str]) -> None:
         if self.hub.peers is None:
@@ -154,22 +161,47 @@ class SharedViewing:
             self.hub.peers.share("viewing", {"c": body})
 
     def republish(self) -> None:
+        """A snapshot of the viewers here, between ``sync`` and ``synced``: it replaces the others' copy,
+        so a change they missed (their listener was down) is undone too."""
+        if self.hub.peers is None:
+            return
+        self._synced += 1
+        self.hub.peers.share("viewing", {"sync": self._synced})
         self._publish(list(self.hub.viewing.local_conversations()))
+        self.hub.peers.share("viewing", {"synced": self._synced})
 
     def from_peer(self, origin: str, body: dict[str, Any]) -> None:
         if "lost" in body:
             self._on_lost(body)
             return
+        if "sync" in body:
+            self._syncs[origin] = (int(body["sync"]), set())
+        if "synced" in body:
+            self._end_sync(origin, int(body["synced"]))
         viewers = body.get("c")
         if not isinstance(viewers, dict):
             return
+        sync = self._syncs.get(origin)
+        if sync is not None:
+            sync[1].update(str(cid) for cid in viewers)
         changed = [
             str(cid) for cid, ids in viewers.items()
             if isinstance(ids, list) and self.hub.viewing.set_remote(origin, str(cid), [str(a) for a in ids])
         ]  # fmt: skip
         announce(self.hub, self.hub.viewing, changed)
 
+    def _end_sync(self, origin: str, number: int) -> None:
+        """The snapshot is complete: the origin's conversations it did not list have no viewers there."""
+        sync = self._syncs.pop(origin, None)
+        if sync is None or sync[0] != number:  # its start was missed: a later snapshot will do
+            return
+        viewing, listed = self.hub.viewing, sync[1]
+        stale = [cid for cid in viewing.remote_conversations(origin) if cid not in listed]
+        announce(self.hub, viewing, [cid for cid in stale if viewing.set_remote(origin, cid, [])])
+
     def peers_alive(self, process_ids: set[str]) -> None:
+        for origin in [o for o in self._syncs if o not in process_ids]:
+            del self._syncs[origin]
         announce(self.hub, self.hub.viewing, self.hub.viewing.keep_processes(process_ids))
 
     def lost(self, conversation_id: str, agent_ids: list[str]) -> None:

@@ -4,7 +4,11 @@ Every agent connection remembers the last seq it was sent (``Hub.sent``); a door
 process), the listener's reconnection, and a sweep every ``sweep_seconds`` all do the same thing: read the
 committed heads of the locally connected agents and send each connection what it lacks, from the log, in
 order. Missing a notification therefore delays delivery by at most one sweep and never loses or repeats it.
-A canary NOTIFY sent by this process to itself proves that notifications flow end to end (``/healthz``)."""
+A canary NOTIFY sent by this process to itself proves that notifications flow end to end (``/healthz``).
+
+Ephemeral shared state (live visitors, viewers: ``Hub.shared``) has no log: its NOTIFYs are retried in order
+until the database takes them (a bounded backlog; beyond it, a full republish), and every republish is a
+complete snapshot that replaces what the others hold of this process (a removal missed while deaf goes)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
@@ -32,6 +37,9 @@ MAX_NOTIFY = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
 CATCH_UP_ROWS = 5000  # per round: a far-behind connection does not hold the loop for long
 VISITOR_FRAMES_KEEP_SECONDS = 300.0
 HELLO = "hello"  # a shared-state message: "publish all your ephemeral state again"
+# Shared-state payloads kept for retry while the database does not take them (a few minutes of a busy
+# site); beyond this the oldest go and a full republish replaces them once the database is back.
+MAX_BACKLOG = 5000
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -94,7 +102,9 @@ class ClusterNode:
         self._dying: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._canary_back = asyncio.Event()
-        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._outbox: deque[tuple[str, bool]] = deque()  # (payload, shared state: retried until sent)
+        self._outbox_ready = asyncio.Event()
+        self._resync_due = False  # shared-state payloads were dropped: republish everything instead
         self._stopping = False
 
     # ------------------------------------------------------------ lifecycle
@@ -253,17 +263,55 @@ class ClusterNode:
                 "ephemeral frame too big for NOTIFY (%d bytes), not sent to other processes", len(payload)
             )
             return
-        self._outbox.put_nowait(payload)
+        self._outbox.append((payload, "k" in body))
+        self._trim_outbox()
+        self._outbox_ready.set()
+
+    def _trim_outbox(self) -> None:
+        while len(self._outbox) > MAX_BACKLOG:
+            _, shared = self._outbox.popleft()
+            self._resync_due = self._resync_due or shared
+
+    def _resync(self) -> None:
+        """The backlog overflowed: what is left of it is replaced by a snapshot of this process's state
+        (which replaces the others' copy), and a HELLO (one of ours may have been among those dropped)."""
+        self._resync_due = False
+        log.warning("shared-state backlog over %d messages: republishing everything instead", MAX_BACKLOG)
+        self._outbox = deque(item for item in self._outbox if not item[1])
+        self._publish({"k": HELLO})
+        self._republish()
 
     async def _publisher(self) -> None:
+        """Sends the outbox in order. A shared-state payload that fails stays first and is tried again
+        after a pause (it may be the only news that a visitor left); frames and typing are not retried
+        (better lost than late)."""
+        failures = 0
         while True:
-            payload = await self._outbox.get()
+            if self._resync_due:
+                self._resync()
+            if not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+                continue
+            payload, shared = self._outbox.popleft()
             try:
                 q = await self._query_conn()
                 await q.execute("SELECT pg_notify(%s, %s)", (schema.NOW, payload))
-            except (psycopg.Error, OSError) as exc:  # ephemeral frames are not retried
-                log.debug("ephemeral publish failed: %s", exc)
+                failures = 0
+            except (psycopg.Error, OSError) as exc:
                 await self._reset_query_conn()
+                if not shared:
+                    log.debug("ephemeral publish failed: %s", exc)
+                    continue
+                failures += 1
+                log.debug("shared-state publish failed (attempt %d), retrying: %s", failures, exc)
+                # Frames queued meanwhile would be late once the database is back: dropped, as they
+                # would have been had they been tried now.
+                self._outbox = deque(item for item in self._outbox if item[1])
+                self._outbox.appendleft((payload, shared))
+                self._trim_outbox()
+                # Jittered exponential backoff: no hot loop while the database is down.
+                await asyncio.sleep(random.uniform(0.5, 1.0) * min(2.0, 0.05 * 2**failures))
 
     # ------------------------------------------------------------ connections
 
