@@ -125,6 +125,17 @@ class PgConnection:
                 return True
         return False
 
+    def forget_savepoint(self, name: str) -> bool:
+        """Takes a queued ``SAVEPOINT name`` back but keeps what was queued after it: True when it was never
+        sent (its command succeeded: its writes stay, and there is nothing to release)."""
+        self.guard()
+        marker = f"SAVEPOINT {name}".encode()
+        for i in range(len(self._queue) - 1, -1, -1):
+            if self._queue[i][0] == marker:
+                del self._queue[i]
+                return True
+        return False
+
     def clear_queue(self) -> None:
         self.guard()
         self._queue.clear()
@@ -317,12 +328,16 @@ class PostgresStorage(SqlStorage):
 
     def _control(self, sql: str) -> None:
         """Round trips are most of a command's cost: SAVEPOINT and RELEASE are queued and go out with the
-        command's first statement (or the next one, or the COMMIT); a savepoint nothing was written in is
-        never sent at all. COMMIT goes out now, with everything queued before it."""
+        command's first statement (or the next one, or the COMMIT); a savepoint still queued when its
+        command succeeded is never sent at all. COMMIT goes out now, with everything queued before it."""
         w = self._pg[0]
         self._flush()
-        if sql.startswith("RELEASE ") and w.drop_savepoint(sql.removeprefix("RELEASE "), only_if_last=True):
-            return
+        if sql.startswith("RELEASE "):
+            # Never sent (the command read nothing after its first write): no savepoint on the server to
+            # release; its writes, if any, stay queued for the next statement.
+            name = sql.removeprefix("RELEASE ")
+            if w.drop_savepoint(name, only_if_last=True) or w.forget_savepoint(name):
+                return
         if sql == "COMMIT":
             if self._next_seq:  # this batch appended events: say so, for the other processes' head caches
                 self._new_token = new_id()

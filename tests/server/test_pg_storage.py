@@ -251,3 +251,27 @@ def test_round_trips_per_command_do_not_grow_with_the_agents_it_notifies(
         assert backlog == [(1, b"e1"), (2, b"e2")]
     finally:
         storage.close()
+
+
+def test_a_command_that_succeeds_sends_no_savepoint_and_one_that_fails_leaves_the_others(pg_url: str) -> None:
+    """A command's SAVEPOINT still queued when it succeeded is never sent (nor its RELEASE): its writes go
+    with the COMMIT. A later command that fails takes back only what it queued."""
+    storage = PostgresStorage(pg_url)
+    try:
+        with storage.savepoint():  # the stream's head is read once (a read: the savepoint goes out with it)
+            storage.append_event("agent1", 0.0, lambda seq: b"e%d" % seq)
+        storage.commit_now()
+        with storage.savepoint():
+            storage.put_command_result("v1", "ok", 0.0, b"ack")
+            storage.append_event("agent1", 0.0, lambda seq: b"e%d" % seq)
+        queued = [query for query, _, _ in storage._pg[0]._queue]
+        assert len(queued) == 2 and not any(q.startswith((b"SAVEPOINT", b"RELEASE")) for q in queued), queued
+        with pytest.raises(RuntimeError), storage.savepoint():
+            storage.put_command_result("v1", "refused", 0.0, b"ack")
+            raise RuntimeError("the command fails")
+        storage.commit_now()
+        assert storage.committed().command_result("v1", "ok") == b"ack"
+        assert storage.committed().command_result("v1", "refused") is None
+        assert storage.committed().events_after("agent1", 0, 10) == [(1, b"e1"), (2, b"e2")]
+    finally:
+        storage.close()
