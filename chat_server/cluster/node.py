@@ -30,6 +30,7 @@ from agent_app.protocol import Agent
 from chat_server.cluster import schema
 from chat_server.hub import Hub
 from chat_server.security import new_id
+from chat_server.storage.writes import INSERT_VISITOR_FRAME
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ class ClusterNode:
         if after_commit and self.write_in_batch is not None:
             # Same transaction as the message: committed (and rung) together, in commit order, or not at all.
             self.write_in_batch(
-                "INSERT INTO visitor_frames (origin, visitor_id, frame, at) VALUES (?, ?, ?, ?)",
+                INSERT_VISITOR_FRAME,
                 (self.process_id, visitor_id, frame, time.time()),
             )
             return

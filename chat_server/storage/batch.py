@@ -20,6 +20,12 @@ from chat_server.storage.meetings_sql import MeetingsSql
 from chat_server.storage.reads import Reads
 from chat_server.storage.replies_sql import RepliesSql
 from chat_server.storage.security_sql import SecuritySql
+from chat_server.storage.writes import (
+    INSERT_COMMAND,
+    INSERT_CONVERSATION,
+    INSERT_MESSAGE,
+    UPDATE_CONVERSATION,
+)
 
 log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
@@ -519,8 +525,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         self._visitor_written(conversation.visitor.id)
         self._begin()
         self._write(
-            "INSERT INTO conversations (id, visitor_id, status, created_at, closed_at, data) "
-            "VALUES (?,?,?,?,?,?)",
+            INSERT_CONVERSATION,
             (
                 conversation.id,
                 conversation.visitor.id,
@@ -535,7 +540,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
         self._visitor_written(conversation.visitor.id)
         self._begin()
         self._write(
-            "UPDATE conversations SET status=?, closed_at=?, data=? WHERE id=?",
+            UPDATE_CONVERSATION,
             (
                 conversation.status.value,
                 conversation.closed_at,
@@ -547,7 +552,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
     def add_message(self, message: Message) -> None:
         self._begin()
         self._write(
-            "INSERT INTO messages (id, conversation_id, created_at, private, data) VALUES (?, ?, ?, ?, ?)",
+            INSERT_MESSAGE,
             (
                 message.id,
                 message.conversation_id,
@@ -573,7 +578,7 @@ class SqlStorage(MeetingsSql, RepliesSql, SecuritySql, Reads):
 
     def put_command_result(self, principal: str, command_id: str, at: float, response: bytes) -> None:
         self._begin()
-        self._write("INSERT INTO commands VALUES (?, ?, ?, ?)", (principal, command_id, at, response))
+        self._write(INSERT_COMMAND, (principal, command_id, at, response))
         self._known[(principal, command_id)] = response  # a repeat in this batch finds it without a query
         if self._stack:
             self._stack[-1].results.append((principal, command_id))

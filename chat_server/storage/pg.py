@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -19,6 +20,14 @@ from chat_server.storage.batch import SqlStorage
 from chat_server.storage.errors import STORAGE_ERRORS
 from chat_server.storage.pg_schema import LATEST, MIGRATIONS
 from chat_server.storage.reads import Reads
+from chat_server.storage.writes import (
+    INSERT_COMMAND,
+    INSERT_CONVERSATION,
+    INSERT_EVENTS,
+    INSERT_MESSAGE,
+    INSERT_VISITOR_FRAME,
+    UPDATE_CONVERSATION,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,94 @@ def redact(conninfo: str) -> str:
         return "(unparsable database_url)"
     params.pop("password", None)
     return make_conninfo("", **params)
+
+
+@dataclass(frozen=True)
+class _Merge:
+    """How many rows of one statement become one: ``sql`` takes one array per column (``arrays``: the
+    statement's parameters are such arrays already); ``key``: the column whose last row wins (an UPDATE)."""
+
+    sql: str
+    arrays: bool = False
+    key: int | None = None
+
+
+def _ordered_insert(table_columns: str, types: str) -> str:
+    """A multi-row INSERT from arrays, in the arrays' order (identity and serial columns follow it)."""
+    names = [f"c{i}" for i in range(len(types.split(",")))]
+    arrays = ", ".join(f"?::{t.strip()}[]" for t in types.split(","))
+    return (
+        f"INSERT INTO {table_columns} SELECT {', '.join(names)} FROM unnest({arrays}) "
+        f"WITH ORDINALITY AS u({', '.join(names)}, o) ORDER BY o"
+    )
+
+
+# A batch's writes of these kinds go out as one statement each, in this order (messages need their
+# conversation; an update follows the insert of a conversation made in the same batch): PostgreSQL parsing
+# and running each row's statement was most of a COMMIT's time, with the writer lock held. They may be
+# queued with the writes in _INDEPENDENT (tables none of them refer to, nor are referred to by), which
+# follow in their own order; anything else in the queue (a savepoint, another table) keeps it as it is.
+_MERGES: dict[bytes, _Merge] = {
+    translate(single).encode(): merge
+    for single, merge in (
+        (INSERT_CONVERSATION, _Merge(_ordered_insert(
+            "conversations (id, visitor_id, status, created_at, closed_at, data)",
+            "text, text, text, float8, float8, bytea"))),
+        (UPDATE_CONVERSATION, _Merge(
+            "UPDATE conversations AS t SET status = u.status, closed_at = u.closed_at, data = u.data "
+            "FROM unnest(?::text[], ?::float8[], ?::bytea[], ?::text[]) AS u(status, closed_at, data, id) "
+            "WHERE t.id = u.id", key=3)),
+        (INSERT_MESSAGE, _Merge(_ordered_insert(
+            "messages (id, conversation_id, created_at, private, data)", "text, text, float8, int4, bytea"))),
+        (INSERT_COMMAND, _Merge(
+            "INSERT INTO commands SELECT * FROM unnest(?::text[], ?::text[], ?::float8[], ?::bytea[])")),
+        (INSERT_EVENTS, _Merge(INSERT_EVENTS, arrays=True)),
+        (INSERT_VISITOR_FRAME, _Merge(_ordered_insert(
+            "visitor_frames (origin, visitor_id, frame, at)", "text, text, bytea, float8"))),
+    )
+}  # fmt: skip
+_MERGE_ORDER = list(_MERGES)
+_INDEPENDENT = (
+    b"INSERT INTO meta ", b"UPDATE visitors ", b"INSERT INTO visitor_facts ",
+    b"INSERT INTO cluster_presence ", b"DELETE FROM cluster_presence ",
+)  # fmt: skip
+
+
+def coalesce(queue: list[tuple[bytes, Any, bool]]) -> list[tuple[bytes, Any, bool]]:
+    """The queued writes as one statement per kind (see _MERGES), or the queue as it is."""
+    if len(queue) < 2:
+        return queue
+    rows: dict[bytes, list[Any]] = {}
+    others: list[tuple[bytes, Any, bool]] = []
+    for entry in queue:
+        query, params, many = entry
+        if many:
+            return queue
+        if query in _MERGES:
+            rows.setdefault(query, []).append(params)
+        elif query.startswith(_INDEPENDENT):
+            others.append(entry)
+        else:
+            return queue
+    if all(len(found) == 1 for found in rows.values()):
+        return queue
+    merged: list[tuple[bytes, Any, bool]] = []
+    for query in _MERGE_ORDER:
+        found = rows.get(query)
+        if not found:
+            continue
+        if len(found) == 1:
+            merged.append((query, found[0], False))
+            continue
+        merge = _MERGES[query]
+        if merge.arrays:
+            columns = [[value for params in found for value in params[i]] for i in range(len(found[0]))]
+        else:
+            if merge.key is not None:  # the last write of a row wins, as it would one after the other
+                found = list({params[merge.key]: params for params in found}.values())
+            columns = [list(column) for column in zip(*found, strict=True)]
+        merged.append((translate(merge.sql).encode(), tuple(columns), False))
+    return merged + others
 
 
 class PgConnection:
@@ -148,7 +245,7 @@ class PgConnection:
                 cur.executemany(query, params)
                 return cur
             return raw.execute(query, params)
-        queue, self._queue = self._queue, []
+        queue, self._queue = coalesce(self._queue), []
         with raw.pipeline():
             for q, p, m in queue:
                 if m:
@@ -320,11 +417,7 @@ class PostgresStorage(SqlStorage):
             # One statement for all of them (executemany would be one per row for the server to run: a
             # message seen by 10 agents made PostgreSQL parse and execute 10 inserts).
             agents, seqs, ats, frames = (list(column) for column in zip(*rows, strict=True))
-            self._pg[0].defer(
-                "INSERT INTO events (agent_id, seq, at, frame) "
-                "SELECT * FROM unnest(?::text[], ?::bigint[], ?::float8[], ?::bytea[])",
-                (agents, seqs, ats, frames),
-            )
+            self._pg[0].defer(INSERT_EVENTS, (agents, seqs, ats, frames))
 
     def _control(self, sql: str) -> None:
         """Round trips are most of a command's cost: SAVEPOINT and RELEASE are queued and go out with the

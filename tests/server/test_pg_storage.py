@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import msgspec
 import psycopg
 import pytest
 
 from agent_app import protocol as p
 from chat_server.config import load_config
-from chat_server.storage import describe
+from chat_server.storage import describe, pg
 from chat_server.storage.base import AgentRecord
 from chat_server.storage.pg import PgConnection, PostgresStorage
 from tests.pg import PgCluster
@@ -273,5 +274,69 @@ def test_a_command_that_succeeds_sends_no_savepoint_and_one_that_fails_leaves_th
         assert storage.committed().command_result("v1", "ok") == b"ack"
         assert storage.committed().command_result("v1", "refused") is None
         assert storage.committed().events_after("agent1", 0, 10) == [(1, b"e1"), (2, b"e2")]
+    finally:
+        storage.close()
+
+
+def _said(message_id: str, conversation_id: str, text: str, at: float) -> p.Message:
+    return p.Message(
+        id=message_id,
+        conversation_id=conversation_id,
+        author_kind=p.AuthorKind.VISITOR,
+        text=text,
+        created_at=at,
+    )
+
+
+def test_a_batchs_writes_go_out_one_statement_per_kind_and_store_the_same(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages, conversations (new and updated), idempotency rows and event rows of a whole batch become
+    one statement each in the COMMIT's round trip: same rows, same message order, the last update wins."""
+    storage = PostgresStorage(pg_url)
+    sent: list[list[bytes]] = []
+    merge = pg.coalesce
+
+    def watched(queue: list[tuple[bytes, object, bool]]) -> list[tuple[bytes, object, bool]]:
+        merged = merge(queue)
+        sent.append([query for query, _, _ in merged])
+        return merged
+
+    monkeypatch.setattr(pg, "coalesce", watched)
+    try:
+        visitor = p.Visitor(id="v1")
+        storage.add_visitor(visitor, "token-hash")
+        old = p.Conversation(id="c1", visitor=visitor, created_at=1.0)
+        storage.add_conversation(old)
+        with storage.savepoint():  # the event stream's head is read once (a read: sent with it)
+            storage.append_event("agent1", 0.0, lambda seq: b"e%d" % seq)
+        storage.commit_now()
+        sent.clear()
+        for i in range(3):
+            with storage.savepoint():
+                storage.add_message(_said(f"m{i}", "c1", f"hello {i}", 5.0))
+                storage.save_conversation(msgspec.structs.replace(old, message_count=i + 1))
+                storage.put_command_result("visitor:v1", f"cmd{i}", 0.0, b"ack%d" % i)
+                storage.append_event("agent1", 0.0, lambda seq: b"e%d" % seq)
+        with storage.savepoint():
+            new = p.Conversation(id="c2", visitor=visitor, created_at=2.0)
+            storage.add_conversation(new)
+            storage.add_message(_said("n0", "c2", "again", 6.0))
+            storage.save_conversation(msgspec.structs.replace(new, message_count=1))
+        storage.commit_now()
+        statements = [b" ".join(query.split()[:3]) for query in sent[-1]]
+        assert statements == [
+            b"INSERT INTO conversations", b"UPDATE conversations AS", b"INSERT INTO messages",
+            b"INSERT INTO commands", b"INSERT INTO events", b"INSERT INTO meta",
+        ], sent[-1]  # fmt: skip
+        view = storage.committed()
+        texts = [m.text for m in view.messages("c1", None, 10, True)[0]]
+        assert texts == ["hello 0", "hello 1", "hello 2"]  # same created_at: the insert order decides
+        c1, c2 = view.get_conversation("c1"), view.get_conversation("c2")
+        assert c1 is not None and c1.message_count == 3
+        assert c2 is not None and c2.message_count == 1
+        assert view.latest_conversation("v1") == c2
+        assert [view.command_result("visitor:v1", f"cmd{i}") for i in range(3)] == [b"ack0", b"ack1", b"ack2"]
+        assert view.events_after("agent1", 0, 10) == [(1, b"e1"), (2, b"e2"), (3, b"e3"), (4, b"e4")]
     finally:
         storage.close()

@@ -17,7 +17,7 @@ from agent_app import protocol as p
 from chat_server import run_server
 from chat_server.storage.base import AgentRecord
 from chat_server.storage.pg import WRITE_LOCK, PostgresStorage
-from tests.server.conftest import PASSWORD, agent_login, cid, make_config, open_ws, provision
+from tests.server.conftest import PASSWORD, Client, agent_login, cid, make_config, open_ws, provision
 
 
 @asynccontextmanager
@@ -44,6 +44,14 @@ async def write_lock_held_elsewhere(pg_url: str, failsafe: float = 5.0) -> Async
     finally:
         release.set()
         await asyncio.to_thread(holder.join)
+
+
+async def loop_answers(client: Client) -> None:
+    """The server answers a ping on another connection at once: its loop runs while a write waits."""
+    started = time.monotonic()
+    pong = await client.ws.ping()
+    await asyncio.wait_for(pong, 10)
+    assert time.monotonic() - started < 2.0, "the server's loop stopped while it waited for the lock"
 
 
 async def server_waits_for_the_write_lock(pg_url: str) -> None:
@@ -128,10 +136,7 @@ async def test_a_password_sign_in_waiting_for_another_processs_write_lock_leaves
             # The sign-in stores the new token: it waits for the batch (the lock) ...
             await sam.send(p.Hello(id=cid("h"), email="sam@example.com", password=PASSWORD))
             await server_waits_for_the_write_lock(pg_url)
-            started = time.monotonic()
-            pong = await tina.ws.ping()  # ... while the loop answers another agent's connection
-            await asyncio.wait_for(pong, 10)
-            assert time.monotonic() - started < 2.0, "the server's loop stopped while it waited for the lock"
+            await loop_answers(tina)  # ... while the loop answers another agent's connection
             with pytest.raises(TimeoutError):  # no welcome before the token is stored
                 await sam.recv(wait=0.2)
             release.set()
@@ -153,10 +158,7 @@ async def test_housekeepings_prune_waits_for_another_processs_write_lock_without
         async with write_lock_held_elsewhere(pg_url) as release:
             prune = asyncio.ensure_future(server.prune_without_blocking())
             await server_waits_for_the_write_lock(pg_url)
-            started = time.monotonic()
-            pong = await tina.ws.ping()
-            await asyncio.wait_for(pong, 10)
-            assert time.monotonic() - started < 2.0, "the loop stopped while prune waited for the lock"
+            await loop_answers(tina)
             assert not prune.done()
             release.set()
         await asyncio.wait_for(prune, 10)
