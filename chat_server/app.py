@@ -113,6 +113,16 @@ class ChatServer:
                 elif (hashed := self.hub.conn_tokens.get(ws)) and self.storage.token_agent(hashed) is None:
                     self._close(ws, CloseCode.AUTH_FAILED, "token revoked")
 
+    async def reload_agents_without_blocking(self) -> None:
+        """_agents_changed for the housekeeping task, inside a batch it waited for off the loop: on PostgreSQL
+        a read on the write connection while a command waits for another process's writer lock would wait
+        for that lock too, with the loop stopped."""
+        await self.storage.write_ready()
+        try:
+            self._agents_changed()
+        finally:
+            await self.storage.commit()  # ends the batch write_ready opened (nothing written)
+
     def _limits_raised(self, known: dict[str, int]) -> None:
         """A chat limit raised with the CLI (another process) since the agents were last loaded: routing
         gives the chats waiting for room to that rep now, as after a raise from the desk."""
@@ -236,7 +246,7 @@ class ChatServer:
             await asyncio.sleep(5)
             ticks += 1
             try:
-                self._agents_changed()
+                await self.reload_agents_without_blocking()
                 if ticks % 12 == 0:
                     await self.prune_without_blocking()
             except Exception:

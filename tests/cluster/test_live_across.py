@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from agent_app import protocol as p
 from tests.cluster.conftest import Cluster, provision
+from tests.cluster.procs import ServerProcess
 from tests.server.conftest import Client, cid
 
 
@@ -38,6 +39,21 @@ class LiveList:
                     self._apply(await self.client.frame_of(p.LiveVisitorsFrame, wait=wait))
         except TimeoutError:
             raise AssertionError(f"never saw {what}: {self.rows}") from None
+
+
+async def chat_seen_on_two_processes(
+    cluster: Cluster, email_a: str, email_b: str
+) -> tuple[ServerProcess, ServerProcess, Client, Client, str]:
+    """Two processes A and B, an agent on each, a visitor on A whose first message both agents got:
+    (A, B, the agent on A, the agent on B, the conversation id)."""
+    a, b = await cluster.spawn(), await cluster.spawn()
+    on_a, _ = await cluster.agent(a.url, email_a)
+    on_b, _ = await cluster.agent(b.url, email_b)
+    visitor, _ = await cluster.visitor(a.url)
+    result = await visitor.ok(p.VisitorSendMessage(id=cid("vm"), text="hi, pricing?"))
+    await on_a.event(p.MessageCreated)
+    await on_b.event(p.MessageCreated)
+    return a, b, on_a, on_b, str(result["conversation_id"])
 
 
 async def test_a_visitor_on_a_is_listed_and_engaged_by_an_sdr_on_b(cluster: Cluster) -> None:
@@ -122,14 +138,9 @@ async def test_a_killed_processs_visitors_leave_the_list_elsewhere(cluster: Clus
 
 async def test_agents_on_two_processes_see_each_other_viewing_and_typing(cluster: Cluster) -> None:
     staff = provision(cluster.dsn)
-    a, b = await cluster.spawn(), await cluster.spawn()
-    manager, _ = await cluster.agent(a.url, staff.manager.email)
-    sdr, _ = await cluster.agent(b.url, staff.sdr1.email)
-    visitor, _ = await cluster.visitor(a.url)
-    result = await visitor.ok(p.VisitorSendMessage(id=cid("vm"), text="hi, pricing?"))
-    conversation_id = str(result["conversation_id"])
-    await manager.event(p.MessageCreated)
-    await sdr.event(p.MessageCreated)
+    _, _, manager, sdr, conversation_id = await chat_seen_on_two_processes(
+        cluster, staff.manager.email, staff.sdr1.email
+    )
 
     await manager.ok(p.SetViewing(id=cid("v1"), conversation_id=conversation_id))
     answer = await sdr.ok(p.SetViewing(id=cid("v2"), conversation_id=conversation_id))
@@ -158,14 +169,9 @@ async def test_a_viewer_and_typist_on_b_who_loses_the_chat_is_dropped_on_a(clust
     """Tina (on A) answers a waiting chat that Sam (on B) has open and types in: it is hers now and Sam
     can't see it; Tina's desk stops showing him as viewer and typist at once, and B forgets him too."""
     staff = provision(cluster.dsn)
-    a, b = await cluster.spawn(), await cluster.spawn()
-    tina, _ = await cluster.agent(a.url, staff.sdr2.email)
-    sam, _ = await cluster.agent(b.url, staff.sdr1.email)
-    visitor, _ = await cluster.visitor(a.url)
-    result = await visitor.ok(p.VisitorSendMessage(id=cid("vm"), text="hi, pricing?"))
-    conversation_id = str(result["conversation_id"])
-    await tina.event(p.MessageCreated)
-    await sam.event(p.MessageCreated)
+    _, b, tina, sam, conversation_id = await chat_seen_on_two_processes(
+        cluster, staff.sdr2.email, staff.sdr1.email
+    )
 
     async def viewers(client: Client, want: list[str]) -> None:
         async with asyncio.timeout(10):

@@ -23,7 +23,7 @@ from tests.cluster.conftest import Cluster, provision
 from tests.cluster.pgserver import PgServer
 from tests.cluster.procs import ServerProcess
 from tests.cluster.test_health import conn_names, health_becomes
-from tests.cluster.test_live_across import LiveList
+from tests.cluster.test_live_across import LiveList, chat_seen_on_two_processes
 from tests.server.conftest import Client, cid
 
 GRACE = {"live_grace_seconds": 0.2}  # a closed widget leaves the list at once (no page-load grace)
@@ -153,9 +153,8 @@ async def deaf_while(cluster: Cluster, proc: ServerProcess) -> int:
     return pid
 
 
-async def test_a_visitor_who_leaves_while_the_database_restarts_leaves_the_list_elsewhere(
-    cluster: Cluster, pg: PgServer
-) -> None:
+async def watching_on_both(cluster: Cluster) -> tuple[ServerProcess, ServerProcess, LiveList, LiveList]:
+    """Processes A and B, a manager on each with the live list open: (A, B, B's list, A's list)."""
     staff = provision(cluster.dsn)
     a, b = await cluster.spawn(**GRACE), await cluster.spawn(**GRACE)
     on_b, _ = await cluster.agent(b.url, staff.manager.email)
@@ -163,6 +162,13 @@ async def test_a_visitor_who_leaves_while_the_database_restarts_leaves_the_list_
     far, near = LiveList(on_b), LiveList(on_a)
     await far.start()
     await near.start()
+    return a, b, far, near
+
+
+async def test_a_visitor_who_leaves_while_the_database_restarts_leaves_the_list_elsewhere(
+    cluster: Cluster, pg: PgServer
+) -> None:
+    a, _, far, near = await watching_on_both(cluster)
     visitor, welcome = await cluster.visitor(a.url)
     visitor_id = welcome.visitor.id
     await far.until("the visitor on A", lambda rows: visitor_id in rows)
@@ -178,13 +184,7 @@ async def test_a_visitor_who_leaves_while_the_database_restarts_leaves_the_list_
 
 
 async def test_a_visitor_who_leaves_while_bs_listener_is_deaf_leaves_bs_list(cluster: Cluster) -> None:
-    staff = provision(cluster.dsn)
-    a, b = await cluster.spawn(**GRACE), await cluster.spawn(**GRACE)
-    on_b, _ = await cluster.agent(b.url, staff.manager.email)
-    on_a, _ = await cluster.agent(a.url, staff.manager.email)
-    far, near = LiveList(on_b), LiveList(on_a)
-    await far.start()
-    await near.start()
+    a, b, far, near = await watching_on_both(cluster)
     visitor, welcome = await cluster.visitor(a.url)
     staying, other = await cluster.visitor(a.url)  # one who stays: the snapshot does not drop her
     await far.until("both visitors on A", lambda rows: {welcome.visitor.id, other.visitor.id} <= set(rows))
@@ -206,14 +206,9 @@ async def test_a_viewer_who_closes_the_chat_while_bs_listener_is_deaf_is_dropped
     cluster: Cluster,
 ) -> None:
     staff = provision(cluster.dsn)
-    a, b = await cluster.spawn(), await cluster.spawn()
-    manager, _ = await cluster.agent(a.url, staff.manager.email)
-    sdr, _ = await cluster.agent(b.url, staff.sdr1.email)
-    visitor, _ = await cluster.visitor(a.url)
-    result = await visitor.ok(p.VisitorSendMessage(id=cid("vm"), text="hi, pricing?"))
-    conversation_id = str(result["conversation_id"])
-    await manager.event(p.MessageCreated)
-    await sdr.event(p.MessageCreated)
+    _, b, manager, sdr, conversation_id = await chat_seen_on_two_processes(
+        cluster, staff.manager.email, staff.sdr1.email
+    )
 
     async def viewers(client: Client, want: list[str], wait: float = 10) -> None:
         async with asyncio.timeout(wait):

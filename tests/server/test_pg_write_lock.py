@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from agent_app import protocol as p
-from chat_server import run_server
+from chat_server import ChatServer, run_server
 from chat_server.storage.base import AgentRecord
 from chat_server.storage.pg import WRITE_LOCK, PostgresStorage
 from tests.server.conftest import PASSWORD, Client, agent_login, cid, make_config, open_ws, provision
@@ -123,46 +123,69 @@ async def test_a_command_waiting_for_another_processs_write_lock_leaves_the_serv
         await tina.close()
 
 
-@pytest.mark.one_storage  # PostgreSQL only
-async def test_a_password_sign_in_waiting_for_another_processs_write_lock_leaves_the_server_answering(
-    tmp_path: Path, pg_url: str
-) -> None:
+@pytest.fixture
+async def on_postgres(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[ChatServer, Client]]:
+    """A server on the test's PostgreSQL database, the team provisioned, Tina signed in (the connection
+    whose pings prove the loop runs)."""
     config = make_config(tmp_path, storage="postgres", database_url=pg_url)
     async with run_server(config) as server:
         provision(server)
         tina, _ = await agent_login(server, "tina@example.com")
-        sam = await open_ws(server.url, "/agent")
-        async with write_lock_held_elsewhere(pg_url) as release:
-            # The sign-in stores the new token: it waits for the batch (the lock) ...
-            await sam.send(p.Hello(id=cid("h"), email="sam@example.com", password=PASSWORD))
-            await server_waits_for_the_write_lock(pg_url)
-            await loop_answers(tina)  # ... while the loop answers another agent's connection
-            with pytest.raises(TimeoutError):  # no welcome before the token is stored
-                await sam.recv(wait=0.2)
-            release.set()
-        welcome = await sam.recv(wait=10)
-        assert isinstance(welcome, p.Welcome), welcome
-        assert welcome.token and welcome.agent.email == "sam@example.com"
-        await sam.close()
+        yield server, tina
         await tina.close()
+
+
+@pytest.mark.one_storage  # PostgreSQL only
+async def test_a_password_sign_in_waiting_for_another_processs_write_lock_leaves_the_server_answering(
+    on_postgres: tuple[ChatServer, Client], pg_url: str
+) -> None:
+    server, tina = on_postgres
+    sam = await open_ws(server.url, "/agent")
+    async with write_lock_held_elsewhere(pg_url) as release:
+        # The sign-in stores the new token: it waits for the batch (the lock) ...
+        await sam.send(p.Hello(id=cid("h"), email="sam@example.com", password=PASSWORD))
+        await server_waits_for_the_write_lock(pg_url)
+        await loop_answers(tina)  # ... while the loop answers another agent's connection
+        with pytest.raises(TimeoutError):  # no welcome before the token is stored
+            await sam.recv(wait=0.2)
+        release.set()
+    welcome = await sam.recv(wait=10)
+    assert isinstance(welcome, p.Welcome), welcome
+    assert welcome.token and welcome.agent.email == "sam@example.com"
+    await sam.close()
 
 
 @pytest.mark.one_storage  # PostgreSQL only
 async def test_housekeepings_prune_waits_for_another_processs_write_lock_without_stopping_the_loop(
-    tmp_path: Path, pg_url: str
+    on_postgres: tuple[ChatServer, Client], pg_url: str
 ) -> None:
-    config = make_config(tmp_path, storage="postgres", database_url=pg_url)
-    async with run_server(config) as server:
-        provision(server)
-        tina, _ = await agent_login(server, "tina@example.com")
-        async with write_lock_held_elsewhere(pg_url) as release:
-            prune = asyncio.ensure_future(server.prune_without_blocking())
-            await server_waits_for_the_write_lock(pg_url)
-            await loop_answers(tina)
-            assert not prune.done()
-            release.set()
-        await asyncio.wait_for(prune, 10)
-        await tina.close()
+    server, tina = on_postgres
+    async with write_lock_held_elsewhere(pg_url) as release:
+        prune = asyncio.ensure_future(server.prune_without_blocking())
+        await server_waits_for_the_write_lock(pg_url)
+        await loop_answers(tina)
+        assert not prune.done()
+        release.set()
+    await asyncio.wait_for(prune, 10)
+
+
+@pytest.mark.one_storage  # PostgreSQL only
+async def test_the_agent_reload_behind_a_command_waiting_for_the_lock_leaves_the_loop_running(
+    on_postgres: tuple[ChatServer, Client], pg_url: str
+) -> None:
+    server, tina = on_postgres
+    sam, _ = await agent_login(server, "sam@example.com")
+    async with write_lock_held_elsewhere(pg_url) as release:
+        ready = p.SetPresence(id=cid(), presence=p.Presence.AVAILABLE)
+        await sam.send(ready)  # its batch's BEGIN waits for the lock in the storage's worker
+        await server_waits_for_the_write_lock(pg_url)
+        reload = asyncio.ensure_future(server.reload_agents_without_blocking())
+        await loop_answers(tina)  # reading agents on the write connection now would wait for that BEGIN
+        assert not reload.done()
+        release.set()
+    await asyncio.wait_for(reload, 10)
+    assert isinstance(await sam.reply(ready.id, wait=10), p.Ack)
+    await sam.close()
 
 
 def _agent(agent_id: str) -> AgentRecord:
