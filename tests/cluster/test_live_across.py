@@ -56,6 +56,15 @@ async def chat_seen_on_two_processes(
     return a, b, on_a, on_b, str(result["conversation_id"])
 
 
+async def viewers_become(client: Client, conversation_id: str, want: list[str], wait: float = 10) -> None:
+    """Until the desk is told that ``want`` (sorted) view the chat."""
+    async with asyncio.timeout(wait):
+        while True:
+            frame = await client.frame_of(p.ViewersFrame, wait=wait)
+            if frame.conversation_id == conversation_id and frame.agent_ids == want:
+                return
+
+
 async def test_a_visitor_on_a_is_listed_and_engaged_by_an_sdr_on_b(cluster: Cluster) -> None:
     staff = provision(cluster.dsn)
     a, b = await cluster.spawn(), await cluster.spawn()
@@ -145,24 +154,17 @@ async def test_agents_on_two_processes_see_each_other_viewing_and_typing(cluster
     await manager.ok(p.SetViewing(id=cid("v1"), conversation_id=conversation_id))
     answer = await sdr.ok(p.SetViewing(id=cid("v2"), conversation_id=conversation_id))
 
-    async def viewers(client: Client, want: list[str]) -> None:
-        async with asyncio.timeout(10):
-            while True:
-                frame = await client.frame_of(p.ViewersFrame, wait=10)
-                if frame.conversation_id == conversation_id and frame.agent_ids == want:
-                    return
-
     both = sorted([staff.manager.id, staff.sdr1.id])
     if answer["agent_ids"] != both:  # (the manager's viewing may still be on its way to B)
-        await viewers(sdr, both)
-    await viewers(manager, both)
+        await viewers_become(sdr, conversation_id, both)
+    await viewers_become(manager, conversation_id, both)
 
     await manager.ok(p.SetTyping(id=cid("t"), conversation_id=conversation_id, active=True))
     typing = await sdr.frame_of(p.TypingFrame, wait=10)
     assert typing.author_id == staff.manager.id and typing.active
 
     await sdr.ok(p.SetViewing(id=cid("v3"), conversation_id=None))  # Tina closes it: Maria alone again
-    await viewers(manager, [staff.manager.id])
+    await viewers_become(manager, conversation_id, [staff.manager.id])
 
 
 async def test_a_viewer_and_typist_on_b_who_loses_the_chat_is_dropped_on_a(cluster: Cluster) -> None:
@@ -173,23 +175,16 @@ async def test_a_viewer_and_typist_on_b_who_loses_the_chat_is_dropped_on_a(clust
         cluster, staff.sdr2.email, staff.sdr1.email
     )
 
-    async def viewers(client: Client, want: list[str]) -> None:
-        async with asyncio.timeout(10):
-            while True:
-                frame = await client.frame_of(p.ViewersFrame, wait=10)
-                if frame.conversation_id == conversation_id and frame.agent_ids == want:
-                    return
-
     await tina.ok(p.SetViewing(id=cid("v1"), conversation_id=conversation_id))
     await sam.ok(p.SetViewing(id=cid("v2"), conversation_id=conversation_id))
     await sam.ok(p.SetTyping(id=cid("t"), conversation_id=conversation_id, active=True))
-    await viewers(tina, sorted([staff.sdr1.id, staff.sdr2.id]))
+    await viewers_become(tina, conversation_id, sorted([staff.sdr1.id, staff.sdr2.id]))
     typing = await tina.frame_of(p.TypingFrame, wait=10)
     assert (typing.author_id, typing.active) == (staff.sdr1.id, True)
 
     await tina.ok(p.SendMessage(id=cid("r"), conversation_id=conversation_id, text="Hi! Happy to help."))
     await sam.event(p.ConversationRevoked, wait=10, conversation_id=conversation_id)
-    await viewers(tina, [staff.sdr2.id])
+    await viewers_become(tina, conversation_id, [staff.sdr2.id])
     stopped = await tina.frame_of(p.TypingFrame, wait=10)
     assert (stopped.author_id, stopped.active) == (staff.sdr1.id, False)
 

@@ -23,8 +23,8 @@ from tests.cluster.conftest import Cluster, provision
 from tests.cluster.pgserver import PgServer
 from tests.cluster.procs import ServerProcess
 from tests.cluster.test_health import conn_names, health_becomes
-from tests.cluster.test_live_across import LiveList, chat_seen_on_two_processes
-from tests.server.conftest import Client, cid
+from tests.cluster.test_live_across import LiveList, chat_seen_on_two_processes, viewers_become
+from tests.server.conftest import cid
 
 GRACE = {"live_grace_seconds": 0.2}  # a closed widget leaves the list at once (no page-load grace)
 
@@ -210,19 +210,12 @@ async def test_a_viewer_who_closes_the_chat_while_bs_listener_is_deaf_is_dropped
         cluster, staff.manager.email, staff.sdr1.email
     )
 
-    async def viewers(client: Client, want: list[str], wait: float = 10) -> None:
-        async with asyncio.timeout(wait):
-            while True:
-                frame = await client.frame_of(p.ViewersFrame, wait=wait)
-                if frame.conversation_id == conversation_id and frame.agent_ids == want:
-                    return
-
     both = sorted([staff.manager.id, staff.sdr1.id])
     await manager.ok(p.SetViewing(id=cid("v1"), conversation_id=conversation_id))
     answer = await sdr.ok(p.SetViewing(id=cid("v2"), conversation_id=conversation_id))
     if answer["agent_ids"] != both:  # (the manager's viewing may still be on its way to B)
-        await viewers(sdr, both)
-    await viewers(manager, both)
+        await viewers_become(sdr, conversation_id, both)
+    await viewers_become(manager, conversation_id, both)
 
     pid = await deaf_while(cluster, b)
     try:
@@ -230,4 +223,4 @@ async def test_a_viewer_who_closes_the_chat_while_bs_listener_is_deaf_is_dropped
         await health_becomes(b, 200, wait=30, status="ok", listener_connects=2)
     finally:
         os.kill(pid, signal.SIGCONT)
-    await viewers(sdr, [staff.sdr1.id], wait=15)
+    await viewers_become(sdr, conversation_id, [staff.sdr1.id], wait=15)

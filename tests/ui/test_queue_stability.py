@@ -251,3 +251,16 @@ def test_a_chat_opened_while_it_waits_behind_the_pointer_is_selected_once_it_app
     assert window.current_conversation_id() == "c-00950" and "c-00950" not in shown_ids(panel)
     leave(qtbot, window)
     qtbot.waitUntil(lambda: panel.current_id() == "c-00950", timeout=2000)
+
+
+def test_the_models_sla_tick_after_its_pane_is_gone_does_not_reach_into_it(
+    qtbot: Any, bridge: StoreBridge, clock: FakeClock
+) -> None:
+    """The model can outlive the pane (a window closing tears its children down in any order): its
+    once-a-second tick must not call into the deleted list (the store's chats are waiting: it repaints)."""
+    model = QueueModel(bridge, clock)
+    panel = QueuePanel(model)
+    with qtbot.waitSignal(panel.list.destroyed, timeout=5000):
+        panel.deleteLater()
+    model.tick()  # raised "Internal C++ object (QueueListView) already deleted"
+    assert model.visible_rows is None and model.anchor is None

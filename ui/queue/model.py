@@ -474,6 +474,11 @@ class QueueModel(QAbstractListModel):
             )
         self.layoutChanged.emit()
 
+    def on_view_destroyed(self) -> None:
+        """The pane's list is gone (its window closed before the model): no more calls into it."""
+        self.visible_rows = None
+        self.anchor = None
+
     def tick(self) -> None:
         """Once a second: re-place rows whose SLA just ran out (their key changes), then repaint the
         countdowns of waiting rows (only those on screen when the pane says which, only time roles)."""

@@ -237,6 +237,7 @@ class QueuePanel(QWidget):
         model.counts_changed.connect(self.refresh_counts)
         model.visible_rows = self.visible_source_rows  # the SLA tick repaints only rows on screen
         model.anchor = self.list.pointer_id  # rows hold still around the row under the pointer
+        self.list.destroyed.connect(model.on_view_destroyed)  # the model's timer may outlive the list
         self.list.hold_changed.connect(self.on_list_hold_changed)
         # the model's own changes (not a view or search the user picked) may shift rows under the pointer
         for shifted in (model.layoutChanged, model.rowsInserted, model.rowsRemoved):
