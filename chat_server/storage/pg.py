@@ -209,29 +209,27 @@ class PgConnection:
         query, params = (translate(sql).encode(), parameters) if many else self._statement(sql, parameters)
         self._queue.append((query, params, many))
 
-    def drop_savepoint(self, name: str, *, only_if_last: bool) -> bool:
-        """Takes a queued ``SAVEPOINT name`` back, with everything queued after it (``only_if_last``: only
-        when nothing is): True when it was never sent, so there is nothing to release or roll back."""
+    def _queued_savepoint(self, name: str) -> int:
+        """Where ``SAVEPOINT name`` waits in the queue (-1: sent already, or never made)."""
         self.guard()
         marker = f"SAVEPOINT {name}".encode()
-        for i in range(len(self._queue) - 1, -1, -1):
-            if self._queue[i][0] == marker:
-                if only_if_last and i != len(self._queue) - 1:
-                    return False
-                del self._queue[i:]
-                return True
-        return False
+        return next((i for i in range(len(self._queue) - 1, -1, -1) if self._queue[i][0] == marker), -1)
+
+    def drop_savepoint(self, name: str) -> bool:
+        """Takes a queued ``SAVEPOINT name`` back with everything queued after it (its command failed):
+        True when it was never sent, so there is nothing to roll back."""
+        i = self._queued_savepoint(name)
+        if i >= 0:
+            del self._queue[i:]
+        return i >= 0
 
     def forget_savepoint(self, name: str) -> bool:
         """Takes a queued ``SAVEPOINT name`` back but keeps what was queued after it: True when it was never
         sent (its command succeeded: its writes stay, and there is nothing to release)."""
-        self.guard()
-        marker = f"SAVEPOINT {name}".encode()
-        for i in range(len(self._queue) - 1, -1, -1):
-            if self._queue[i][0] == marker:
-                del self._queue[i]
-                return True
-        return False
+        i = self._queued_savepoint(name)
+        if i >= 0:
+            del self._queue[i]
+        return i >= 0
 
     def clear_queue(self) -> None:
         self.guard()
@@ -429,7 +427,7 @@ class PostgresStorage(SqlStorage):
             # Never sent (the command read nothing after its first write): no savepoint on the server to
             # release; its writes, if any, stay queued for the next statement.
             name = sql.removeprefix("RELEASE ")
-            if w.drop_savepoint(name, only_if_last=True) or w.forget_savepoint(name):
+            if w.forget_savepoint(name):
                 return
         if sql == "COMMIT":
             if self._next_seq:  # this batch appended events: say so, for the other processes' head caches
@@ -446,7 +444,7 @@ class PostgresStorage(SqlStorage):
     def _rollback_to(self, name: str) -> None:
         self._events.clear()
         w = self._pg[0]
-        if not w.drop_savepoint(name, only_if_last=False):  # sent already: roll back for real, and what
+        if not w.drop_savepoint(name):  # sent already: roll back for real, and what
             w.clear_queue()  # is queued was queued after that, by this command: it must not go out first
             super()._rollback_to(name)
 

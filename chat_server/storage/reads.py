@@ -83,14 +83,7 @@ class Reads:
             f"SELECT v.data, {_LATEST_OF_V} FROM visitors v WHERE v.id=?",
             (visitor_id,),
         ).fetchone()
-        if row is None:
-            return None, None
-        visitor = _visitor.decode(row[0])
-        if row[1] is None:
-            return visitor, None
-        conversation = _conversation.decode(row[1])
-        conversation.visitor = visitor
-        return visitor, conversation
+        return (None, None) if row is None else _visitor_and_conversation(row[0], row[1])
 
     def conversations(self, closed_since: float) -> list[Conversation]:
         """All open conversations and those closed since ``closed_since``, oldest first."""
@@ -156,12 +149,7 @@ class Reads:
                 if kind == 0:
                     results[(str(a), str(b))] = bytes(data)
                     continue
-                visitor = _visitor.decode(data)
-                conversation = None
-                if latest is not None:
-                    conversation = _conversation.decode(latest)
-                    conversation.visitor = visitor
-                visitors[str(a)] = (visitor, conversation)
+                visitors[str(a)] = _visitor_and_conversation(data, latest)
         return results, visitors
 
     def command_result(self, principal: str, command_id: str) -> bytes | None:
@@ -169,3 +157,13 @@ class Reads:
             "SELECT response FROM commands WHERE principal=? AND command_id=?", (principal, command_id)
         ).fetchone()
         return bytes(row[0]) if row else None
+
+
+def _visitor_and_conversation(data: bytes, latest: bytes | None) -> tuple[Visitor, Conversation | None]:
+    """A visitor row and the data of its latest conversation (None: it has none), decoded together."""
+    visitor = _visitor.decode(data)
+    if latest is None:
+        return visitor, None
+    conversation = _conversation.decode(latest)
+    conversation.visitor = visitor
+    return visitor, conversation
